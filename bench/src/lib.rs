@@ -1,0 +1,4 @@
+//! xlns-bench: the LAC / PPP-client emulator and the AF_XDP traffic generator.
+//!
+//! Built in the benchmark issue (#6); the criterion benchmarks live in the crates they
+//! measure (`dataplane/benches`, `controlplane/benches`).

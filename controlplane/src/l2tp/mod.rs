@@ -1,0 +1,1 @@
+//! L2TP control messages and AVPs (RFC 2661).

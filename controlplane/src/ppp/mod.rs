@@ -1,0 +1,1 @@
+//! PPP control protocols (RFC 1661 and friends).

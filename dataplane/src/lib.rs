@@ -1,0 +1,8 @@
+//! xlns data plane.
+//!
+//! * [`wire`]: zero-copy views of every header the data path touches (Ethernet with
+//!   802.1Q / QinQ tags, IPv4, IPv6, UDP, the L2TPv2 header, the PPP header).
+//!
+//! The shared-memory ABI and the AF_XDP workers arrive with the data-plane issue (#5).
+
+pub mod wire;
