@@ -667,3 +667,743 @@ impl Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// One datagram as the caller would send it (owned copy of a [`Transmit`]).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Sent {
+        ns: u16,
+        nr: u16,
+        body: Option<Vec<u8>>,
+    }
+
+    fn drain(t: &mut Transport, now: Instant) -> Vec<Sent> {
+        let mut out = Vec::new();
+        while let Some(tx) = t.poll_transmit(now) {
+            out.push(Sent {
+                ns: tx.ns,
+                nr: tx.nr,
+                body: tx.body.map(<[u8]>::to_vec),
+            });
+            assert!(out.len() < 100_000, "poll_transmit never ends");
+        }
+        out
+    }
+
+    fn delivered(t: &mut Transport) -> Vec<(u16, Vec<u8>)> {
+        std::iter::from_fn(|| t.poll_delivered())
+            .map(|d| (d.ns, d.body))
+            .collect()
+    }
+
+    fn transport(config: Config) -> Transport {
+        Transport::new(config)
+    }
+
+    /// Feed the peer's ZLB acknowledging everything before `nr`.
+    fn ack(t: &mut Transport, now: Instant, nr: u16) {
+        assert_eq!(t.handle_received(now, 0, nr, None), Received::Zlb);
+    }
+
+    #[test]
+    fn seq_is_new_follows_rfc_example() {
+        // RFC 2661 §5.8: last received 15 (expected 16): 0..=15 and 32784..=65535 are old.
+        for ns in (0..=15).chain(32784..=65535) {
+            assert!(!seq_is_new(16, ns), "{ns} must be old");
+        }
+        for ns in 16..=32783 {
+            assert!(seq_is_new(16, ns), "{ns} must be new");
+        }
+    }
+
+    #[test]
+    fn seq_is_new_wraps_at_ffff() {
+        assert!(seq_is_new(0xFFFF, 0xFFFF));
+        assert!(seq_is_new(0xFFFF, 0));
+        assert!(seq_is_new(0xFFFF, 0x7FFE));
+        assert!(!seq_is_new(0xFFFF, 0x7FFF));
+        assert!(!seq_is_new(0xFFFF, 0xFFFE));
+        assert!(!seq_is_new(0, 0xFFFF));
+        assert!(seq_is_new(0xFFF0, 5));
+    }
+
+    #[test]
+    fn seq_lt_wraps_at_ffff() {
+        assert!(seq_lt(0xFFFF, 0));
+        assert!(seq_lt(0xFFFE, 1));
+        assert!(!seq_lt(0, 0xFFFF));
+        assert!(!seq_lt(7, 7));
+        assert!(seq_lt(0, 0x7FFF));
+        // Exactly half the space apart: unordered both ways.
+        assert!(!seq_lt(0, 0x8000));
+        assert!(!seq_lt(0x8000, 0));
+    }
+
+    #[test]
+    fn config_defaults_follow_rfc() {
+        let c = Config::default();
+        assert_eq!(c.initial_rto, Duration::from_secs(1));
+        assert!(c.max_rto >= Duration::from_secs(8));
+        assert_eq!(c.max_retransmits, 5);
+        assert_eq!(c.peer_rws, 4);
+        assert_eq!((c.initial_ns, c.initial_nr), (0, 0));
+        assert!(c.ack_delay < c.initial_rto / 2);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = Config::default();
+        let got: Vec<u64> = (0..8).map(|n| c.backoff(n).as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 8, 8, 8, 8, 8]);
+        assert_eq!(c.backoff(1000), Duration::from_secs(8));
+        // RFC 2661 §5.7: the full retransmission cycle is 31 s.
+        assert_eq!(c.retransmission_cycle(), Duration::from_secs(31));
+        let c = Config {
+            max_retransmits: 10,
+            max_rto: Duration::from_secs(16),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.retransmission_cycle(),
+            Duration::from_secs(1 + 2 + 4 + 8 + 16 * 7)
+        );
+    }
+
+    #[test]
+    fn first_message_carries_initial_ns_and_nr() {
+        let mut t = transport(Config {
+            initial_ns: 0xFFFF,
+            initial_nr: 0x1234,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        assert_eq!(t.queue(b"a".to_vec()), Ok(0xFFFF));
+        assert_eq!(t.queue(b"b".to_vec()), Ok(0));
+        assert_eq!(t.next_ns(), 1);
+        // cwnd starts at one (RFC 2661 Appendix A): only the first message goes.
+        assert_eq!(
+            drain(&mut t, now),
+            [Sent {
+                ns: 0xFFFF,
+                nr: 0x1234,
+                body: Some(b"a".to_vec())
+            }]
+        );
+        ack(&mut t, now, 0);
+        assert_eq!(
+            drain(&mut t, now),
+            [Sent {
+                ns: 0,
+                nr: 0x1234,
+                body: Some(b"b".to_vec())
+            }]
+        );
+    }
+
+    #[test]
+    fn slow_start_adds_one_per_ack_up_to_peer_window() {
+        let mut t = transport(Config {
+            peer_rws: 4,
+            initial_ns: 0xFFFD,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        for i in 0..40u8 {
+            t.queue(vec![i]).unwrap();
+        }
+        assert_eq!(t.stats().cwnd, 1);
+        assert_eq!(t.stats().ssthresh, 4);
+        let sent = drain(&mut t, now);
+        assert_eq!(sent.len(), 1);
+        // Each ack (ZLB covering everything outstanding) adds one: 1 -> 2 -> 3 -> 4 -> 4.
+        let mut expect_burst = [2usize, 3, 4, 4, 4].into_iter();
+        let mut last_ns = sent[0].ns;
+        for expected in expect_burst.by_ref() {
+            ack(&mut t, now, last_ns.wrapping_add(1));
+            let sent = drain(&mut t, now);
+            assert_eq!(sent.len(), expected, "cwnd {}", t.stats().cwnd);
+            assert!(t.unacked_len() <= 4);
+            last_ns = sent.last().unwrap().ns;
+        }
+        assert_eq!(t.stats().cwnd, 4);
+    }
+
+    #[test]
+    fn window_never_exceeds_peer_rws() {
+        let mut t = transport(Config {
+            peer_rws: 3,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        for i in 0..30u8 {
+            t.queue(vec![i]).unwrap();
+        }
+        let mut next_ack = 0u16;
+        let mut max_unacked = 0;
+        for _ in 0..30 {
+            let sent = drain(&mut t, now);
+            max_unacked = max_unacked.max(t.unacked_len());
+            assert!(t.unacked_len() <= 3);
+            if sent.is_empty() {
+                break;
+            }
+            // Acknowledge one message at a time.
+            next_ack = next_ack.wrapping_add(1);
+            ack(&mut t, now, next_ack);
+        }
+        assert_eq!(max_unacked, 3);
+        assert_eq!(t.stats().cwnd, 3);
+        // A smaller window from the peer's SCCRP also applies.
+        t.set_peer_rws(2);
+        assert_eq!(t.stats().cwnd, 2);
+        assert_eq!(t.stats().ssthresh, 2);
+        t.set_peer_rws(0);
+        assert_eq!(t.peer_rws(), 1);
+    }
+
+    #[test]
+    fn congestion_avoidance_adds_one_per_cwnd_acks() {
+        let mut t = transport(Config {
+            peer_rws: 16,
+            ..Config::default()
+        });
+        let mut now = Instant::now();
+        for i in 0..200u8 {
+            t.queue(vec![i]).unwrap();
+        }
+        // Grow to cwnd 8 in slow start, acking one message per ack.
+        let mut acked = 0u16;
+        drain(&mut t, now);
+        while t.stats().cwnd < 8 {
+            acked += 1;
+            ack(&mut t, now, acked);
+            drain(&mut t, now);
+        }
+        assert_eq!(t.in_flight(), 8);
+        // Timeout: ssthresh = 8 / 2, cwnd = 1 (RFC 2661 Appendix A).
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        assert_eq!((t.stats().cwnd, t.stats().ssthresh), (1, 4));
+        let resent = drain(&mut t, now);
+        assert_eq!(resent.len(), 1, "go back to one message in flight");
+        assert_eq!(resent[0].ns, acked);
+        // Acks one by one: slow start 1 -> 2 -> 3 -> 4, then +1 per cwnd acks.
+        let mut history = Vec::new();
+        for _ in 0..20 {
+            acked += 1;
+            ack(&mut t, now, acked);
+            drain(&mut t, now);
+            history.push(t.stats().cwnd);
+        }
+        assert_eq!(
+            history,
+            [2, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7]
+        );
+    }
+
+    #[test]
+    fn retransmissions_back_off_then_connection_dies() {
+        let mut t = transport(Config::default());
+        let start = Instant::now();
+        t.queue(b"SCCRQ".to_vec()).unwrap();
+        assert_eq!(drain(&mut t, start).len(), 1);
+        let mut now = start;
+        let mut resend_at = Vec::new();
+        while let Some(deadline) = t.poll_timeout() {
+            now = deadline;
+            t.handle_timeout(now);
+            for sent in drain(&mut t, now) {
+                assert_eq!(sent.body.as_deref(), Some(&b"SCCRQ"[..]));
+                resend_at.push((now - start).as_secs());
+            }
+        }
+        // RFC 2661 §5.8: 1, 2, 4, 8 s then the 8 s cap; dead after 5 retransmissions,
+        // 31 s after the first transmission.
+        assert_eq!(resend_at, [1, 3, 7, 15, 23]);
+        assert!(t.is_dead());
+        assert_eq!(now - start, Config::default().retransmission_cycle());
+        let stats = t.stats();
+        assert_eq!((stats.retransmissions, stats.timeouts), (5, 6));
+        assert_eq!(t.queue(vec![1]), Err(QueueError::Dead));
+        assert_eq!(t.poll_transmit(now), None);
+        assert_eq!(t.handle_received(now, 0, 1, Some(vec![])), Received::Ignored);
+        assert_eq!(t.poll_timeout(), None);
+    }
+
+    #[test]
+    fn progress_resets_backoff() {
+        let mut t = transport(Config::default());
+        let mut now = Instant::now();
+        t.queue(vec![1]).unwrap();
+        t.queue(vec![2]).unwrap();
+        drain(&mut t, now);
+        for _ in 0..3 {
+            now = t.poll_timeout().unwrap();
+            t.handle_timeout(now);
+            drain(&mut t, now);
+        }
+        assert_eq!(t.stats().rto, Duration::from_secs(8));
+        ack(&mut t, now, 1);
+        assert_eq!(t.stats().rto, Duration::from_secs(1));
+        let sent = drain(&mut t, now);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].ns, 1);
+        assert_eq!(t.poll_timeout(), Some(now + Duration::from_secs(1)));
+        // Five more timeouts are allowed again before death.
+        for _ in 0..5 {
+            now = t.poll_timeout().unwrap();
+            t.handle_timeout(now);
+            assert!(!t.is_dead());
+            drain(&mut t, now);
+        }
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        assert!(t.is_dead());
+    }
+
+    #[test]
+    fn retransmission_carries_current_nr() {
+        let mut t = transport(Config::default());
+        let now = Instant::now();
+        t.queue(b"ICRP".to_vec()).unwrap();
+        assert_eq!(drain(&mut t, now)[0].nr, 0);
+        t.handle_received(now, 0, 0, Some(b"x".to_vec()));
+        t.handle_received(now, 1, 0, Some(b"y".to_vec()));
+        let now = t.poll_timeout().unwrap();
+        assert_eq!(now - Duration::from_millis(100), now - Config::default().ack_delay);
+        // The ack deadline comes first and is satisfied with a ZLB.
+        let zlb = drain(&mut t, now);
+        assert_eq!(zlb.len(), 1);
+        assert_eq!(zlb[0].body, None);
+        let now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        let resent = drain(&mut t, now);
+        // RFC 2661 §5.8: same Ns, Nr updated.
+        assert_eq!(
+            resent,
+            [Sent {
+                ns: 0,
+                nr: 2,
+                body: Some(b"ICRP".to_vec())
+            }]
+        );
+    }
+
+    #[test]
+    fn timeout_resends_oldest_first_and_ack_saves_the_rest() {
+        let mut t = transport(Config {
+            peer_rws: 4,
+            ..Config::default()
+        });
+        let mut now = Instant::now();
+        for i in 0..4u8 {
+            t.queue(vec![i]).unwrap();
+        }
+        drain(&mut t, now);
+        ack(&mut t, now, 1);
+        drain(&mut t, now);
+        ack(&mut t, now, 2);
+        // cwnd 3: Ns 2 still out, Ns 3 goes now.
+        assert_eq!(drain(&mut t, now).len(), 1);
+        assert_eq!(t.in_flight(), 2);
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        let resent = drain(&mut t, now);
+        assert_eq!(resent.iter().map(|s| s.ns).collect::<Vec<_>>(), [2]);
+        // The peer had buffered 3: one cumulative ack covers both.
+        ack(&mut t, now, 4);
+        assert!(drain(&mut t, now).is_empty());
+        assert!(t.all_acked());
+        assert_eq!(t.stats().retransmissions, 1);
+    }
+
+    #[test]
+    fn duplicate_is_not_delivered_and_is_acked_at_once() {
+        let mut t = transport(Config::default());
+        let now = Instant::now();
+        assert_eq!(
+            t.handle_received(now, 0, 0, Some(b"ICRQ".to_vec())),
+            Received::Delivered(1)
+        );
+        assert_eq!(delivered(&mut t), [(0, b"ICRQ".to_vec())]);
+        assert!(drain(&mut t, now).is_empty(), "ack is delayed");
+        let later = now + ms(10);
+        assert_eq!(
+            t.handle_received(later, 0, 0, Some(b"ICRQ".to_vec())),
+            Received::Duplicate
+        );
+        assert!(delivered(&mut t).is_empty());
+        // RFC 2661 §5.8 / Appendix B.2: the duplicate is acknowledged by a ZLB right away.
+        assert_eq!(
+            drain(&mut t, later),
+            [Sent {
+                ns: 0,
+                nr: 1,
+                body: None
+            }]
+        );
+        assert_eq!(t.stats().duplicates, 1);
+        assert!(t.is_idle());
+        // An old duplicate across the wrap is a duplicate too.
+        let mut t = transport(Config {
+            initial_nr: 2,
+            ..Config::default()
+        });
+        assert_eq!(
+            t.handle_received(now, 0xFFF0, 0, Some(vec![])),
+            Received::Duplicate
+        );
+    }
+
+    #[test]
+    fn out_of_order_is_buffered_and_delivered_in_order() {
+        let mut t = transport(Config {
+            rws_local: 4,
+            initial_nr: 0xFFFE,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        assert_eq!(
+            t.handle_received(now, 0, 0, Some(b"c".to_vec())),
+            Received::Buffered
+        );
+        assert_eq!(
+            t.handle_received(now, 0xFFFF, 0, Some(b"b".to_vec())),
+            Received::Buffered
+        );
+        assert_eq!(
+            t.handle_received(now, 0, 0, Some(b"c".to_vec())),
+            Received::Duplicate
+        );
+        // Ns 1 is expected + 3: the last slot of a window of 4.
+        assert_eq!(
+            t.handle_received(now, 1, 0, Some(b"d".to_vec())),
+            Received::Buffered
+        );
+        // Ns 2 is expected + 4: beyond the window.
+        assert_eq!(
+            t.handle_received(now, 2, 0, Some(b"e".to_vec())),
+            Received::OutOfWindow
+        );
+        assert_eq!(t.reorder_len(), 3);
+        assert!(delivered(&mut t).is_empty());
+        assert_eq!(
+            t.handle_received(now, 0xFFFE, 0, Some(b"a".to_vec())),
+            Received::Delivered(4)
+        );
+        assert_eq!(
+            delivered(&mut t),
+            [
+                (0xFFFE, b"a".to_vec()),
+                (0xFFFF, b"b".to_vec()),
+                (0, b"c".to_vec()),
+                (1, b"d".to_vec())
+            ]
+        );
+        assert_eq!(t.expected_ns(), 2);
+        assert_eq!(t.reorder_len(), 0);
+        let stats = t.stats();
+        assert_eq!((stats.out_of_window, stats.duplicates), (1, 1));
+        assert_eq!(stats.delivered, 4);
+        // The dropped message is accepted when retransmitted.
+        assert_eq!(
+            t.handle_received(now, 2, 0, Some(b"e".to_vec())),
+            Received::Delivered(1)
+        );
+    }
+
+    #[test]
+    fn gap_left_behind_stays_buffered() {
+        let mut t = transport(Config {
+            rws_local: 8,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        t.handle_received(now, 2, 0, Some(b"2".to_vec()));
+        t.handle_received(now, 4, 0, Some(b"4".to_vec()));
+        assert_eq!(
+            t.handle_received(now, 0, 0, Some(b"0".to_vec())),
+            Received::Delivered(1)
+        );
+        assert_eq!(
+            t.handle_received(now, 1, 0, Some(b"1".to_vec())),
+            Received::Delivered(2)
+        );
+        assert_eq!(t.expected_ns(), 3);
+        assert_eq!(t.reorder_len(), 1);
+        assert_eq!(
+            t.handle_received(now, 3, 0, Some(b"3".to_vec())),
+            Received::Delivered(2)
+        );
+        let order: Vec<u16> = delivered(&mut t).iter().map(|d| d.0).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn zlb_only_after_ack_delay_with_nothing_to_piggyback() {
+        let config = Config {
+            ack_delay: ms(200),
+            ..Config::default()
+        };
+        let mut t = transport(config.clone());
+        let now = Instant::now();
+        t.handle_received(now, 0, 0, Some(b"Hello".to_vec()));
+        assert!(!t.is_idle());
+        assert_eq!(t.poll_timeout(), Some(now + ms(200)));
+        assert!(drain(&mut t, now + ms(199)).is_empty());
+        assert_eq!(
+            drain(&mut t, now + ms(200)),
+            [Sent {
+                ns: 0,
+                nr: 1,
+                body: None
+            }]
+        );
+        assert!(t.is_idle());
+        assert_eq!(t.poll_timeout(), None);
+        assert_eq!(t.stats().zlb_sent, 1);
+
+        // A reply queued within the delay carries the ack: no ZLB follows.
+        let mut t = transport(config);
+        t.handle_received(now, 0, 0, Some(b"SCCRQ".to_vec()));
+        t.queue(b"SCCRP".to_vec()).unwrap();
+        assert_eq!(
+            drain(&mut t, now + ms(50)),
+            [Sent {
+                ns: 0,
+                nr: 1,
+                body: Some(b"SCCRP".to_vec())
+            }]
+        );
+        assert_eq!(t.poll_timeout(), Some(now + ms(50) + Duration::from_secs(1)));
+        assert!(drain(&mut t, now + ms(900)).is_empty());
+        assert_eq!(t.stats().zlb_sent, 0);
+    }
+
+    #[test]
+    fn zlb_carries_next_ns_and_consumes_none() {
+        // RFC 2661 Appendix B.2: after ICRP Ns 1, the ZLB carries Ns 2.
+        let mut t = transport(Config {
+            initial_ns: 1,
+            initial_nr: 2,
+            ack_delay: Duration::ZERO,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        t.queue(b"ICRP".to_vec()).unwrap();
+        assert_eq!(drain(&mut t, now)[0].ns, 1);
+        t.handle_received(now, 2, 1, Some(b"ICRQ".to_vec()));
+        t.handle_received(now, 2, 1, Some(b"ICRQ".to_vec()));
+        let zlb = drain(&mut t, now);
+        assert_eq!(
+            zlb,
+            [Sent {
+                ns: 2,
+                nr: 3,
+                body: None
+            }]
+        );
+        assert_eq!(t.next_ns(), 2);
+        // Receiving a ZLB does not move the expected Ns.
+        t.handle_received(now, 9, 2, None);
+        assert_eq!(t.expected_ns(), 3);
+        assert!(t.all_acked());
+    }
+
+    #[test]
+    fn nr_beyond_what_was_sent_is_counted_and_ignored() {
+        let mut t = transport(Config {
+            initial_ns: 0xFFFF,
+            ..Config::default()
+        });
+        let now = Instant::now();
+        t.queue(vec![1]).unwrap();
+        t.queue(vec![2]).unwrap();
+        drain(&mut t, now);
+        // Ns 0 is queued but was never sent: Nr 1 would acknowledge it.
+        ack(&mut t, now, 1);
+        assert_eq!(t.stats().bad_nr, 1);
+        assert_eq!(t.unacked_len(), 1);
+        // An old Nr (reordered) is neither progress nor an error.
+        ack(&mut t, now, 0xFFF0);
+        assert_eq!(t.stats().bad_nr, 1);
+        ack(&mut t, now, 0);
+        assert_eq!(t.unacked_len(), 0);
+        assert_eq!(t.queued_len(), 1);
+    }
+
+    #[test]
+    fn lock_step_establishment_matches_appendix_b1() {
+        let config = Config {
+            ack_delay: ms(100),
+            ..Config::default()
+        };
+        let mut lac = transport(config.clone());
+        let mut lns = transport(config);
+        let now = Instant::now();
+        let mut wire = Vec::new();
+
+        lac.queue(b"SCCRQ".to_vec()).unwrap();
+        let sccrq = drain(&mut lac, now).remove(0);
+        wire.push(("SCCRQ", sccrq.nr, sccrq.ns));
+        lns.handle_received(now, sccrq.ns, sccrq.nr, sccrq.body);
+        assert_eq!(delivered(&mut lns)[0].1, b"SCCRQ");
+        lns.queue(b"SCCRP".to_vec()).unwrap();
+        let sccrp = drain(&mut lns, now).remove(0);
+        wire.push(("SCCRP", sccrp.nr, sccrp.ns));
+        lac.handle_received(now, sccrp.ns, sccrp.nr, sccrp.body);
+        delivered(&mut lac);
+        lac.queue(b"SCCCN".to_vec()).unwrap();
+        let scccn = drain(&mut lac, now).remove(0);
+        wire.push(("SCCCN", scccn.nr, scccn.ns));
+        lns.handle_received(now, scccn.ns, scccn.nr, scccn.body);
+        delivered(&mut lns);
+        let later = now + ms(100);
+        let zlb = drain(&mut lns, later).remove(0);
+        assert!(zlb.body.is_none());
+        wire.push(("ZLB", zlb.nr, zlb.ns));
+        lac.handle_received(later, zlb.ns, zlb.nr, None);
+
+        assert_eq!(
+            wire,
+            [("SCCRQ", 0, 0), ("SCCRP", 1, 0), ("SCCCN", 1, 1), ("ZLB", 2, 1)]
+        );
+        assert!(lac.is_idle() && lns.is_idle());
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let mut t = transport(Config {
+            max_queued: 3,
+            ..Config::default()
+        });
+        for i in 0..3u8 {
+            t.queue(vec![i]).unwrap();
+        }
+        assert_eq!(t.queue(vec![3]), Err(QueueError::Full));
+        let now = Instant::now();
+        drain(&mut t, now);
+        ack(&mut t, now, 1);
+        assert_eq!(t.queue(vec![3]), Ok(3));
+    }
+
+    #[test]
+    fn rtt_is_sampled_from_messages_sent_once() {
+        let mut t = transport(Config::default());
+        let now = Instant::now();
+        t.queue(vec![0]).unwrap();
+        drain(&mut t, now);
+        ack(&mut t, now + ms(200), 1);
+        assert_eq!(t.stats().srtt, Some(ms(200)));
+        t.queue(vec![1]).unwrap();
+        drain(&mut t, now + ms(200));
+        ack(&mut t, now + ms(600), 2);
+        // 7/8 * 200 + 1/8 * 400
+        assert_eq!(t.stats().srtt, Some(ms(225)));
+        // Karn: a retransmitted message gives no sample.
+        t.queue(vec![2]).unwrap();
+        drain(&mut t, now + ms(600));
+        let deadline = t.poll_timeout().unwrap();
+        t.handle_timeout(deadline);
+        drain(&mut t, deadline);
+        ack(&mut t, deadline + ms(5), 3);
+        assert_eq!(t.stats().srtt, Some(ms(225)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A message with Ns = expected + offset (small offsets) or any Ns.
+        Recv {
+            near: bool,
+            offset: u16,
+            nr: u16,
+            zlb: bool,
+        },
+        Queue,
+        Transmit,
+        Advance(u16),
+        Timeout,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<bool>(), any::<u16>(), any::<u16>(), any::<bool>()).prop_map(
+                |(near, offset, nr, zlb)| Op::Recv {
+                    near,
+                    offset: if near { offset % 24 } else { offset },
+                    nr,
+                    zlb,
+                }
+            ),
+            1 => Just(Op::Queue),
+            2 => Just(Op::Transmit),
+            1 => (0u16..3000).prop_map(Op::Advance),
+            1 => Just(Op::Timeout),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics_nor_delivers_twice(
+            initial_nr in any::<u16>(),
+            initial_ns in any::<u16>(),
+            rws_local in 1u16..16,
+            peer_rws in 0u16..8,
+            ops in proptest::collection::vec(op(), 0..300),
+        ) {
+            let mut t = Transport::new(Config {
+                rws_local,
+                peer_rws,
+                initial_nr,
+                initial_ns,
+                max_queued: 16,
+                ..Config::default()
+            });
+            let start = Instant::now();
+            let mut now = start;
+            let mut next_delivery = initial_nr;
+            for op in ops {
+                match op {
+                    Op::Recv { near, offset, nr, zlb } => {
+                        let ns = if near { t.expected_ns().wrapping_add(offset) } else { offset };
+                        // The body names its Ns, so a delivery can be traced to its message.
+                        let body = (!zlb).then(|| ns.to_be_bytes().to_vec());
+                        t.handle_received(now, ns, nr, body);
+                    }
+                    Op::Queue => {
+                        let _ = t.queue(vec![0xAB]);
+                    }
+                    Op::Transmit => {
+                        drain(&mut t, now);
+                    }
+                    Op::Advance(step) => now += ms(u64::from(step)),
+                    Op::Timeout => t.handle_timeout(now),
+                }
+                prop_assert!(t.reorder_len() < usize::from(rws_local.max(1)));
+                prop_assert!(t.unacked_len() <= usize::from(t.peer_rws()));
+                prop_assert!(t.in_flight() <= usize::from(t.stats().cwnd.max(1)));
+                prop_assert!(t.delivered_len() <= usize::from(rws_local));
+                while let Some(d) = t.poll_delivered() {
+                    // Exactly the next Ns each time: no message twice, none skipped.
+                    prop_assert_eq!(d.ns, next_delivery);
+                    prop_assert_eq!(d.body, d.ns.to_be_bytes().to_vec());
+                    next_delivery = next_delivery.wrapping_add(1);
+                }
+                prop_assert_eq!(t.expected_ns(), next_delivery);
+                if let Some(deadline) = t.poll_timeout() {
+                    prop_assert!(deadline >= start);
+                }
+            }
+        }
+    }
+}
