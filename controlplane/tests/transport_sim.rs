@@ -297,7 +297,8 @@ fn ten_percent_loss_with_duplication_and_reordering() {
         delay_ms: (10, 300),
     };
     for seed in 0..SEEDS {
-        let sim = run_both_ways(1000 + seed, link, MESSAGES, 30);
+        // The RFC's default of 5 retransmissions survives this link.
+        let sim = run_both_ways(1000 + seed, link, MESSAGES, 5);
         let stats = sim.sides[0].transport.stats();
         assert!(
             stats.retransmissions > 0 && stats.duplicates > 0,
@@ -314,6 +315,9 @@ fn thirty_percent_loss_with_duplication_and_reordering() {
         delay_ms: (5, 500),
     };
     for seed in 0..SEEDS {
+        // Six losses in a row of a message or its ack are likely over thousands of
+        // messages at this rate: with the RFC's 5 retransmissions almost every seed
+        // declares the peer dead, so this run allows 30.
         let sim = run_both_ways(2000 + seed, link, MESSAGES, 30);
         let stats = sim.sides[1].transport.stats();
         assert!(stats.retransmissions > 0 && stats.timeouts > 0, "{stats:?}");
