@@ -433,8 +433,8 @@ pub(crate) mod tests {
     #[test]
     fn single_dot1q_tag() {
         // PCP 5, DEI 1, VID 0x123.
-        let bytes = hex::decode("020000000002020000000001 8100 b123 86dd 60".replace(' ', ""))
-            .unwrap();
+        let bytes =
+            hex::decode("020000000002020000000001 8100 b123 86dd 60".replace(' ', "")).unwrap();
         let packet = Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(packet.vlan_count(), 1);
         let tag = packet.vlan(0).unwrap();
@@ -491,9 +491,10 @@ pub(crate) mod tests {
 
     #[test]
     fn three_tags_is_an_error() {
-        let bytes =
-            hex::decode("020000000002020000000001 88a8 000a 8100 000b 8100 000c 0800 45".replace(' ', ""))
-                .unwrap();
+        let bytes = hex::decode(
+            "020000000002020000000001 88a8 000a 8100 000b 8100 000c 0800 45".replace(' ', ""),
+        )
+        .unwrap();
         assert_eq!(
             Packet::new_checked(&bytes[..]).unwrap_err(),
             WireError::BadValue {
@@ -505,8 +506,9 @@ pub(crate) mod tests {
 
     #[test]
     fn truncation_everywhere_is_an_error() {
-        let full = hex::decode("020000000002020000000001 88a8 000a 8100 000b 0800".replace(' ', ""))
-            .unwrap();
+        let full =
+            hex::decode("020000000002020000000001 88a8 000a 8100 000b 0800".replace(' ', ""))
+                .unwrap();
         assert!(Packet::new_checked(&full[..]).is_ok());
         for len in 0..full.len() {
             let err = Packet::new_checked(&full[..len]).unwrap_err();
@@ -529,8 +531,8 @@ pub(crate) mod tests {
 
     #[test]
     fn setters() {
-        let mut bytes = hex::decode("000000000000000000000000 8100 0064 0000 ff".replace(' ', ""))
-            .unwrap();
+        let mut bytes =
+            hex::decode("000000000000000000000000 8100 0064 0000 ff".replace(' ', "")).unwrap();
         let mut packet = Packet::new_checked(&mut bytes[..]).unwrap();
         packet.set_dst_addr(DST);
         packet.set_src_addr(SRC);
@@ -567,11 +569,7 @@ pub(crate) mod tests {
     }
 
     fn tpid() -> impl Strategy<Value = Tpid> {
-        prop_oneof![
-            Just(Tpid::Dot1Q),
-            Just(Tpid::Dot1Ad),
-            Just(Tpid::QinQ9100)
-        ]
+        prop_oneof![Just(Tpid::Dot1Q), Just(Tpid::Dot1Ad), Just(Tpid::QinQ9100)]
     }
 
     fn vlan_tag() -> impl Strategy<Value = VlanTag> {

@@ -11,6 +11,7 @@
 //! IPv4, IPv6 and UDP are smoltcp's own types, re-exported here.
 
 pub mod ethernet;
+pub mod frame;
 pub mod l2tp;
 pub mod ppp;
 
