@@ -8,9 +8,11 @@
 //! Contract: once `new_checked` (or `check_len`) has succeeded, no accessor panics,
 //! whatever the bytes. Malformed input is a [`WireError`] naming what is wrong.
 //!
-//! IPv4, IPv6 and UDP are smoltcp's own types, re-exported here.
+//! IPv4, IPv6 and UDP are smoltcp's own types, re-exported here. [`frame`] builds and
+//! parses whole Ethernet / IPv4|IPv6 / UDP frames around a UDP payload.
 
 pub mod ethernet;
+pub mod frame;
 pub mod l2tp;
 pub mod ppp;
 
