@@ -1,1 +1,2 @@
 //! PPP control protocols (RFC 1661 and friends).
+pub mod fsm;
