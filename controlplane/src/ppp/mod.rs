@@ -6,12 +6,14 @@
 //! * [`lcp`], [`ipcp`], [`ipv6cp`]: the options of each control protocol and their
 //!   packet reprs.
 //! * [`pap`], [`chap`], [`mschapv2`]: authentication packets and crypto.
+//! * [`fsm`]: the RFC 1661 option-negotiation automaton (state table in `states.txt`).
 //!
 //! Contract: bytes from a peer never panic anything. Every parse returns an [`Error`]
 //! naming what is wrong. `emit` methods write into a buffer of at least `buffer_len()`
 //! octets (our own data; a short buffer is a caller bug and panics).
 
 pub mod chap;
+pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
