@@ -95,8 +95,8 @@ pub const DEFAULT_ICRQ_PER_SECOND: u32 = 1000;
 /// Default `[admission] icrq_burst`.
 pub const DEFAULT_ICRQ_BURST: u32 = 2000;
 
-/// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The validated configuration. `Config::default()` is what an empty file gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// `[l2tp]`.
     pub l2tp: L2tpConfig,
@@ -340,16 +340,6 @@ impl std::error::Error for ConfigError {
         self.io
             .as_ref()
             .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            l2tp: L2tpConfig::default(),
-            admission: AdmissionConfig::default(),
-            lacs: Vec::new(),
-        }
     }
 }
 
@@ -670,11 +660,7 @@ fn int<T: TryFrom<i64>>(
     let Some(v) = value else { return Ok(None) };
     let n = *v.get_ref();
     if !(min..=max).contains(&n) {
-        return Err(src.invalid(
-            v.span(),
-            key,
-            format!("must be between {min} and {max}"),
-        ));
+        return Err(src.invalid(v.span(), key, format!("must be between {min} and {max}")));
     }
     T::try_from(n)
         .map(Some)
@@ -797,14 +783,8 @@ impl RawL2tp {
             }
             Some(v) => v.get_ref().clone(),
         };
-        let receive_window = int(
-            src,
-            "l2tp.receive_window",
-            &self.receive_window,
-            1,
-            U16_MAX,
-        )?
-        .unwrap_or(d.receive_window);
+        let receive_window = int(src, "l2tp.receive_window", &self.receive_window, 1, U16_MAX)?
+            .unwrap_or(d.receive_window);
         let hello_interval = duration(
             src,
             "l2tp.hello_interval",
@@ -864,7 +844,8 @@ impl RawL2tp {
         .unwrap_or(d.stopccn_wait);
         // RFC 2661 §5.7: after StopCCN the state is kept "over at least a full
         // retransmission cycle" so that the peer's retransmitted StopCCN is acknowledged.
-        let cycle = retransmission_cycle(retransmit_initial, retransmit_cap, retransmit_max_retries);
+        let cycle =
+            retransmission_cycle(retransmit_initial, retransmit_cap, retransmit_max_retries);
         if stopccn_wait < cycle {
             let (span, key) = [
                 (&self.stopccn_wait, "l2tp.stopccn_wait"),
@@ -989,9 +970,10 @@ impl RawLac {
         }
         let host_name = match &self.host_name {
             None => None,
-            Some(v) => Some(parse_host_name(v.get_ref()).map_err(|m| {
-                src.invalid(v.span(), &key("host_name"), m)
-            })?),
+            Some(v) => Some(
+                parse_host_name(v.get_ref())
+                    .map_err(|m| src.invalid(v.span(), &key("host_name"), m))?,
+            ),
         };
         let mut source = Vec::with_capacity(self.source.len());
         for (i, v) in self.source.iter().enumerate() {
@@ -1249,7 +1231,18 @@ accept = false
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-        for bad in ["", "60", "s", "1.5s", "-1s", " 1s", "1 s", "1d", "1sec", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "60",
+            "s",
+            "1.5s",
+            "-1s",
+            " 1s",
+            "1 s",
+            "1d",
+            "1sec",
+            "99999999999999999999s",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
         assert_eq!(fmt_duration(Duration::from_millis(100)), "100ms");
@@ -1570,7 +1563,8 @@ accept = false
         let e = Config::load("/nonexistent/xlnsd.toml").unwrap_err();
         assert_eq!(e.kind, ConfigErrorKind::Io);
         assert!(
-            e.to_string().starts_with("/nonexistent/xlnsd.toml: cannot read:"),
+            e.to_string()
+                .starts_with("/nonexistent/xlnsd.toml: cannot read:"),
             "{e}"
         );
         assert!(std::error::Error::source(&e).is_some());
