@@ -12,7 +12,10 @@
 //!
 //! * Syntax errors, wrong types, unknown keys (every table denies unknown keys) and missing
 //!   required keys take their position from the TOML parser's byte span; the key path is
-//!   found by walking the document's keys to that span.
+//!   found by walking the document's keys to that span. Syntax errors have no key path, and
+//!   neither do schema errors in a document with tables made implicitly by dotted keys
+//!   (`l2tp.hello_interval = ...` at the top level): the parser gives those tables no span.
+//!   The position and the parser's message, which names the field, are always there.
 //! * Semantic errors (ranges, duplicate LAC names, bad CIDR prefixes, empty secrets, ...)
 //!   point at the offending value: the raw form of the document keeps the span of every
 //!   value it validates ([`toml::Spanned`]). Where a rule ties several keys together, the
@@ -1555,6 +1558,35 @@ accept = false
             "lac = [{ name = \"é\", bogus = 1 }]\n",
             ConfigErrorKind::Schema,
             "xlnsd.toml:1:22: lac[0].bogus: unknown field `bogus`",
+        );
+    }
+
+    #[test]
+    fn dotted_keys_keep_the_position() {
+        // Tables made implicitly by dotted keys carry no span, so no key path is found;
+        // the position and the message (which names the field) still are.
+        let e = assert_err(
+            "l2tp.helo = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:1:6: unknown field `helo`",
+        );
+        assert_eq!(e.key, None);
+        // Explicit sub-tables are located.
+        assert_err(
+            "[l2tp]\n[l2tp.foo]\nx = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:7: l2tp.foo: unknown field `foo`",
+        );
+        // Semantic errors always have their key path.
+        assert_err(
+            "l2tp.receive_window = 0\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:1:23: l2tp.receive_window: must be between 1 and 65535",
+        );
+        assert_err(
+            "l2tp = { receive_window = 0 }\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:1:27: l2tp.receive_window: must be between 1 and 65535",
         );
     }
 
