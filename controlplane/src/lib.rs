@@ -1,7 +1,13 @@
 //! xlns control plane: sans-IO protocol cores for L2TP and PPP, and the xlnsd shell.
 //!
 //! * [`l2tp`]: control message and AVP codec (RFC 2661 §3-§4, §6), hidden AVPs (§4.3).
+//! * [`config`]: the TOML configuration of xlnsd, validated, with file:line:column errors.
+//! * [`policy`]: per-LAC policy lookup, live counters and limits (RFC 2661 §4.4.2 codes).
+//! * [`admission`]: sans-IO admission control of tunnel and session setups.
 //! * [`ppp`]: LCP, IPCP, IPv6CP, PAP, CHAP-MD5 and MS-CHAPv2 packets and their crypto.
 
+pub mod admission;
+pub mod config;
 pub mod l2tp;
+pub mod policy;
 pub mod ppp;

@@ -1,0 +1,1612 @@
+//! The TOML configuration of xlnsd: the L2TP control plane's part.
+//!
+//! # Contract
+//!
+//! [`Config::from_toml_str`] (and [`Config::load`], which reads a file first) turns the text
+//! of `xlnsd.toml` into a validated [`Config`], or into one [`ConfigError`] that names the
+//! file, the line and column, and the key path of what is wrong:
+//!
+//! ```text
+//! xlnsd.toml:12:18: lac[1].receive_window: must be between 1 and 65535
+//! ```
+//!
+//! * Syntax errors, wrong types, unknown keys (every table denies unknown keys) and missing
+//!   required keys take their position from the TOML parser's byte span; the key path is
+//!   found by walking the document's keys to that span. Syntax errors have no key path, and
+//!   neither do schema errors in a document with tables made implicitly by dotted keys
+//!   (`l2tp.hello_interval = ...` at the top level): the parser gives those tables no span.
+//!   The position and the parser's message, which names the field, are always there.
+//! * Semantic errors (ranges, duplicate LAC names, bad CIDR prefixes, empty secrets, ...)
+//!   point at the offending value: the raw form of the document keeps the span of every
+//!   value it validates ([`toml::Spanned`]). Where a rule ties several keys together, the
+//!   error points at the key that the message names.
+//!
+//! Positions are 1-based; the column counts characters, not bytes.
+//!
+//! # Layout
+//!
+//! The file is made of sections so that the operator configuration can grow (RADIUS, pools,
+//! data plane, ... get sections of their own later):
+//!
+//! ```toml
+//! [l2tp]            # the L2TP control plane: socket, timers, global limits
+//! [admission]       # how fast, and how many at once, tunnels and sessions may be set up
+//! [[lac]]           # per-LAC policy, first match in file order wins
+//! ```
+//!
+//! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
+//! below. See `deploy/xlnsd.example.toml` for a commented example.
+//!
+//! # Durations
+//!
+//! One format: a string holding a non-negative integer and a unit, `ms`, `s`, `m` or `h`
+//! (`"500ms"`, `"60s"`, `"2m"`, `"1h"`). Bare integers are rejected so that nobody has to
+//! guess the unit.
+//!
+//! # Unknown LACs
+//!
+//! A LAC whose SCCRQ matches no `[[lac]]` entry is refused (StopCCN result code 4,
+//! "requester is not authorized", RFC 2661 §4.4.2) unless `[l2tp] accept_unknown_lacs =
+//! true`. The safe default is to refuse: an LNS reachable from the Internet must not carry
+//! tunnels for whoever asks. An entry with neither `host_name` nor `source` matches every
+//! LAC and so is the explicit way to write a catch-all policy.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Default `[l2tp] listen`: every IPv4 address, the L2TP port (RFC 2661 §8.1).
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 1701);
+/// Default `[l2tp] host_name`, sent in the Host Name AVP of SCCRP (RFC 2661 §4.4.3).
+pub const DEFAULT_HOST_NAME: &str = "xlns";
+/// Default `[l2tp] receive_window`, sent in the Receive Window Size AVP (RFC 2661 §4.4.3).
+pub const DEFAULT_RECEIVE_WINDOW: u16 = 16;
+/// Default `[l2tp] hello_interval`: idle time before a HELLO is sent (RFC 2661 §6.5).
+pub const DEFAULT_HELLO_INTERVAL: Duration = Duration::from_secs(60);
+/// Default `[l2tp] retransmit_initial`, the recommended 1 second of RFC 2661 §5.8.
+pub const DEFAULT_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
+/// Default `[l2tp] retransmit_cap`, the smallest cap RFC 2661 §5.8 allows.
+pub const DEFAULT_RETRANSMIT_CAP: Duration = Duration::from_secs(8);
+/// Default `[l2tp] retransmit_max_retries`, the recommended 5 of RFC 2661 §5.8.
+pub const DEFAULT_RETRANSMIT_MAX_RETRIES: u32 = 5;
+/// Default `[l2tp] stopccn_wait`: a full retransmission cycle with the default timers,
+/// 1 + 2 + 4 + 8 + 8 + 8 = 31 seconds (RFC 2661 §5.7).
+pub const DEFAULT_STOPCCN_WAIT: Duration = Duration::from_secs(31);
+/// Default `[l2tp] half_open_timeout`: how long a tunnel may wait for SCCCN after SCCRP.
+pub const DEFAULT_HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `[l2tp] max_tunnels`.
+pub const DEFAULT_MAX_TUNNELS: u32 = 4096;
+/// Default `[l2tp] max_sessions`, over all tunnels.
+pub const DEFAULT_MAX_SESSIONS: u32 = 65536;
+/// Default `[admission] max_tunnel_setups`: tunnels between SCCRQ and SCCCN at once.
+pub const DEFAULT_MAX_TUNNEL_SETUPS: u32 = 64;
+/// Default `[admission] max_session_setups`: sessions between ICRQ and ICCN at once.
+pub const DEFAULT_MAX_SESSION_SETUPS: u32 = 1024;
+/// Default `[admission] sccrq_per_second`.
+pub const DEFAULT_SCCRQ_PER_SECOND: u32 = 100;
+/// Default `[admission] sccrq_burst`.
+pub const DEFAULT_SCCRQ_BURST: u32 = 200;
+/// Default `[admission] icrq_per_second`.
+pub const DEFAULT_ICRQ_PER_SECOND: u32 = 1000;
+/// Default `[admission] icrq_burst`.
+pub const DEFAULT_ICRQ_BURST: u32 = 2000;
+
+/// The validated configuration. `Config::default()` is what an empty file gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `[l2tp]`.
+    pub l2tp: L2tpConfig,
+    /// `[admission]`.
+    pub admission: AdmissionConfig,
+    /// `[[lac]]`, in file order.
+    pub lacs: Vec<LacConfig>,
+}
+
+/// `[l2tp]`: the L2TP control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2tpConfig {
+    /// `listen`: the UDP address and port of the control socket.
+    pub listen: SocketAddr,
+    /// `host_name`: our Host Name AVP (RFC 2661 §4.4.3).
+    pub host_name: String,
+    /// `receive_window`: our Receive Window Size AVP, 1..=65535 (RFC 2661 §4.4.3, §5.8).
+    pub receive_window: u16,
+    /// `hello_interval`: idle time before a HELLO (RFC 2661 §6.5), 1 s..=1 h.
+    pub hello_interval: Duration,
+    /// `retransmit_initial`: first retransmission timeout (RFC 2661 §5.8), 100 ms..=60 s.
+    pub retransmit_initial: Duration,
+    /// `retransmit_cap`: cap of the exponential backoff, 8 s..=10 min, at least
+    /// `retransmit_initial` (RFC 2661 §5.8: "MUST be no less than 8 seconds").
+    pub retransmit_cap: Duration,
+    /// `retransmit_max_retries`: retransmissions before the tunnel is cleared, 1..=100.
+    pub retransmit_max_retries: u32,
+    /// `stopccn_wait`: how long a tunnel is kept after StopCCN to acknowledge its
+    /// retransmissions; at least one full retransmission cycle (RFC 2661 §5.7).
+    pub stopccn_wait: Duration,
+    /// `half_open_timeout`: how long a tunnel may wait for SCCCN, 1 s..=1 h.
+    pub half_open_timeout: Duration,
+    /// `max_tunnels`: tunnels at once, over all LACs, 1..=65535 (the Tunnel ID space).
+    pub max_tunnels: u32,
+    /// `max_sessions`: sessions at once, over all tunnels, at least 1.
+    pub max_sessions: u32,
+    /// `accept_unknown_lacs`: whether a LAC that matches no `[[lac]]` entry gets a tunnel
+    /// (with the `[l2tp]` defaults, no secret, no per-LAC limits). Default `false`.
+    pub accept_unknown_lacs: bool,
+}
+
+impl L2tpConfig {
+    /// One full retransmission cycle: the time from the first transmission of a message
+    /// until the transport gives up, `sum(min(initial * 2^k, cap))` for
+    /// `k = 0..=max_retries` (RFC 2661 §5.7, §5.8). 31 s with the defaults.
+    pub fn retransmission_cycle(&self) -> Duration {
+        retransmission_cycle(
+            self.retransmit_initial,
+            self.retransmit_cap,
+            self.retransmit_max_retries,
+        )
+    }
+}
+
+impl Default for L2tpConfig {
+    fn default() -> Self {
+        L2tpConfig {
+            listen: DEFAULT_LISTEN,
+            host_name: DEFAULT_HOST_NAME.to_owned(),
+            receive_window: DEFAULT_RECEIVE_WINDOW,
+            hello_interval: DEFAULT_HELLO_INTERVAL,
+            retransmit_initial: DEFAULT_RETRANSMIT_INITIAL,
+            retransmit_cap: DEFAULT_RETRANSMIT_CAP,
+            retransmit_max_retries: DEFAULT_RETRANSMIT_MAX_RETRIES,
+            stopccn_wait: DEFAULT_STOPCCN_WAIT,
+            half_open_timeout: DEFAULT_HALF_OPEN_TIMEOUT,
+            max_tunnels: DEFAULT_MAX_TUNNELS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            accept_unknown_lacs: false,
+        }
+    }
+}
+
+/// A token-bucket rate: `per_second` tokens are added each second, up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained rate, 1..=1,000,000 per second.
+    pub per_second: u32,
+    /// Bucket size, 1..=1,000,000: how many may arrive at once after a quiet period.
+    pub burst: u32,
+}
+
+/// `[admission]`: limits on setups, so that a flood of SCCRQ or ICRQ cannot make us queue
+/// unbounded work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// `max_tunnel_setups`: tunnels between SCCRQ and SCCCN at once, at least 1.
+    pub max_tunnel_setups: u32,
+    /// `max_session_setups`: sessions between ICRQ and ICCN at once, at least 1.
+    pub max_session_setups: u32,
+    /// `sccrq_per_second` and `sccrq_burst`.
+    pub sccrq: Rate,
+    /// `icrq_per_second` and `icrq_burst`.
+    pub icrq: Rate,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            max_tunnel_setups: DEFAULT_MAX_TUNNEL_SETUPS,
+            max_session_setups: DEFAULT_MAX_SESSION_SETUPS,
+            sccrq: Rate {
+                per_second: DEFAULT_SCCRQ_PER_SECOND,
+                burst: DEFAULT_SCCRQ_BURST,
+            },
+            icrq: Rate {
+                per_second: DEFAULT_ICRQ_PER_SECOND,
+                burst: DEFAULT_ICRQ_BURST,
+            },
+        }
+    }
+}
+
+/// How a `[[lac]]` entry matches the Host Name AVP of an SCCRQ (RFC 2661 §4.4.3). Host
+/// names are compared as bytes, case-sensitively: the AVP is opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostNamePattern {
+    /// `host_name = "lac1.example.net"`: the whole host name.
+    Exact(Vec<u8>),
+    /// `host_name = "lac*"`: host names that begin with these bytes (`"*"` alone: any).
+    Prefix(Vec<u8>),
+}
+
+impl HostNamePattern {
+    /// Whether `host_name` matches.
+    pub fn matches(&self, host_name: &[u8]) -> bool {
+        match self {
+            HostNamePattern::Exact(name) => host_name == name.as_slice(),
+            HostNamePattern::Prefix(prefix) => host_name.starts_with(prefix),
+        }
+    }
+}
+
+/// A tunnel secret (RFC 2661 §4.4.3 Challenge, §5.1.1, and the key of hidden AVPs, §4.3).
+/// Its `Debug` form does not show the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps the secret's bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes>)", self.0.len())
+    }
+}
+
+/// One `[[lac]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LacConfig {
+    /// `name`: for logs and metrics; required, non-empty, unique.
+    pub name: String,
+    /// `host_name`: exact, or a prefix when it ends in `*`. `None`: any host name.
+    pub host_name: Option<HostNamePattern>,
+    /// `source`: prefixes (IPv4 or IPv6; a bare address is a /32 or /128) the SCCRQ's
+    /// source address must lie in. Empty: any source.
+    pub source: Vec<IpNet>,
+    /// `accept`: whether matching LACs get a tunnel. Default `true`.
+    pub accept: bool,
+    /// `secret`: when set, tunnel authentication with Challenge / Challenge Response is
+    /// required (RFC 2661 §4.4.3, §5.1.1). Must not be empty.
+    pub secret: Option<Secret>,
+    /// `hide_avps`: send sensitive AVPs hidden (RFC 2661 §4.3); needs `secret`.
+    pub hide_avps: bool,
+    /// `max_tunnels`: tunnels at once with LACs of this entry, 1..=65535. `None`: only the
+    /// global limit.
+    pub max_tunnels: Option<u32>,
+    /// `max_sessions_per_tunnel`: 1..=65535 (the Session ID space). `None`: no own limit.
+    pub max_sessions_per_tunnel: Option<u32>,
+    /// `max_sessions`: sessions at once over all tunnels of this entry, at least 1.
+    pub max_sessions: Option<u32>,
+    /// `hello_interval`: overrides `[l2tp] hello_interval`.
+    pub hello_interval: Option<Duration>,
+    /// `receive_window`: overrides `[l2tp] receive_window`.
+    pub receive_window: Option<u16>,
+}
+
+/// What kind of problem a [`ConfigError`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigErrorKind {
+    /// The file could not be read.
+    Io,
+    /// The text is not TOML.
+    Syntax,
+    /// Valid TOML that does not fit the schema: unknown key, wrong type, missing key.
+    Schema,
+    /// A value the schema accepts but the rules do not (range, duplicate, ...).
+    Invalid,
+}
+
+/// A 1-based line and column (in characters) in the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1, in characters.
+    pub column: usize,
+}
+
+/// Why the configuration was refused. `Display` writes `file:line:column: key: message`.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file name given to [`Config::from_toml_str`] or the path given to
+    /// [`Config::load`].
+    pub file: String,
+    /// What kind of problem.
+    pub kind: ConfigErrorKind,
+    /// Where, when known.
+    pub position: Option<Position>,
+    /// The key path (`lac[1].receive_window`), when known.
+    pub key: Option<String>,
+    /// What is wrong, one line.
+    pub message: String,
+    io: Option<std::io::Error>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.file)?;
+        if let Some(p) = self.position {
+            write!(f, "{}:{}:", p.line, p.column)?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, " {key}:")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`; `file_name` is used in error messages only.
+    pub fn from_toml_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        let source = Source {
+            text,
+            file: file_name,
+        };
+        // Syntax first, so that a syntax error is reported as such and without a key path.
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(source.toml_error(ConfigErrorKind::Syntax, &e, None));
+        }
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Best effort: a document whose tables lack spans (implicit tables made by
+                // dotted keys) yields no key tree, and the error then has no key path.
+                let keys = toml::from_str::<KeyTable>(text).ok();
+                return Err(source.toml_error(ConfigErrorKind::Schema, &e, keys.as_ref()));
+            }
+        };
+        raw.validate(&source)
+    }
+
+    /// Reads the file at `path` and parses it with [`Config::from_toml_str`]; errors name
+    /// the path as given.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml_str(&text, &file),
+            Err(e) => Err(ConfigError {
+                file,
+                kind: ConfigErrorKind::Io,
+                position: None,
+                key: None,
+                message: format!("cannot read: {e}"),
+                io: Some(e),
+            }),
+        }
+    }
+}
+
+/// `sum(min(initial * 2^k, cap))` for `k = 0..=max_retries` (RFC 2661 §5.8), saturating.
+fn retransmission_cycle(initial: Duration, cap: Duration, max_retries: u32) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut interval = initial.min(cap);
+    for _ in 0..=max_retries {
+        total = total.saturating_add(interval);
+        interval = interval.saturating_mul(2).min(cap);
+    }
+    total
+}
+
+// ---------------------------------------------------------------------------------------
+// Error positions.
+
+/// The text being parsed and its name, to turn spans into [`ConfigError`]s.
+struct Source<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Source<'_> {
+    /// Line and column (1-based, column in characters) of byte `offset`.
+    fn position(&self, offset: usize) -> Position {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+        Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    fn toml_error(
+        &self,
+        kind: ConfigErrorKind,
+        e: &toml::de::Error,
+        keys: Option<&KeyTable>,
+    ) -> ConfigError {
+        let span = e.span();
+        let key = match (&span, keys) {
+            (Some(span), Some(keys)) => keys.path_at(span.start),
+            _ => None,
+        };
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        ConfigError {
+            file: self.file.to_owned(),
+            kind,
+            position: span.map(|s| self.position(s.start)),
+            key,
+            message,
+            io: None,
+        }
+    }
+
+    fn invalid(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            kind: ConfigErrorKind::Invalid,
+            position: Some(self.position(span.start)),
+            key: Some(key.to_owned()),
+            message: message.into(),
+            io: None,
+        }
+    }
+}
+
+/// Every key of a TOML document with its span, to name the key path of a byte offset.
+#[derive(Debug, Default)]
+struct KeyTable(Vec<(Spanned<String>, Spanned<KeyNode>)>);
+
+#[derive(Debug)]
+enum KeyNode {
+    Table(KeyTable),
+    Array(Vec<Spanned<KeyNode>>),
+    Leaf,
+}
+
+impl KeyTable {
+    /// The key path (`lac[1].source[0]`) of the innermost key or value that holds `offset`.
+    fn path_at(&self, offset: usize) -> Option<String> {
+        let mut path = String::new();
+        self.descend(offset, &mut path);
+        (!path.is_empty()).then_some(path)
+    }
+
+    fn descend(&self, offset: usize, path: &mut String) {
+        for (key, node) in &self.0 {
+            let in_key = key.span().contains(&offset);
+            if in_key || node_contains(node, offset) {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key.get_ref());
+                if !in_key {
+                    node.get_ref().descend(offset, path);
+                }
+                return;
+            }
+        }
+    }
+
+    fn contains(&self, offset: usize) -> bool {
+        self.0
+            .iter()
+            .any(|(k, v)| k.span().contains(&offset) || node_contains(v, offset))
+    }
+}
+
+impl KeyNode {
+    fn descend(&self, offset: usize, path: &mut String) {
+        match self {
+            KeyNode::Table(table) => table.descend(offset, path),
+            KeyNode::Array(items) => {
+                if let Some((i, item)) = items
+                    .iter()
+                    .enumerate()
+                    .find(|(_, item)| node_contains(item, offset))
+                {
+                    path.push_str(&format!("[{i}]"));
+                    item.get_ref().descend(offset, path);
+                }
+            }
+            KeyNode::Leaf => {}
+        }
+    }
+}
+
+fn node_contains(node: &Spanned<KeyNode>, offset: usize) -> bool {
+    node.span().contains(&offset)
+        || match node.get_ref() {
+            KeyNode::Table(table) => table.contains(offset),
+            KeyNode::Array(items) => items.iter().any(|i| node_contains(i, offset)),
+            KeyNode::Leaf => false,
+        }
+}
+
+impl<'de> Deserialize<'de> for KeyTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match KeyNode::deserialize(d)? {
+            KeyNode::Table(t) => Ok(t),
+            _ => Ok(KeyTable::default()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyNode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any TOML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<KeyNode, E> {
+                Ok(KeyNode::Leaf)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Leaf)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Leaf)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<KeyNode, E> {
+                Ok(KeyNode::Leaf)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<KeyNode, E> {
+                Ok(KeyNode::Leaf)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KeyNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(KeyNode::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(KeyNode::Table(KeyTable(entries)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The raw document: what serde reads, with the span of every value that is validated.
+// Integers are read as i64 so that range errors are ours, with one wording.
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    l2tp: RawL2tp,
+    #[serde(default)]
+    admission: RawAdmission,
+    #[serde(default)]
+    lac: Vec<RawLac>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawL2tp {
+    listen: S<String>,
+    host_name: S<String>,
+    receive_window: S<i64>,
+    hello_interval: S<String>,
+    retransmit_initial: S<String>,
+    retransmit_cap: S<String>,
+    retransmit_max_retries: S<i64>,
+    stopccn_wait: S<String>,
+    half_open_timeout: S<String>,
+    max_tunnels: S<i64>,
+    max_sessions: S<i64>,
+    accept_unknown_lacs: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmission {
+    max_tunnel_setups: S<i64>,
+    max_session_setups: S<i64>,
+    sccrq_per_second: S<i64>,
+    sccrq_burst: S<i64>,
+    icrq_per_second: S<i64>,
+    icrq_burst: S<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLac {
+    name: Spanned<String>,
+    host_name: S<String>,
+    #[serde(default)]
+    source: Vec<Spanned<String>>,
+    accept: Option<bool>,
+    secret: S<String>,
+    hide_avps: S<bool>,
+    max_tunnels: S<i64>,
+    max_sessions_per_tunnel: S<i64>,
+    max_sessions: S<i64>,
+    hello_interval: S<String>,
+    receive_window: S<i64>,
+}
+
+/// Checks one optional integer against `min..=max`, naming `key` in the error.
+fn int<T: TryFrom<i64>>(
+    src: &Source<'_>,
+    key: &str,
+    value: &S<i64>,
+    min: i64,
+    max: i64,
+) -> Result<Option<T>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    let n = *v.get_ref();
+    if !(min..=max).contains(&n) {
+        return Err(src.invalid(v.span(), key, format!("must be between {min} and {max}")));
+    }
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| src.invalid(v.span(), key, format!("must be between {min} and {max}")))
+}
+
+/// Parses one optional duration string and checks it against `min..=max`.
+fn duration(
+    src: &Source<'_>,
+    key: &str,
+    value: &S<String>,
+    min: Duration,
+    max: Duration,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    let d = parse_duration(v.get_ref()).ok_or_else(|| {
+        src.invalid(
+            v.span(),
+            key,
+            format!(
+                "{:?} is not a duration; write an integer and a unit: \"500ms\", \"60s\", \
+                 \"2m\" or \"1h\"",
+                v.get_ref()
+            ),
+        )
+    })?;
+    if d < min || d > max {
+        return Err(src.invalid(
+            v.span(),
+            key,
+            format!(
+                "must be between {} and {}",
+                fmt_duration(min),
+                fmt_duration(max)
+            ),
+        ));
+    }
+    Ok(Some(d))
+}
+
+/// `"500ms"`, `"60s"`, `"2m"`, `"1h"`: digits then a unit, nothing else.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+/// The shortest exact form in the units [`parse_duration`] reads.
+fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+const HELLO_MIN: Duration = Duration::from_secs(1);
+const HELLO_MAX: Duration = Duration::from_secs(3600);
+const U16_MAX: i64 = u16::MAX as i64;
+const U32_MAX: i64 = u32::MAX as i64;
+
+impl RawConfig {
+    fn validate(self, src: &Source<'_>) -> Result<Config, ConfigError> {
+        let l2tp = self.l2tp.validate(src)?;
+        let admission = self.admission.validate(src)?;
+        let mut lacs: Vec<LacConfig> = Vec::with_capacity(self.lac.len());
+        for (i, raw) in self.lac.into_iter().enumerate() {
+            let lac = raw.validate(src, i, &lacs)?;
+            lacs.push(lac);
+        }
+        Ok(Config {
+            l2tp,
+            admission,
+            lacs,
+        })
+    }
+}
+
+impl RawL2tp {
+    fn validate(self, src: &Source<'_>) -> Result<L2tpConfig, ConfigError> {
+        let d = L2tpConfig::default();
+        let listen = match &self.listen {
+            None => d.listen,
+            Some(v) => match v.get_ref().parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 => a,
+                Ok(_) => return Err(src.invalid(v.span(), "l2tp.listen", "port must not be 0")),
+                Err(_) => {
+                    return Err(src.invalid(
+                        v.span(),
+                        "l2tp.listen",
+                        format!(
+                            "{:?} is not an address and port such as \"0.0.0.0:1701\" or \
+                             \"[::]:1701\"",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+        let host_name = match &self.host_name {
+            None => d.host_name,
+            Some(v) if v.get_ref().is_empty() => {
+                // RFC 2661 §4.4.3: the Host Name AVP is at least one octet.
+                return Err(src.invalid(v.span(), "l2tp.host_name", "must not be empty"));
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        let receive_window = int(src, "l2tp.receive_window", &self.receive_window, 1, U16_MAX)?
+            .unwrap_or(d.receive_window);
+        let hello_interval = duration(
+            src,
+            "l2tp.hello_interval",
+            &self.hello_interval,
+            HELLO_MIN,
+            HELLO_MAX,
+        )?
+        .unwrap_or(d.hello_interval);
+        let retransmit_initial = duration(
+            src,
+            "l2tp.retransmit_initial",
+            &self.retransmit_initial,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )?
+        .unwrap_or(d.retransmit_initial);
+        // RFC 2661 §5.8: the cap "MUST be no less than 8 seconds per retransmission".
+        let retransmit_cap = duration(
+            src,
+            "l2tp.retransmit_cap",
+            &self.retransmit_cap,
+            Duration::from_secs(8),
+            Duration::from_secs(600),
+        )?
+        .unwrap_or(d.retransmit_cap);
+        if retransmit_cap < retransmit_initial {
+            let (span, key) = match (&self.retransmit_cap, &self.retransmit_initial) {
+                (Some(v), _) => (v.span(), "l2tp.retransmit_cap"),
+                (None, Some(v)) => (v.span(), "l2tp.retransmit_initial"),
+                (None, None) => (0..0, "l2tp.retransmit_cap"),
+            };
+            return Err(src.invalid(
+                span,
+                key,
+                format!(
+                    "retransmit_cap ({}) must not be less than retransmit_initial ({})",
+                    fmt_duration(retransmit_cap),
+                    fmt_duration(retransmit_initial)
+                ),
+            ));
+        }
+        let retransmit_max_retries = int(
+            src,
+            "l2tp.retransmit_max_retries",
+            &self.retransmit_max_retries,
+            1,
+            100,
+        )?
+        .unwrap_or(d.retransmit_max_retries);
+        let stopccn_wait = duration(
+            src,
+            "l2tp.stopccn_wait",
+            &self.stopccn_wait,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        )?
+        .unwrap_or(d.stopccn_wait);
+        // RFC 2661 §5.7: after StopCCN the state is kept "over at least a full
+        // retransmission cycle" so that the peer's retransmitted StopCCN is acknowledged.
+        let cycle =
+            retransmission_cycle(retransmit_initial, retransmit_cap, retransmit_max_retries);
+        if stopccn_wait < cycle {
+            let (span, key) = [
+                (&self.stopccn_wait, "l2tp.stopccn_wait"),
+                (&self.retransmit_cap, "l2tp.retransmit_cap"),
+                (&self.retransmit_initial, "l2tp.retransmit_initial"),
+            ]
+            .into_iter()
+            .find_map(|(v, k)| v.as_ref().map(|v| (v.span(), k)))
+            .or_else(|| {
+                self.retransmit_max_retries
+                    .as_ref()
+                    .map(|v| (v.span(), "l2tp.retransmit_max_retries"))
+            })
+            .unwrap_or((0..0, "l2tp.stopccn_wait"));
+            return Err(src.invalid(
+                span,
+                key,
+                format!(
+                    "stopccn_wait ({}) is shorter than one retransmission cycle ({}); \
+                     RFC 2661 §5.7 keeps the tunnel for at least a full cycle",
+                    fmt_duration(stopccn_wait),
+                    fmt_duration(cycle)
+                ),
+            ));
+        }
+        let half_open_timeout = duration(
+            src,
+            "l2tp.half_open_timeout",
+            &self.half_open_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )?
+        .unwrap_or(d.half_open_timeout);
+        let max_tunnels =
+            int(src, "l2tp.max_tunnels", &self.max_tunnels, 1, U16_MAX)?.unwrap_or(d.max_tunnels);
+        let max_sessions = int(src, "l2tp.max_sessions", &self.max_sessions, 1, U32_MAX)?
+            .unwrap_or(d.max_sessions);
+        Ok(L2tpConfig {
+            listen,
+            host_name,
+            receive_window,
+            hello_interval,
+            retransmit_initial,
+            retransmit_cap,
+            retransmit_max_retries,
+            stopccn_wait,
+            half_open_timeout,
+            max_tunnels,
+            max_sessions,
+            accept_unknown_lacs: self.accept_unknown_lacs.unwrap_or(d.accept_unknown_lacs),
+        })
+    }
+}
+
+impl RawAdmission {
+    fn validate(self, src: &Source<'_>) -> Result<AdmissionConfig, ConfigError> {
+        let d = AdmissionConfig::default();
+        const RATE_MAX: i64 = 1_000_000;
+        Ok(AdmissionConfig {
+            max_tunnel_setups: int(
+                src,
+                "admission.max_tunnel_setups",
+                &self.max_tunnel_setups,
+                1,
+                U32_MAX,
+            )?
+            .unwrap_or(d.max_tunnel_setups),
+            max_session_setups: int(
+                src,
+                "admission.max_session_setups",
+                &self.max_session_setups,
+                1,
+                U32_MAX,
+            )?
+            .unwrap_or(d.max_session_setups),
+            sccrq: Rate {
+                per_second: int(
+                    src,
+                    "admission.sccrq_per_second",
+                    &self.sccrq_per_second,
+                    1,
+                    RATE_MAX,
+                )?
+                .unwrap_or(d.sccrq.per_second),
+                burst: int(src, "admission.sccrq_burst", &self.sccrq_burst, 1, RATE_MAX)?
+                    .unwrap_or(d.sccrq.burst),
+            },
+            icrq: Rate {
+                per_second: int(
+                    src,
+                    "admission.icrq_per_second",
+                    &self.icrq_per_second,
+                    1,
+                    RATE_MAX,
+                )?
+                .unwrap_or(d.icrq.per_second),
+                burst: int(src, "admission.icrq_burst", &self.icrq_burst, 1, RATE_MAX)?
+                    .unwrap_or(d.icrq.burst),
+            },
+        })
+    }
+}
+
+impl RawLac {
+    fn validate(
+        self,
+        src: &Source<'_>,
+        index: usize,
+        before: &[LacConfig],
+    ) -> Result<LacConfig, ConfigError> {
+        let key = |k: &str| format!("lac[{index}].{k}");
+        let name = self.name.get_ref();
+        if name.is_empty() {
+            return Err(src.invalid(self.name.span(), &key("name"), "must not be empty"));
+        }
+        if let Some(j) = before.iter().position(|l| l.name == *name) {
+            return Err(src.invalid(
+                self.name.span(),
+                &key("name"),
+                format!("duplicate LAC name {name:?} (also lac[{j}].name)"),
+            ));
+        }
+        let host_name = match &self.host_name {
+            None => None,
+            Some(v) => Some(
+                parse_host_name(v.get_ref())
+                    .map_err(|m| src.invalid(v.span(), &key("host_name"), m))?,
+            ),
+        };
+        let mut source = Vec::with_capacity(self.source.len());
+        for (i, v) in self.source.iter().enumerate() {
+            let net = parse_prefix(v.get_ref())
+                .map_err(|m| src.invalid(v.span(), &key(&format!("source[{i}]")), m))?;
+            source.push(net);
+        }
+        let secret = match &self.secret {
+            None => None,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(
+                    v.span(),
+                    &key("secret"),
+                    "must not be empty (remove the key to run without tunnel authentication)",
+                ));
+            }
+            Some(v) => Some(Secret::new(v.get_ref().as_bytes().to_vec())),
+        };
+        let hide_avps = match &self.hide_avps {
+            // RFC 2661 §4.3: hiding is keyed with the tunnel secret.
+            Some(v) if *v.get_ref() && secret.is_none() => {
+                return Err(src.invalid(
+                    v.span(),
+                    &key("hide_avps"),
+                    "hiding AVPs needs a secret (RFC 2661 §4.3); set secret",
+                ));
+            }
+            Some(v) => *v.get_ref(),
+            None => false,
+        };
+        Ok(LacConfig {
+            name: name.clone(),
+            host_name,
+            source,
+            accept: self.accept.unwrap_or(true),
+            secret,
+            hide_avps,
+            max_tunnels: int(src, &key("max_tunnels"), &self.max_tunnels, 1, U16_MAX)?,
+            max_sessions_per_tunnel: int(
+                src,
+                &key("max_sessions_per_tunnel"),
+                &self.max_sessions_per_tunnel,
+                1,
+                U16_MAX,
+            )?,
+            max_sessions: int(src, &key("max_sessions"), &self.max_sessions, 1, U32_MAX)?,
+            hello_interval: duration(
+                src,
+                &key("hello_interval"),
+                &self.hello_interval,
+                HELLO_MIN,
+                HELLO_MAX,
+            )?,
+            receive_window: int(
+                src,
+                &key("receive_window"),
+                &self.receive_window,
+                1,
+                U16_MAX,
+            )?,
+        })
+    }
+}
+
+fn parse_host_name(s: &str) -> Result<HostNamePattern, String> {
+    if s.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    match s.find('*') {
+        None => Ok(HostNamePattern::Exact(s.as_bytes().to_vec())),
+        Some(i) if i == s.len() - 1 => Ok(HostNamePattern::Prefix(s.as_bytes()[..i].to_vec())),
+        Some(_) => Err(format!(
+            "{s:?}: '*' is allowed only as the last character (a prefix match)"
+        )),
+    }
+}
+
+/// `"192.0.2.0/24"`, `"2001:db8::/32"`, or a bare address (a /32 or /128). Host bits must
+/// be zero: `10.0.0.1/8` is more likely a typo than a wish.
+fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => match s.parse::<IpAddr>() {
+            Ok(addr) => IpNet::from(addr),
+            Err(_) => {
+                return Err(format!(
+                    "{s:?} is not an IPv4 or IPv6 prefix such as \"192.0.2.0/24\" or \
+                     \"2001:db8::/32\""
+                ));
+            }
+        },
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{s:?} has host bits set; did you mean \"{}\"?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        match Config::from_toml_str(text, "xlnsd.toml") {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Asserts the rendered message begins with `prefix` (file:line:col: key:).
+    fn assert_err(text: &str, kind: ConfigErrorKind, prefix: &str) -> ConfigError {
+        let e = err(text);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(prefix),
+            "{shown:?} does not start with {prefix:?}"
+        );
+        assert_eq!(e.kind, kind, "{shown}");
+        e
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.l2tp.listen.to_string(), "0.0.0.0:1701");
+        assert_eq!(c.l2tp.hello_interval, Duration::from_secs(60));
+        assert_eq!(c.l2tp.stopccn_wait, Duration::from_secs(31));
+        assert!(!c.l2tp.accept_unknown_lacs);
+        assert!(c.lacs.is_empty());
+    }
+
+    #[test]
+    fn default_stopccn_wait_is_one_retransmission_cycle() {
+        // RFC 2661 §5.7: "the retransmission cycle is 31 seconds".
+        assert_eq!(
+            L2tpConfig::default().retransmission_cycle(),
+            Duration::from_secs(31)
+        );
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let text = r#"
+[l2tp]
+listen = "[::]:1701"
+host_name = "lns1"
+receive_window = 64
+hello_interval = "30s"
+retransmit_initial = "500ms"
+retransmit_cap = "16s"
+retransmit_max_retries = 4
+stopccn_wait = "2m"
+half_open_timeout = "45s"
+max_tunnels = 100
+max_sessions = 20000
+accept_unknown_lacs = true
+
+[admission]
+max_tunnel_setups = 8
+max_session_setups = 100
+sccrq_per_second = 5
+sccrq_burst = 10
+icrq_per_second = 50
+icrq_burst = 70
+
+[[lac]]
+name = "wholesale"
+host_name = "lac-*"
+source = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]
+secret = "s3cret"
+hide_avps = true
+max_tunnels = 4
+max_sessions_per_tunnel = 1000
+max_sessions = 3000
+hello_interval = "1m"
+receive_window = 128
+
+[[lac]]
+name = "blocked"
+host_name = "evil"
+accept = false
+"#;
+        let c = Config::from_toml_str(text, "x.toml").unwrap();
+        assert_eq!(c.l2tp.listen.to_string(), "[::]:1701");
+        assert_eq!(c.l2tp.host_name, "lns1");
+        assert_eq!(c.l2tp.receive_window, 64);
+        assert_eq!(c.l2tp.hello_interval, Duration::from_secs(30));
+        assert_eq!(c.l2tp.retransmit_initial, Duration::from_millis(500));
+        assert_eq!(c.l2tp.retransmit_cap, Duration::from_secs(16));
+        assert_eq!(c.l2tp.retransmit_max_retries, 4);
+        assert_eq!(c.l2tp.stopccn_wait, Duration::from_secs(120));
+        assert_eq!(c.l2tp.half_open_timeout, Duration::from_secs(45));
+        assert_eq!(c.l2tp.max_tunnels, 100);
+        assert_eq!(c.l2tp.max_sessions, 20000);
+        assert!(c.l2tp.accept_unknown_lacs);
+        assert_eq!(
+            c.admission,
+            AdmissionConfig {
+                max_tunnel_setups: 8,
+                max_session_setups: 100,
+                sccrq: Rate {
+                    per_second: 5,
+                    burst: 10
+                },
+                icrq: Rate {
+                    per_second: 50,
+                    burst: 70
+                },
+            }
+        );
+        assert_eq!(c.lacs.len(), 2);
+        let w = &c.lacs[0];
+        assert_eq!(w.name, "wholesale");
+        assert_eq!(w.host_name, Some(HostNamePattern::Prefix(b"lac-".to_vec())));
+        assert_eq!(
+            w.source,
+            vec![
+                "192.0.2.0/24".parse::<IpNet>().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+                "198.51.100.7/32".parse().unwrap(),
+            ]
+        );
+        assert!(w.accept);
+        assert_eq!(w.secret.as_ref().unwrap().as_bytes(), b"s3cret");
+        assert!(w.hide_avps);
+        assert_eq!(w.max_tunnels, Some(4));
+        assert_eq!(w.max_sessions_per_tunnel, Some(1000));
+        assert_eq!(w.max_sessions, Some(3000));
+        assert_eq!(w.hello_interval, Some(Duration::from_secs(60)));
+        assert_eq!(w.receive_window, Some(128));
+        let b = &c.lacs[1];
+        assert!(!b.accept);
+        assert_eq!(b.host_name, Some(HostNamePattern::Exact(b"evil".to_vec())));
+        assert_eq!(b.secret, None);
+        assert_eq!(b.max_tunnels, None);
+    }
+
+    #[test]
+    fn secret_debug_hides_bytes() {
+        let s = format!("{:?}", Secret::new(b"hunter2".to_vec()));
+        assert!(!s.contains("hunter2"), "{s}");
+        assert_eq!(s, "Secret(<7 bytes>)");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("60s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        for bad in [
+            "",
+            "60",
+            "s",
+            "1.5s",
+            "-1s",
+            " 1s",
+            "1 s",
+            "1d",
+            "1sec",
+            "99999999999999999999s",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        assert_eq!(fmt_duration(Duration::from_millis(100)), "100ms");
+        assert_eq!(fmt_duration(Duration::from_secs(8)), "8s");
+        assert_eq!(fmt_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(fmt_duration(Duration::from_secs(3600)), "1h");
+    }
+
+    #[test]
+    fn syntax_error_has_position_and_no_key() {
+        let e = assert_err(
+            "[l2tp]\nhost_name = \"a\"\nreceive_window = = 3\n",
+            ConfigErrorKind::Syntax,
+            "xlnsd.toml:3:",
+        );
+        assert_eq!(e.position.unwrap().line, 3);
+        assert_eq!(e.key, None);
+    }
+
+    #[test]
+    fn unknown_key_in_section() {
+        let e = assert_err(
+            "[l2tp]\nhost_name = \"a\"\nhelo_interval = \"5s\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:1: l2tp.helo_interval: unknown field `helo_interval`",
+        );
+        assert_eq!(e.position, Some(Position { line: 3, column: 1 }));
+    }
+
+    #[test]
+    fn unknown_section() {
+        assert_err(
+            "[l2tp]\n\n[radius]\nserver = \"x\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:2: radius: unknown field `radius`",
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_second_lac() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\n\n[[lac]]\nname = \"b\"\n  password = \"x\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:6:3: lac[1].password: unknown field `password`",
+        );
+    }
+
+    #[test]
+    fn wrong_type() {
+        assert_err(
+            "[l2tp]\nreceive_window = \"big\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:18: l2tp.receive_window: invalid type: string \"big\"",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nsource = [\"10.0.0.0/8\", 7]\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:25: lac[0].source[1]: invalid type: integer `7`",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\naccept = \"yes\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:10: lac[0].accept: invalid type: string \"yes\"",
+        );
+    }
+
+    #[test]
+    fn missing_lac_name() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\n\n[[lac]]\nhost_name = \"b\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:4:1: lac[1]: missing field `name`",
+        );
+    }
+
+    #[test]
+    fn inline_lac_tables_name_their_keys() {
+        assert_err(
+            "lac = [{ name = \"a\" }, { name = \"b\", bogus = 1 }]\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:1:38: lac[1].bogus: unknown field `bogus`",
+        );
+    }
+
+    #[test]
+    fn lac_receive_window_out_of_range() {
+        let text = "[l2tp]\n\n[[lac]]\nname = \"a\"\n\n[[lac]]\nname = \"b\"\nreceive_window = 0\n";
+        let e = assert_err(
+            text,
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:8:18: lac[1].receive_window: must be between 1 and 65535",
+        );
+        assert_eq!(e.key.as_deref(), Some("lac[1].receive_window"));
+        assert_err(
+            "[[lac]]\nname = \"a\"\nreceive_window = 65536\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:18: lac[0].receive_window: must be between 1 and 65535",
+        );
+    }
+
+    #[test]
+    fn l2tp_ranges() {
+        for (text, prefix) in [
+            (
+                "[l2tp]\nreceive_window = -1\n",
+                "xlnsd.toml:2:18: l2tp.receive_window: must be between 1 and 65535",
+            ),
+            (
+                "[l2tp]\nmax_tunnels = 70000\n",
+                "xlnsd.toml:2:15: l2tp.max_tunnels: must be between 1 and 65535",
+            ),
+            (
+                "[l2tp]\nmax_sessions = 0\n",
+                "xlnsd.toml:2:16: l2tp.max_sessions: must be between 1 and 4294967295",
+            ),
+            (
+                "[l2tp]\nretransmit_max_retries = 0\n",
+                "xlnsd.toml:2:26: l2tp.retransmit_max_retries: must be between 1 and 100",
+            ),
+            (
+                "[l2tp]\nhost_name = \"\"\n",
+                "xlnsd.toml:2:13: l2tp.host_name: must not be empty",
+            ),
+            (
+                "[l2tp]\nlisten = \"0.0.0.0\"\n",
+                "xlnsd.toml:2:10: l2tp.listen: \"0.0.0.0\" is not an address and port",
+            ),
+            (
+                "[l2tp]\nlisten = \"[::]:0\"\n",
+                "xlnsd.toml:2:10: l2tp.listen: port must not be 0",
+            ),
+        ] {
+            assert_err(text, ConfigErrorKind::Invalid, prefix);
+        }
+    }
+
+    #[test]
+    fn hello_interval_zero_and_bad_durations() {
+        assert_err(
+            "[l2tp]\nhello_interval = \"0s\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:18: l2tp.hello_interval: must be between 1s and 1h",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nhello_interval = \"0ms\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:18: lac[0].hello_interval: must be between 1s and 1h",
+        );
+        assert_err(
+            "[l2tp]\nhalf_open_timeout = \"30\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:21: l2tp.half_open_timeout: \"30\" is not a duration",
+        );
+        // A bare integer is a type error: durations are strings.
+        assert_err(
+            "[l2tp]\nhello_interval = 60\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:18: l2tp.hello_interval: invalid type: integer `60`",
+        );
+    }
+
+    #[test]
+    fn retransmit_rules() {
+        // RFC 2661 §5.8: cap no less than 8 seconds.
+        assert_err(
+            "[l2tp]\nretransmit_cap = \"4s\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:18: l2tp.retransmit_cap: must be between 8s and 10m",
+        );
+        assert_err(
+            "[l2tp]\nretransmit_initial = \"20s\"\nretransmit_cap = \"10s\"\nstopccn_wait = \"5m\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:18: l2tp.retransmit_cap: retransmit_cap (10s) must not be less than \
+             retransmit_initial (20s)",
+        );
+        // RFC 2661 §5.7: StopCCN wait at least one cycle (1+2+4+8+8+8 = 31 s).
+        assert_err(
+            "[l2tp]\nstopccn_wait = \"30s\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:16: l2tp.stopccn_wait: stopccn_wait (30s) is shorter than one \
+             retransmission cycle (31s)",
+        );
+        // Without stopccn_wait in the file, the key that made the cycle longer is named.
+        assert_err(
+            "[l2tp]\nretransmit_max_retries = 10\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:26: l2tp.retransmit_max_retries: stopccn_wait (31s) is shorter than \
+             one retransmission cycle (71s)",
+        );
+    }
+
+    #[test]
+    fn admission_ranges() {
+        assert_err(
+            "[admission]\nsccrq_per_second = 0\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:20: admission.sccrq_per_second: must be between 1 and 1000000",
+        );
+        assert_err(
+            "[admission]\nicrq_burst = 0\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:14: admission.icrq_burst: must be between 1 and 1000000",
+        );
+        assert_err(
+            "[admission]\nmax_tunnel_setups = 0\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:21: admission.max_tunnel_setups: must be between 1 and 4294967295",
+        );
+    }
+
+    #[test]
+    fn duplicate_lac_name() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\n[[lac]]\nname = \"b\"\n[[lac]]\nname = \"a\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:6:8: lac[2].name: duplicate LAC name \"a\" (also lac[0].name)",
+        );
+        assert_err(
+            "[[lac]]\nname = \"\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: lac[0].name: must not be empty",
+        );
+    }
+
+    #[test]
+    fn bad_cidr() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\nsource = [\"10.0.0.0/8\",\n  \"10.0.0.0/33\"]\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:3: lac[0].source[1]: \"10.0.0.0/33\" is not an IPv4 or IPv6 prefix",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nsource = [\"10.0.0.1/8\"]\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:11: lac[0].source[0]: \"10.0.0.1/8\" has host bits set; did you mean \
+             \"10.0.0.0/8\"?",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nsource = [\"lac.example\"]\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:11: lac[0].source[0]: \"lac.example\" is not",
+        );
+    }
+
+    #[test]
+    fn secrets_and_hiding() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\nsecret = \"\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:10: lac[0].secret: must not be empty",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nhide_avps = true\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:13: lac[0].hide_avps: hiding AVPs needs a secret",
+        );
+    }
+
+    #[test]
+    fn host_name_patterns() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\nhost_name = \"*.example\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:13: lac[0].host_name: \"*.example\": '*' is allowed only as the last",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nhost_name = \"\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:13: lac[0].host_name: must not be empty",
+        );
+        let p = parse_host_name("lac*").unwrap();
+        assert!(p.matches(b"lac"));
+        assert!(p.matches(b"lac7"));
+        assert!(!p.matches(b"la"));
+        assert!(!p.matches(b"LAC7"));
+        let any = parse_host_name("*").unwrap();
+        assert!(any.matches(b""));
+        assert!(any.matches(b"x"));
+        let exact = parse_host_name("lac1").unwrap();
+        assert!(exact.matches(b"lac1"));
+        assert!(!exact.matches(b"lac10"));
+    }
+
+    #[test]
+    fn lac_limit_ranges() {
+        for (k, v, max) in [
+            ("max_tunnels", "0", "65535"),
+            ("max_sessions_per_tunnel", "65536", "65535"),
+            ("max_sessions", "0", "4294967295"),
+        ] {
+            let text = format!("[[lac]]\nname = \"a\"\n{k} = {v}\n");
+            let col = k.len() + 4;
+            assert_err(
+                &text,
+                ConfigErrorKind::Invalid,
+                &format!("xlnsd.toml:3:{col}: lac[0].{k}: must be between 1 and {max}"),
+            );
+        }
+    }
+
+    #[test]
+    fn column_counts_characters() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\n\"hé\" = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:1: lac[0].hé: unknown field `hé`",
+        );
+        // A key after a multi-byte character: column 22, not byte 23.
+        assert_err(
+            "lac = [{ name = \"é\", bogus = 1 }]\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:1:22: lac[0].bogus: unknown field `bogus`",
+        );
+    }
+
+    #[test]
+    fn dotted_keys_keep_the_position() {
+        // Tables made implicitly by dotted keys carry no span, so no key path is found;
+        // the position and the message (which names the field) still are.
+        let e = assert_err(
+            "l2tp.helo = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:1:6: unknown field `helo`",
+        );
+        assert_eq!(e.key, None);
+        // Explicit sub-tables are located.
+        assert_err(
+            "[l2tp]\n[l2tp.foo]\nx = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:7: l2tp.foo: unknown field `foo`",
+        );
+        // Semantic errors always have their key path.
+        assert_err(
+            "l2tp.receive_window = 0\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:1:23: l2tp.receive_window: must be between 1 and 65535",
+        );
+        assert_err(
+            "l2tp = { receive_window = 0 }\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:1:27: l2tp.receive_window: must be between 1 and 65535",
+        );
+    }
+
+    #[test]
+    fn io_error_names_the_file() {
+        let e = Config::load("/nonexistent/xlnsd.toml").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Io);
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/xlnsd.toml: cannot read:"),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn example_config_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/xlnsd.example.toml");
+        let c = Config::load(path).unwrap();
+        assert!(!c.lacs.is_empty());
+        assert!(!c.l2tp.accept_unknown_lacs);
+    }
+}
