@@ -696,7 +696,9 @@ impl Avp {
                     out.extend_from_slice(&error.message);
                 }
             }
-            Avp::ProtocolVersion { version, revision } => out.extend_from_slice(&[*version, *revision]),
+            Avp::ProtocolVersion { version, revision } => {
+                out.extend_from_slice(&[*version, *revision])
+            }
             Avp::FramingCapabilities(FramingMask(v))
             | Avp::FramingType(FramingMask(v))
             | Avp::BearerCapabilities(BearerMask(v))

@@ -21,8 +21,8 @@ use xlns_dataplane::wire::WireError;
 use xlns_dataplane::wire::l2tp::{HeaderKind, HeaderRepr, Packet, Sequence};
 
 use super::attr::{
-    Accm, Avp, BearerMask, CallErrors, FramingMask, PppDisconnectCause, ProxyAuthenType,
-    Q931Cause, ResultCode, attr_type as at, display_name,
+    Accm, Avp, BearerMask, CallErrors, FramingMask, PppDisconnectCause, ProxyAuthenType, Q931Cause,
+    ResultCode, attr_type as at, display_name,
 };
 use super::avp::{AvpError, AvpIter, push_header};
 use super::hidden::{self, HiddenError};
@@ -74,7 +74,12 @@ use at::*;
 
 // RFC 2661 §6: AVPs each message MUST and MAY carry (Message Type is implied).
 /// §6.1 SCCRQ: MUST.
-const SCCRQ_MANDATORY: &[u16] = &[PROTOCOL_VERSION, HOST_NAME, FRAMING_CAPABILITIES, ASSIGNED_TUNNEL_ID];
+const SCCRQ_MANDATORY: &[u16] = &[
+    PROTOCOL_VERSION,
+    HOST_NAME,
+    FRAMING_CAPABILITIES,
+    ASSIGNED_TUNNEL_ID,
+];
 /// §6.1 SCCRQ: MAY.
 const SCCRQ_OPTIONAL: &[u16] = &[
     BEARER_CAPABILITIES,
@@ -85,7 +90,12 @@ const SCCRQ_OPTIONAL: &[u16] = &[
     VENDOR_NAME,
 ];
 /// §6.2 SCCRP: MUST.
-const SCCRP_MANDATORY: &[u16] = &[PROTOCOL_VERSION, FRAMING_CAPABILITIES, HOST_NAME, ASSIGNED_TUNNEL_ID];
+const SCCRP_MANDATORY: &[u16] = &[
+    PROTOCOL_VERSION,
+    FRAMING_CAPABILITIES,
+    HOST_NAME,
+    ASSIGNED_TUNNEL_ID,
+];
 /// §6.2 SCCRP: MAY.
 const SCCRP_OPTIONAL: &[u16] = &[
     BEARER_CAPABILITIES,
@@ -102,7 +112,13 @@ const STOPCCN_MANDATORY: &[u16] = &[ASSIGNED_TUNNEL_ID, RESULT_CODE];
 /// §6.6 ICRQ: MUST.
 const ICRQ_MANDATORY: &[u16] = &[ASSIGNED_SESSION_ID, CALL_SERIAL_NUMBER];
 /// §6.6 ICRQ: MAY.
-const ICRQ_OPTIONAL: &[u16] = &[BEARER_TYPE, PHYSICAL_CHANNEL_ID, CALLING_NUMBER, CALLED_NUMBER, SUB_ADDRESS];
+const ICRQ_OPTIONAL: &[u16] = &[
+    BEARER_TYPE,
+    PHYSICAL_CHANNEL_ID,
+    CALLING_NUMBER,
+    CALLED_NUMBER,
+    SUB_ADDRESS,
+];
 /// §6.7 ICRP: MUST.
 const ICRP_MANDATORY: &[u16] = &[ASSIGNED_SESSION_ID];
 /// §6.8 ICCN: MUST.
@@ -529,9 +545,9 @@ impl ControlMessage {
         let mut random_vector: Option<[u8; RANDOM_VECTOR_LEN]> = None;
         let mut value = Vec::new();
         for avp in &self.avps {
-            let policy = hiding.as_deref_mut().filter(|policy| {
-                avp.may_be_hidden() && policy.hide.contains(&avp.attr_type())
-            });
+            let policy = hiding
+                .as_deref_mut()
+                .filter(|policy| avp.may_be_hidden() && policy.hide.contains(&avp.attr_type()));
             let Some(policy) = policy else {
                 avp.emit(out)?;
                 continue;
@@ -549,7 +565,14 @@ impl ControlMessage {
             value.clear();
             avp.write_value(&mut value);
             let hidden_value = hidden::hide(avp.attr_type(), policy.secret, &rv, &value, &[]);
-            push_header(out, avp.mandatory(), true, 0, avp.attr_type(), hidden_value.len())?;
+            push_header(
+                out,
+                avp.mandatory(),
+                true,
+                0,
+                avp.attr_type(),
+                hidden_value.len(),
+            )?;
             out.extend_from_slice(&hidden_value);
         }
         Ok(())

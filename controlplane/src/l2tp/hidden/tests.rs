@@ -26,7 +26,10 @@ const TUNNEL_ID_HIDDEN: &str = "55ae4ffe";
 
 #[test]
 fn known_answer_single_block() {
-    assert_eq!(hex::encode(hide(30, b"secret", &RV, b"alice", &[])), NAME_HIDDEN);
+    assert_eq!(
+        hex::encode(hide(30, b"secret", &RV, b"alice", &[])),
+        NAME_HIDDEN
+    );
     let hidden = hex::decode(NAME_HIDDEN).unwrap();
     assert_eq!(unhide(30, b"secret", &RV, &hidden).unwrap(), b"alice");
 }
@@ -45,7 +48,10 @@ fn known_answer_short_random_vector() {
     let rv = hex::decode("0123456789abcdef").unwrap();
     let hidden = hex::decode(TUNNEL_ID_HIDDEN).unwrap();
     assert_eq!(hide(9, b"tunnelsecret", &rv, &[0x12, 0x34], &[]), hidden);
-    assert_eq!(unhide(9, b"tunnelsecret", &rv, &hidden).unwrap(), [0x12, 0x34]);
+    assert_eq!(
+        unhide(9, b"tunnelsecret", &rv, &hidden).unwrap(),
+        [0x12, 0x34]
+    );
 }
 
 #[test]
@@ -73,7 +79,10 @@ fn decoded_length_is_bounded() {
         unhide(30, b"secret", &RV, &[0x12]),
         Err(HiddenError::TooShort { len: 1 })
     );
-    assert_eq!(unhide(30, b"secret", &RV, &[]), Err(HiddenError::TooShort { len: 0 }));
+    assert_eq!(
+        unhide(30, b"secret", &RV, &[]),
+        Err(HiddenError::TooShort { len: 0 })
+    );
 }
 
 proptest! {

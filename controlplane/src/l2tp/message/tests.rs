@@ -17,18 +17,30 @@ fn golden(bytes: &str, expected: ControlPacket) {
     let bytes = unhex(bytes);
     let parsed = ControlPacket::parse(&bytes, None).unwrap();
     assert_eq!(parsed, expected);
-    assert_eq!(hex::encode(expected.emit(None).unwrap()), hex::encode(&bytes));
+    assert_eq!(
+        hex::encode(expected.emit(None).unwrap()),
+        hex::encode(&bytes)
+    );
     if let Some(message) = parsed.message() {
         message.validate().unwrap();
     }
     // Truncation at every byte offset: an error, never a panic.
     for cut in 0..bytes.len() {
-        assert!(ControlPacket::parse(&bytes[..cut], None).is_err(), "cut {cut}");
+        assert!(
+            ControlPacket::parse(&bytes[..cut], None).is_err(),
+            "cut {cut}"
+        );
         let _ = ControlMessage::parse(&bytes[12.min(cut)..cut], None);
     }
 }
 
-fn packet(tunnel_id: u16, session_id: u16, ns: u16, nr: u16, message: ControlMessage) -> ControlPacket {
+fn packet(
+    tunnel_id: u16,
+    session_id: u16,
+    ns: u16,
+    nr: u16,
+    message: ControlMessage,
+) -> ControlPacket {
     ControlPacket {
         tunnel_id,
         session_id,
@@ -148,7 +160,10 @@ fn golden_stopccn() {
     let parsed = ControlPacket::parse(&unhex(bytes), None).unwrap();
     let result = parsed.message().unwrap().result_code().unwrap();
     assert_eq!(result.stop_ccn(), Some(StopCcnResult::GeneralError));
-    assert_eq!(result.general_error(), Some(GeneralError::UnknownMandatoryAvp));
+    assert_eq!(
+        result.general_error(),
+        Some(GeneralError::UnknownMandatoryAvp)
+    );
 }
 
 #[test]
@@ -244,7 +259,9 @@ fn iccn_message() -> ControlMessage {
         .with(Avp::TxConnectSpeed(100_000_000))
         .with(Avp::FramingType(FramingMask(FramingMask::SYNC)))
         .with(Avp::InitialReceivedLcpConfReq(initial.clone()))
-        .with(Avp::LastSentLcpConfReq(unhex("010405dc0305c223050506abcdef01")))
+        .with(Avp::LastSentLcpConfReq(unhex(
+            "010405dc0305c223050506abcdef01",
+        )))
         .with(Avp::LastReceivedLcpConfReq(initial))
         .with(Avp::ProxyAuthenType(ProxyAuthenType::Chap))
         .with(Avp::ProxyAuthenName(b"bob".to_vec()))
@@ -376,7 +393,10 @@ fn golden_cdn_with_q931_and_ppp_disconnect_cause() {
     );
     let parsed = ControlPacket::parse(&unhex(bytes), None).unwrap();
     let m = parsed.message().unwrap();
-    assert_eq!(m.result_code().unwrap().cdn(), Some(CdnResult::Administrative));
+    assert_eq!(
+        m.result_code().unwrap().cdn(),
+        Some(CdnResult::Administrative)
+    );
     assert_eq!(m.result_code().unwrap().error, None);
     assert_eq!(m.q931_cause().unwrap().advisory, b"bye");
     assert_eq!(m.ppp_disconnect_cause().unwrap().protocol, 0xc021);
@@ -467,7 +487,9 @@ fn hidden_avp_known_answer() {
         hide: &[PROXY_AUTHEN_NAME],
         random: &mut random,
     };
-    let emitted = packet(2, 9, 5, 5, expected).emit(Some(&mut policy)).unwrap();
+    let emitted = packet(2, 9, 5, 5, expected)
+        .emit(Some(&mut policy))
+        .unwrap();
     assert_eq!(hex::encode(emitted), hex::encode(&bytes));
 }
 
@@ -607,7 +629,10 @@ fn every_error_variant() {
         Err(E::BadHiddenValue { .. }) | Err(E::BadAvpLength { .. }) | Ok(_)
     ));
     assert_eq!(
-        ControlMessage::parse(&body("8008 0000 0000 000c c016 0000 0024 000102030405060708090a0b0c0d0e0f"), None),
+        ControlMessage::parse(
+            &body("8008 0000 0000 000c c016 0000 0024 000102030405060708090a0b0c0d0e0f"),
+            None
+        ),
         Err(E::HiddenRandomVector)
     );
     // validate(): missing mandatory AVP, unknown mandatory AVP (§4.2, §6).
@@ -694,7 +719,11 @@ fn tables_cite_every_message() {
     for message in MessageType::ALL {
         assert_eq!(MessageType::from_code(message.code()), Some(message));
         assert!(message.section().starts_with("6."));
-        for attr in message.mandatory_avps().iter().chain(message.optional_avps()) {
+        for attr in message
+            .mandatory_avps()
+            .iter()
+            .chain(message.optional_avps())
+        {
             assert!(attr_name(*attr).is_some(), "{message}: {attr}");
         }
     }
@@ -712,16 +741,16 @@ fn bytes(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 fn arb_known_avp() -> BoxedStrategy<Avp> {
     let a = prop_oneof![
-        (any::<u16>(), proptest::option::of((any::<u16>(), bytes(0, 20)))).prop_map(
-            |(result, error)| Avp::ResultCode(ResultCode {
+        (
+            any::<u16>(),
+            proptest::option::of((any::<u16>(), bytes(0, 20)))
+        )
+            .prop_map(|(result, error)| Avp::ResultCode(ResultCode {
                 result,
                 error: error.map(|(code, message)| ErrorInfo { code, message }),
-            })
-        ),
-        (any::<u8>(), any::<u8>()).prop_map(|(version, revision)| Avp::ProtocolVersion {
-            version,
-            revision
-        }),
+            })),
+        (any::<u8>(), any::<u8>())
+            .prop_map(|(version, revision)| Avp::ProtocolVersion { version, revision }),
         any::<u32>().prop_map(|v| Avp::FramingCapabilities(FramingMask(v))),
         any::<u32>().prop_map(|v| Avp::BearerCapabilities(BearerMask(v))),
         any::<u64>().prop_map(Avp::TieBreaker),
@@ -793,29 +822,36 @@ fn arb_unknown_avp() -> impl Strategy<Value = Avp> {
     (
         prop_oneof![
             (Just(3561u16), any::<u16>(), Just(0u8)),
-            (Just(0u16), prop_oneof![Just(20u16), 40u16..46, 47u16..2000], Just(0u8)),
+            (
+                Just(0u16),
+                prop_oneof![Just(20u16), 40u16..46, 47u16..2000],
+                Just(0u8)
+            ),
             (any::<u16>(), any::<u16>(), 1u8..16),
         ],
         any::<bool>(),
         any::<bool>(),
         bytes(0, 30),
     )
-        .prop_map(|((vendor_id, attr_type, reserved), mandatory, hidden, value)| {
-            Avp::Unknown {
+        .prop_map(
+            |((vendor_id, attr_type, reserved), mandatory, hidden, value)| Avp::Unknown {
                 vendor_id,
                 attr_type,
                 mandatory,
                 hidden,
                 reserved,
                 value,
-            }
-        })
+            },
+        )
 }
 
 fn arb_message() -> impl Strategy<Value = ControlMessage> {
     (
         proptest::sample::select(MessageType::ALL.to_vec()),
-        proptest::collection::vec(prop_oneof![4 => arb_known_avp(), 1 => arb_unknown_avp()], 0..12),
+        proptest::collection::vec(
+            prop_oneof![4 => arb_known_avp(), 1 => arb_unknown_avp()],
+            0..12,
+        ),
     )
         .prop_map(|(message_type, avps)| ControlMessage { message_type, avps })
 }

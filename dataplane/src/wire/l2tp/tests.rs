@@ -148,7 +148,11 @@ fn reserved_bits_ignored_on_receipt() {
     let packet = Packet::new_checked(&bytes[..]).unwrap();
     assert_eq!(packet.header_len(), 8);
     let repr = HeaderRepr::parse(&packet).unwrap();
-    assert_eq!(repr.flags_word(), L | 2, "reserved bits are emitted as zero");
+    assert_eq!(
+        repr.flags_word(),
+        L | 2,
+        "reserved bits are emitted as zero"
+    );
     assert_eq!(flags::RESERVED, 0x34f0);
 }
 
@@ -283,12 +287,14 @@ fn arb_repr() -> impl Strategy<Value = HeaderRepr> {
             proptest::option::of(0u16..64),
             any::<bool>()
         )
-            .prop_map(|(length, sequence, offset_size, priority)| HeaderKind::Data {
-                length,
-                sequence,
-                offset_size,
-                priority
-            }),
+            .prop_map(
+                |(length, sequence, offset_size, priority)| HeaderKind::Data {
+                    length,
+                    sequence,
+                    offset_size,
+                    priority
+                }
+            ),
     ];
     (any::<u16>(), any::<u16>(), kind).prop_map(|(tunnel_id, session_id, kind)| HeaderRepr {
         tunnel_id,
