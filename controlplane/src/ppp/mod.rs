@@ -7,6 +7,7 @@
 //!   packet reprs.
 //! * [`pap`], [`chap`], [`mschapv2`]: authentication packets and crypto.
 //! * [`fsm`]: the RFC 1661 option-negotiation automaton (state table in `states.txt`).
+//! * [`users`]: the local users file; [`pool`]: named IPv4 address pools.
 //!
 //! Contract: bytes from a peer never panic anything. Every parse returns an [`Error`]
 //! naming what is wrong. `emit` methods write into a buffer of at least `buffer_len()`
@@ -19,6 +20,8 @@ pub mod ipv6cp;
 pub mod lcp;
 pub mod mschapv2;
 pub mod pap;
+pub mod pool;
+pub mod users;
 pub mod wire;
 
 /// What is wrong with a PPP control packet that failed to parse.
