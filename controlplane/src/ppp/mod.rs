@@ -7,11 +7,14 @@
 //!   packet reprs.
 //! * [`pap`], [`chap`], [`mschapv2`]: authentication packets and crypto.
 //! * [`fsm`]: the RFC 1661 option-negotiation automaton (state table in `states.txt`).
+//! * [`auth`]: PAP, CHAP-MD5 and MS-CHAPv2 state machines, authenticator and peer.
+//! * [`users`]: the local users file; [`pool`]: named IPv4 address pools.
 //!
 //! Contract: bytes from a peer never panic anything. Every parse returns an [`Error`]
 //! naming what is wrong. `emit` methods write into a buffer of at least `buffer_len()`
 //! octets (our own data; a short buffer is a caller bug and panics).
 
+pub mod auth;
 pub mod chap;
 pub mod fsm;
 pub mod ipcp;
@@ -19,6 +22,8 @@ pub mod ipv6cp;
 pub mod lcp;
 pub mod mschapv2;
 pub mod pap;
+pub mod pool;
+pub mod users;
 pub mod wire;
 
 /// What is wrong with a PPP control packet that failed to parse.
