@@ -195,10 +195,12 @@ impl Ipcp {
                         push(&mut nak, &IpcpOption::IpAddress(s.peer));
                     }
                 }
-                Ok(ref option @ (IpcpOption::PrimaryDns(asked)
-                | IpcpOption::SecondaryDns(asked)
-                | IpcpOption::PrimaryNbns(asked)
-                | IpcpOption::SecondaryNbns(asked))) => {
+                Ok(
+                    ref option @ (IpcpOption::PrimaryDns(asked)
+                    | IpcpOption::SecondaryDns(asked)
+                    | IpcpOption::PrimaryNbns(asked)
+                    | IpcpOption::SecondaryNbns(asked)),
+                ) => {
                     let configured = match option {
                         IpcpOption::PrimaryDns(_) => s.dns[0],
                         IpcpOption::SecondaryDns(_) => s.dns[1],

@@ -175,10 +175,12 @@ impl Protocol for Ipv6cp {
 
     fn peer_request_acked(&mut self, options: Options<'_>) {
         for raw in options {
-            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) = Ipv6cpOption::parse(wire::RawOption {
-                kind: raw.kind,
-                data: raw.data,
-            }) {
+            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) =
+                Ipv6cpOption::parse(wire::RawOption {
+                    kind: raw.kind,
+                    data: raw.data,
+                })
+            {
                 self.negotiated.peer = id;
             }
         }
@@ -186,10 +188,12 @@ impl Protocol for Ipv6cp {
 
     fn our_request_acked(&mut self, options: Options<'_>) {
         for raw in options {
-            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) = Ipv6cpOption::parse(wire::RawOption {
-                kind: raw.kind,
-                data: raw.data,
-            }) {
+            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) =
+                Ipv6cpOption::parse(wire::RawOption {
+                    kind: raw.kind,
+                    data: raw.data,
+                })
+            {
                 self.negotiated.local = id;
             }
         }
@@ -197,10 +201,12 @@ impl Protocol for Ipv6cp {
 
     fn our_request_naked(&mut self, options: Options<'_>) -> bool {
         for raw in options {
-            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) = Ipv6cpOption::parse(wire::RawOption {
-                kind: raw.kind,
-                data: raw.data,
-            }) {
+            if let Ok(Ipv6cpOption::InterfaceIdentifier(id)) =
+                Ipv6cpOption::parse(wire::RawOption {
+                    kind: raw.kind,
+                    data: raw.data,
+                })
+            {
                 // §4.1: a suggestion different from our last Nak is unique: use it; the same
                 // one means a new identifier must be chosen.
                 let next = if id == [0; 8] || Some(id) == self.last_nak {

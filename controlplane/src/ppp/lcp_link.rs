@@ -6,7 +6,7 @@
 //!   Echo-Reply carrying the peer's Magic-Number resets the count of unanswered requests;
 //!   when [`Keepalive::max_failures`] requests are unanswered at the time the next one is
 //!   due, [`LinkEvent::LinkDead`] is reported, exactly `interval * max_failures` after the
-//!   last answered request (or after Opened) and keepalive stops. Tearing down is the owner's
+//!   first unanswered request was sent, and keepalive stops. Tearing down is the owner's
 //!   call (it has an L2TP session to clear too).
 //! * Echo-Requests are answered by the automaton with our negotiated Magic-Number
 //!   ([`Lcp`]'s `magic_number`); Discard-Requests are ignored (§5.9).
@@ -218,10 +218,9 @@ impl LcpLink {
                 }
                 LayerEvent::Started => self.events.push_back(LinkEvent::Started),
                 LayerEvent::Finished => self.events.push_back(LinkEvent::Finished),
-                LayerEvent::ProtocolRejected { protocol } => {
-                    self.events
-                        .push_back(LinkEvent::ProtocolRejected { protocol })
-                }
+                LayerEvent::ProtocolRejected { protocol } => self
+                    .events
+                    .push_back(LinkEvent::ProtocolRejected { protocol }),
                 LayerEvent::CodeRejected { code } => {
                     self.events.push_back(LinkEvent::CodeRejected { code })
                 }
@@ -241,7 +240,10 @@ impl LcpLink {
             return;
         }
         if self.unanswered >= keepalive.max_failures {
-            tracing::info!(unanswered = self.unanswered, "LCP echo: peer not responding");
+            tracing::info!(
+                unanswered = self.unanswered,
+                "LCP echo: peer not responding"
+            );
             self.next_echo = None;
             self.events.push_back(LinkEvent::LinkDead);
         } else {

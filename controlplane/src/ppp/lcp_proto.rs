@@ -57,7 +57,8 @@ pub struct LcpPolicy {
     pub auth_accept: Vec<AuthProtocol>,
     /// Send a Magic-Number (and detect loopback).
     pub magic: bool,
-    /// Bounced Naks before the link is declared looped back (RFC 1661 §6.4).
+    /// Bounced Naks before the link is declared looped back (RFC 1661 §6.4); at most the
+    /// automaton's Max-Failure (see [`magic::DEFAULT_MAX_LOOPBACK`]).
     pub max_loopback: u32,
     /// Request PFC: we can receive compressed Protocol fields (RFC 1661 §6.5).
     pub request_pfc: bool,
@@ -384,7 +385,9 @@ impl Protocol for Lcp {
                 LcpOption::MagicNumber(m) => n.our_magic = m,
                 LcpOption::Pfc => n.rx_pfc = true,
                 LcpOption::Acfc => n.rx_acfc = true,
-                LcpOption::Accm(_) | LcpOption::QualityProtocol { .. } | LcpOption::Unknown { .. } => {}
+                LcpOption::Accm(_)
+                | LcpOption::QualityProtocol { .. }
+                | LcpOption::Unknown { .. } => {}
             }
         }
     }
@@ -401,7 +404,8 @@ impl Protocol for Lcp {
                 }
                 (_, Some(LcpOption::AuthenticationProtocol(suggested))) => {
                     if self.send_auth {
-                        self.ladder.naked(&self.policy.auth_require, Some(&suggested));
+                        self.ladder
+                            .naked(&self.policy.auth_require, Some(&suggested));
                     }
                 }
                 (super::lcp::option_type::AUTHENTICATION_PROTOCOL, None) => {

@@ -59,9 +59,11 @@ fn distinct_non_zero_acked() {
 #[test]
 fn zero_equal_or_missing_naked_with_fresh_unique() {
     let mut p = v6(Some(ID_A));
-    for asked in [vec![Ipv6cpOption::InterfaceIdentifier(ZERO)], vec![
-        Ipv6cpOption::InterfaceIdentifier(ID_A),
-    ], vec![]] {
+    for asked in [
+        vec![Ipv6cpOption::InterfaceIdentifier(ZERO)],
+        vec![Ipv6cpOption::InterfaceIdentifier(ID_A)],
+        vec![],
+    ] {
         let s = nak_value(judge(&mut p, &asked));
         assert_ne!(s, ZERO);
         assert_ne!(s, ID_A);

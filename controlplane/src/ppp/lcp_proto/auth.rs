@@ -107,15 +107,24 @@ mod tests {
     #[test]
     fn peer_side_accepts_what_it_can_do() {
         let accept = [CHAP_MD5, AuthProtocol::Pap];
-        assert_eq!(judge_peer(&accept, &AuthProtocol::Pap), PeerAuthVerdict::Accept);
+        assert_eq!(
+            judge_peer(&accept, &AuthProtocol::Pap),
+            PeerAuthVerdict::Accept
+        );
         assert_eq!(judge_peer(&accept, &CHAP_MD5), PeerAuthVerdict::Accept);
     }
 
     #[test]
     fn peer_side_naks_with_its_preferred_protocol() {
         let accept = [CHAP_MD5, AuthProtocol::Pap];
-        assert_eq!(judge_peer(&accept, &MSCHAPV2), PeerAuthVerdict::Nak(CHAP_MD5));
-        assert_eq!(judge_peer(&accept, &AuthProtocol::Eap), PeerAuthVerdict::Nak(CHAP_MD5));
+        assert_eq!(
+            judge_peer(&accept, &MSCHAPV2),
+            PeerAuthVerdict::Nak(CHAP_MD5)
+        );
+        assert_eq!(
+            judge_peer(&accept, &AuthProtocol::Eap),
+            PeerAuthVerdict::Nak(CHAP_MD5)
+        );
     }
 
     #[test]

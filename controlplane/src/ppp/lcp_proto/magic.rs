@@ -9,9 +9,11 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 
-/// Loopback suspicions (Naks bouncing back) before the link is called looped back, as pppd's
-/// `DEFLOOPBACKFAIL`.
-pub const DEFAULT_MAX_LOOPBACK: u32 = 10;
+/// Loopback suspicions (Naks bouncing back) before the link is called looped back. It must
+/// not exceed the automaton's Max-Failure ([`crate::ppp::fsm::Config::max_failure`], 5 by
+/// default): past it the automaton turns our Magic-Number Nak into a Reject (RFC 1661 §4.6)
+/// and a looped link would open.
+pub const DEFAULT_MAX_LOOPBACK: u32 = 5;
 
 /// Magic-Number state of one LCP.
 #[derive(Debug, Clone)]

@@ -97,7 +97,11 @@ fn mru_requested_naked_and_rejected() {
     naked(&mut l, &[LcpOption::Mru(20)]);
     assert_eq!(request(&mut l)[0], LcpOption::Mru(1300));
     assert!(rejected(&mut l, &[LcpOption::Mru(1300)]));
-    assert!(!request(&mut l).iter().any(|o| matches!(o, LcpOption::Mru(_))));
+    assert!(
+        !request(&mut l)
+            .iter()
+            .any(|o| matches!(o, LcpOption::Mru(_)))
+    );
     acked(&mut l);
     assert_eq!(l.negotiated().our_mru, 1500);
 }
@@ -119,7 +123,11 @@ fn accm_accepted_and_recorded() {
     let mut l = lns();
     assert_eq!(judge(&mut l, &[LcpOption::Accm(0)]), Verdict::Ack);
     assert_eq!(judge(&mut l, &[LcpOption::Accm(0xffff_ffff)]), Verdict::Ack);
-    assert!(!request(&mut l).iter().any(|o| matches!(o, LcpOption::Accm(_))));
+    assert!(
+        !request(&mut l)
+            .iter()
+            .any(|o| matches!(o, LcpOption::Accm(_)))
+    );
     let b = opts(&[LcpOption::Accm(0x000a_0000)]);
     l.peer_request_acked(Options::new_checked(&b).unwrap());
     assert_eq!(l.negotiated().peer_accm, 0x000a_0000);
@@ -139,10 +147,16 @@ fn authenticator_requests_preferred_and_walks_naks() {
     assert_eq!(auth(&mut l), Some(MSCHAPV2));
     naked(&mut l, &[LcpOption::AuthenticationProtocol(CHAP_MD5)]);
     assert_eq!(auth(&mut l), Some(CHAP_MD5));
-    naked(&mut l, &[LcpOption::AuthenticationProtocol(AuthProtocol::Eap)]);
+    naked(
+        &mut l,
+        &[LcpOption::AuthenticationProtocol(AuthProtocol::Eap)],
+    );
     assert_eq!(auth(&mut l), Some(AuthProtocol::Pap));
     assert_eq!(l.failure(), None);
-    naked(&mut l, &[LcpOption::AuthenticationProtocol(AuthProtocol::Eap)]);
+    naked(
+        &mut l,
+        &[LcpOption::AuthenticationProtocol(AuthProtocol::Eap)],
+    );
     assert_eq!(l.failure(), Some(NegotiationFailure::NoCommonAuthProtocol));
     acked(&mut l);
     assert_eq!(l.negotiated().peer_auth, Some(AuthProtocol::Pap));
@@ -151,7 +165,10 @@ fn authenticator_requests_preferred_and_walks_naks() {
 #[test]
 fn authenticator_fails_when_auth_rejected() {
     let mut l = lns();
-    assert!(rejected(&mut l, &[LcpOption::AuthenticationProtocol(MSCHAPV2)]));
+    assert!(rejected(
+        &mut l,
+        &[LcpOption::AuthenticationProtocol(MSCHAPV2)]
+    ));
     assert_eq!(l.failure(), Some(NegotiationFailure::AuthRejected));
     l.reset_request();
     assert_eq!(l.failure(), None);
@@ -191,7 +208,10 @@ fn magic_equal_to_ours_naked_different_acked() {
         ref o => panic!("{o:?}"),
     };
     assert_ne!(ours, 0);
-    assert_eq!(judge(&mut l, &[LcpOption::MagicNumber(ours ^ 1)]), Verdict::Ack);
+    assert_eq!(
+        judge(&mut l, &[LcpOption::MagicNumber(ours ^ 1)]),
+        Verdict::Ack
+    );
     let Verdict::Nak(n) = judge(&mut l, &[LcpOption::MagicNumber(ours)]) else {
         panic!("expected Nak");
     };
@@ -231,7 +251,11 @@ fn magic_rejected_stops_and_is_zero() {
     let mut l = lns();
     let ours = l.magic.ours();
     assert!(rejected(&mut l, &[LcpOption::MagicNumber(ours)]));
-    assert!(!request(&mut l).iter().any(|o| matches!(o, LcpOption::MagicNumber(_))));
+    assert!(
+        !request(&mut l)
+            .iter()
+            .any(|o| matches!(o, LcpOption::MagicNumber(_)))
+    );
     acked(&mut l);
     assert_eq!(l.negotiated().our_magic, 0);
 }
@@ -241,7 +265,10 @@ fn magic_rejected_stops_and_is_zero() {
 #[test]
 fn pfc_acfc_by_policy() {
     let mut l = lns();
-    assert_eq!(judge(&mut l, &[LcpOption::Pfc, LcpOption::Acfc]), Verdict::Ack);
+    assert_eq!(
+        judge(&mut l, &[LcpOption::Pfc, LcpOption::Acfc]),
+        Verdict::Ack
+    );
     let mut policy = LcpPolicy::authenticator(vec![]);
     policy.accept_pfc = false;
     let mut strict = Lcp::new(policy, StdRng::seed_from_u64(1));
