@@ -395,28 +395,22 @@ impl Protocol for Lcp {
     fn our_request_naked(&mut self, options: Options<'_>) -> bool {
         for raw in options {
             let parsed = parse(&raw);
+            let auth = &self.policy.auth_require;
             match (raw.kind, parsed) {
                 (_, Some(LcpOption::Mru(v))) => {
                     if let Some(current) = self.mru {
-                        let p = &self.policy;
-                        self.mru = Some(mru::after_nak(current, v, p.peer_mru_min, p.peer_mru_max));
+                        let (min, max) = (self.policy.peer_mru_min, self.policy.peer_mru_max);
+                        self.mru = Some(mru::after_nak(current, v, min, max));
                     }
                 }
-                (_, Some(LcpOption::AuthenticationProtocol(suggested))) => {
-                    if self.send_auth {
-                        self.ladder
-                            .naked(&self.policy.auth_require, Some(&suggested));
-                    }
+                (_, Some(LcpOption::AuthenticationProtocol(suggested))) if self.send_auth => {
+                    self.ladder.naked(auth, Some(&suggested));
                 }
-                (super::lcp::option_type::AUTHENTICATION_PROTOCOL, None) => {
-                    if self.send_auth {
-                        self.ladder.naked(&self.policy.auth_require, None);
-                    }
+                (super::lcp::option_type::AUTHENTICATION_PROTOCOL, None) if self.send_auth => {
+                    self.ladder.naked(auth, None);
                 }
-                (_, Some(LcpOption::MagicNumber(m))) => {
-                    if self.magic.ours() != 0 {
-                        self.magic.naked(m, self.policy.max_loopback);
-                    }
+                (_, Some(LcpOption::MagicNumber(m))) if self.magic.ours() != 0 => {
+                    self.magic.naked(m, self.policy.max_loopback);
                 }
                 // PFC and ACFC carry no value to change; options we did not send (the peer
                 // wants us to add them) are not ones we are willing to request (§5.3 allows
