@@ -895,6 +895,8 @@ impl Core {
             }
             MessageType::Sccrp => {
                 let check = if t.state == TunnelState::WaitCtlReply {
+                    // Learn the peer's tunnel id first, so a StopCCN reaches it.
+                    Core::learn_peer(t, msg);
                     Core::check_sccrp(t, msg)
                 } else {
                     Err(FSM_ERROR)
