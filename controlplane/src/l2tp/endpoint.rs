@@ -945,14 +945,13 @@ impl Core {
                 (TunnelEvent::Hello, FSM_ERROR, fsm())
             }
         };
-        if matches!(
-            (t.state, event),
-            (
-                TunnelState::Established | TunnelState::WaitCtlConn | TunnelState::WaitCtlReply,
-                TunnelEvent::Sccrq { .. } | TunnelEvent::Sccrp { .. } | TunnelEvent::Scccn { .. }
-            )
-        ) && stop == FSM_ERROR
-        {
+        let refused = matches!(
+            event,
+            TunnelEvent::Sccrq { acceptable: false }
+                | TunnelEvent::Sccrp { acceptable: false }
+                | TunnelEvent::Scccn { acceptable: false }
+        );
+        if refused && stop == FSM_ERROR && t.state != TunnelState::Closing {
             self.stats.out_of_sequence += 1;
         }
         self.tunnel_event(t, now, event, Some(msg), stop, reason)
