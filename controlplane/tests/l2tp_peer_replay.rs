@@ -465,3 +465,93 @@ fn challenge_response_matches_xl2tpd_known_answers() {
         ))
     );
 }
+
+mod mutated {
+    //! The captured LAC frames, mutated and reordered, into an LNS endpoint: no panic,
+    //! bounded state, everything freed once the timers ran out, bookkeeping balanced.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct Input {
+        frame: usize,
+        /// Rewrite the tunnel id to the n-th tunnel we assigned.
+        tunnel: Option<usize>,
+        flip: Option<(usize, u8)>,
+        advance_ms: u16,
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        (
+            0usize..64,
+            proptest::option::of(0usize..3),
+            proptest::option::of((any::<usize>(), any::<u8>())),
+            0u16..5000,
+        )
+            .prop_map(|(frame, tunnel, flip, advance_ms)| Input {
+                frame,
+                tunnel,
+                flip,
+                advance_ms,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_capture_never_panics_and_is_freed(
+            inputs in proptest::collection::vec(input(), 1..60),
+            secret in any::<bool>(),
+        ) {
+            let frames: Vec<&Captured> = FRAMES
+                .iter()
+                .filter(|f| f.from_lac && matches!(f.case, "chap-kernel" | "secret-hidden"))
+                .collect();
+            let config = EndpointConfig { max_tunnels: 3, ..EndpointConfig::default() };
+            let mut ep = Endpoint::new(config, 5);
+            let mut gate = Gate {
+                secret: secret.then(|| b"labsecret".to_vec()),
+                ..Gate::default()
+            };
+            let mut now = Instant::now();
+            let mut ours: Vec<u16> = Vec::new();
+            for input in inputs {
+                let f = frames[input.frame % frames.len()];
+                let tunnel = input.tunnel.and_then(|i| ours.get(i).copied()).unwrap_or(1);
+                let mut bytes = rewrite(f.bytes, tunnel, None);
+                if let Some((at, x)) = input.flip {
+                    let at = at % bytes.len();
+                    bytes[at] ^= x;
+                }
+                now += Duration::from_millis(u64::from(input.advance_ms));
+                let _ = ep.handle_datagram(now, lac(), &bytes, &mut gate);
+                if ep.poll_timeout().is_some_and(|t| t <= now) {
+                    ep.handle_timeout(now, &mut gate);
+                }
+                while ep.poll_transmit(now).is_some() {}
+                while let Some(e) = ep.poll_event() {
+                    if let Event::TunnelUp { tunnel, .. } = e {
+                        ours.push(tunnel);
+                    }
+                }
+                for id in ep.tunnel_ids() {
+                    if !ours.contains(&id) {
+                        ours.push(id);
+                    }
+                }
+                prop_assert!(ep.tunnel_count() <= 3);
+                prop_assert!(ep.session_count() <= 30);
+            }
+            for _ in 0..10_000 {
+                let Some(deadline) = ep.poll_timeout() else { break };
+                now = now.max(deadline);
+                ep.handle_timeout(now, &mut gate);
+                while ep.poll_transmit(now).is_some() {}
+                while ep.poll_event().is_some() {}
+            }
+            prop_assert_eq!(ep.tunnel_count(), 0, "{:?} {:?} {:?}", ep.tunnel_ids().iter().map(|&t| ep.tunnel_info(t)).collect::<Vec<_>>(), ep.poll_timeout(), ep.stats());
+            prop_assert_eq!(ep.session_count(), 0);
+            prop_assert_eq!(gate.tunnels.0, gate.tunnels.1);
+            prop_assert_eq!(gate.sessions.0, gate.sessions.1);
+        }
+    }
+}

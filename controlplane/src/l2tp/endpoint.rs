@@ -2287,7 +2287,9 @@ impl Endpoint {
                 consider(Some(t.setup_deadline))
             }
             TunnelState::Established => {
-                if !t.params.hello_interval.is_zero() {
+                // With messages outstanding the retransmission timer probes the peer
+                // (and a HELLO deadline in the past would fire without progress).
+                if !t.params.hello_interval.is_zero() && t.transport.all_acked() {
                     consider(Some(t.last_activity + t.params.hello_interval));
                 }
                 consider(t.session_deadlines.first().map(|&(d, _)| d));

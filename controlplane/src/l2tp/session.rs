@@ -285,3 +285,281 @@ pub struct Session {
     /// WEN messages received (§6.13).
     pub wen_count: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use Action as A;
+    use CallKind as K;
+    use MessageType as M;
+    use SessionState as S;
+
+    fn rx(message: M, acceptable: bool) -> SessionEvent {
+        SessionEvent::Receive {
+            message,
+            acceptable,
+        }
+    }
+
+    const OPEN: SessionEvent = SessionEvent::TunnelOpen;
+    const CLOSE: SessionEvent = SessionEvent::LocalClose;
+
+    /// RFC 2661 §7.4.1, §7.4.2, §7.5.1, §7.5.2, row by row (`None`: idle).
+    #[test]
+    fn rfc_2661_call_tables() {
+        let rows: &[(K, S, SessionEvent, Option<S>, A)] = &[
+            // §7.4.1 LAC incoming.
+            (K::LacIncoming, S::WaitTunnel, CLOSE, None, A::CleanUp),
+            (
+                K::LacIncoming,
+                S::WaitTunnel,
+                OPEN,
+                Some(S::WaitReply),
+                A::SendIcrq,
+            ),
+            (
+                K::LacIncoming,
+                S::WaitReply,
+                rx(M::Icrp, true),
+                Some(S::Established),
+                A::SendIccn,
+            ),
+            (
+                K::LacIncoming,
+                S::WaitReply,
+                rx(M::Icrp, false),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LacIncoming,
+                S::WaitReply,
+                rx(M::Icrq, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LacIncoming,
+                S::WaitReply,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            (K::LacIncoming, S::WaitReply, CLOSE, None, A::SendCdn),
+            (
+                K::LacIncoming,
+                S::Established,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            (
+                K::LacIncoming,
+                S::Established,
+                rx(M::Iccn, true),
+                None,
+                A::SendCdn,
+            ),
+            (K::LacIncoming, S::Established, CLOSE, None, A::SendCdn),
+            // §7.4.2 LNS incoming.
+            (
+                K::LnsIncoming,
+                S::WaitConnect,
+                rx(M::Iccn, true),
+                Some(S::Established),
+                A::PrepareForData,
+            ),
+            (
+                K::LnsIncoming,
+                S::WaitConnect,
+                rx(M::Iccn, false),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsIncoming,
+                S::WaitConnect,
+                rx(M::Icrq, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsIncoming,
+                S::WaitConnect,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            (K::LnsIncoming, S::WaitConnect, CLOSE, None, A::SendCdn),
+            (K::LnsIncoming, S::Established, CLOSE, None, A::SendCdn),
+            (
+                K::LnsIncoming,
+                S::Established,
+                rx(M::Icrp, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsIncoming,
+                S::Established,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            // §7.5.1 LAC outgoing (established from the accepted OCRQ on).
+            (
+                K::LacOutgoing,
+                S::Established,
+                rx(M::Ocrq, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LacOutgoing,
+                S::Established,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            (K::LacOutgoing, S::Established, CLOSE, None, A::SendCdn),
+            // §7.5.2 LNS outgoing.
+            (
+                K::LnsOutgoing,
+                S::WaitTunnel,
+                OPEN,
+                Some(S::WaitReply),
+                A::SendOcrq,
+            ),
+            (K::LnsOutgoing, S::WaitTunnel, CLOSE, None, A::CleanUp),
+            (
+                K::LnsOutgoing,
+                S::WaitReply,
+                rx(M::Ocrp, true),
+                Some(S::WaitConnect),
+                A::None,
+            ),
+            (
+                K::LnsOutgoing,
+                S::WaitReply,
+                rx(M::Ocrp, false),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsOutgoing,
+                S::WaitReply,
+                rx(M::Occn, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsOutgoing,
+                S::WaitConnect,
+                rx(M::Occn, true),
+                Some(S::Established),
+                A::PrepareForData,
+            ),
+            (
+                K::LnsOutgoing,
+                S::WaitConnect,
+                rx(M::Ocrp, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsOutgoing,
+                S::Established,
+                rx(M::Occn, true),
+                None,
+                A::SendCdn,
+            ),
+            (
+                K::LnsOutgoing,
+                S::WaitConnect,
+                rx(M::Cdn, true),
+                None,
+                A::CleanUp,
+            ),
+            (K::LnsOutgoing, S::WaitReply, CLOSE, None, A::SendCdn),
+            // §6.13, §6.14: WEN and SLI in established sessions.
+            (
+                K::LnsIncoming,
+                S::Established,
+                rx(M::Wen, true),
+                Some(S::Established),
+                A::None,
+            ),
+            (
+                K::LacIncoming,
+                S::Established,
+                rx(M::Sli, true),
+                Some(S::Established),
+                A::None,
+            ),
+            (
+                K::LnsIncoming,
+                S::WaitConnect,
+                rx(M::Sli, true),
+                None,
+                A::SendCdn,
+            ),
+        ];
+        for &(kind, state, event, next, action) in rows {
+            assert_eq!(
+                step(kind, state, event),
+                Step { next, action },
+                "{kind:?} {state:?} + {event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn idle_rows() {
+        assert_eq!(step_idle(true, M::Icrq), IdleAction::Admit);
+        assert_eq!(step_idle(false, M::Ocrq), IdleAction::Admit);
+        assert_eq!(step_idle(true, M::Icrp), IdleAction::SendCdn);
+        assert_eq!(step_idle(false, M::Ocrp), IdleAction::SendCdn);
+        assert_eq!(step_idle(true, M::Ocrq), IdleAction::SendCdn);
+        for m in [M::Iccn, M::Occn, M::Cdn] {
+            assert_eq!(step_idle(true, m), IdleAction::CleanUp);
+            assert_eq!(step_idle(false, m), IdleAction::CleanUp);
+        }
+    }
+
+    #[test]
+    fn every_cell_is_consistent() {
+        let kinds = [
+            K::LacIncoming,
+            K::LnsIncoming,
+            K::LacOutgoing,
+            K::LnsOutgoing,
+        ];
+        let states = [S::WaitTunnel, S::WaitReply, S::WaitConnect, S::Established];
+        let mut events = vec![OPEN, CLOSE];
+        for m in MessageType::ALL {
+            events.push(rx(m, true));
+            events.push(rx(m, false));
+        }
+        for kind in kinds {
+            for state in states {
+                for &event in &events {
+                    let Step { next, action } = step(kind, state, event);
+                    // A session that is cleaned up either says so or sends a CDN.
+                    if next.is_none() {
+                        assert!(matches!(action, A::CleanUp | A::SendCdn));
+                    }
+                    // A CDN from the peer is never answered with a CDN.
+                    if event == rx(M::Cdn, true) {
+                        assert_eq!(action, A::CleanUp);
+                    }
+                    // Only the established state is reached by PrepareForData / SendIccn.
+                    if matches!(action, A::PrepareForData | A::SendIccn) {
+                        assert_eq!(next, Some(S::Established));
+                    }
+                }
+            }
+        }
+    }
+}

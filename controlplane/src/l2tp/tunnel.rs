@@ -268,3 +268,218 @@ pub struct Tunnel {
     /// Next Call Serial Number we use.
     pub next_call_serial: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use Action as A;
+    use TunnelEvent as E;
+    use TunnelState as S;
+
+    const STATES: [S; 5] = [
+        S::Idle,
+        S::WaitCtlReply,
+        S::WaitCtlConn,
+        S::Established,
+        S::Closing,
+    ];
+
+    fn events() -> Vec<E> {
+        let mut events = vec![
+            E::LocalOpen,
+            E::StopCcn,
+            E::Hello,
+            E::SessionMessage,
+            E::AdminClose,
+            E::Dead,
+            E::SetupTimeout,
+            E::WaitOver,
+        ];
+        for acceptable in [true, false] {
+            events.push(E::Sccrq { acceptable });
+            events.push(E::Sccrp { acceptable });
+            events.push(E::Scccn { acceptable });
+        }
+        for tie in [Tie::Win, Tie::Lose, Tie::Both, Tie::None] {
+            events.push(E::SccrqCollision(tie));
+        }
+        events
+    }
+
+    /// RFC 2661 §7.2.1, row by row ("Send StopCCN, Clean up" goes to Closing for the
+    /// §5.7 wait; "Clean up" without sending goes to Idle).
+    #[test]
+    fn rfc_2661_7_2_1_rows() {
+        let rows: &[(S, E, S, A)] = &[
+            (S::Idle, E::LocalOpen, S::WaitCtlReply, A::SendSccrq),
+            (
+                S::Idle,
+                E::Sccrq { acceptable: true },
+                S::WaitCtlConn,
+                A::SendSccrp,
+            ),
+            (
+                S::Idle,
+                E::Sccrq { acceptable: false },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::Idle,
+                E::Sccrp { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (S::Idle, E::Scccn { acceptable: true }, S::Idle, A::CleanUp),
+            (
+                S::WaitCtlReply,
+                E::Sccrp { acceptable: true },
+                S::Established,
+                A::SendScccnTunnelOpen,
+            ),
+            (
+                S::WaitCtlReply,
+                E::Sccrp { acceptable: false },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::WaitCtlReply,
+                E::SccrqCollision(Tie::Lose),
+                S::Idle,
+                A::CleanUpRequeue,
+            ),
+            (
+                S::WaitCtlReply,
+                E::SccrqCollision(Tie::Win),
+                S::WaitCtlReply,
+                A::None,
+            ),
+            (
+                S::WaitCtlReply,
+                E::SccrqCollision(Tie::Both),
+                S::Idle,
+                A::CleanUp,
+            ),
+            (
+                S::WaitCtlReply,
+                E::Scccn { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::WaitCtlConn,
+                E::Scccn { acceptable: true },
+                S::Established,
+                A::TunnelOpen,
+            ),
+            (
+                S::WaitCtlConn,
+                E::Scccn { acceptable: false },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::WaitCtlConn,
+                E::Sccrp { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::WaitCtlConn,
+                E::Sccrq { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (S::Established, E::LocalOpen, S::Established, A::TunnelOpen),
+            (S::Established, E::AdminClose, S::Closing, A::SendStopCcn),
+            (
+                S::Established,
+                E::Sccrq { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::Established,
+                E::Sccrp { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (
+                S::Established,
+                E::Scccn { acceptable: true },
+                S::Closing,
+                A::SendStopCcn,
+            ),
+            (S::Idle, E::StopCcn, S::Idle, A::CleanUp),
+            (S::WaitCtlReply, E::StopCcn, S::Closing, A::PeerStopped),
+            (S::WaitCtlConn, E::StopCcn, S::Closing, A::PeerStopped),
+            (S::Established, E::StopCcn, S::Closing, A::PeerStopped),
+            // §5.8 and setup timers.
+            (S::Established, E::Dead, S::Idle, A::CleanUp),
+            (S::WaitCtlConn, E::SetupTimeout, S::Idle, A::CleanUp),
+            (S::Established, E::Hello, S::Established, A::None),
+            // §5.7 wait.
+            (S::Closing, E::StopCcn, S::Closing, A::None),
+            (S::Closing, E::WaitOver, S::Idle, A::Free),
+            (S::Closing, E::Dead, S::Idle, A::Free),
+        ];
+        for &(state, event, next, action) in rows {
+            assert_eq!(
+                step(state, event),
+                Step { next, action },
+                "{state:?} + {event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_cell_is_consistent() {
+        for state in STATES {
+            for event in events() {
+                let Step { next, action } = step(state, event);
+                // Leaving the connection always says how: StopCCN, clean up or free.
+                if next == S::Idle && state != S::Idle {
+                    assert!(
+                        matches!(action, A::CleanUp | A::CleanUpRequeue | A::Free),
+                        "{state:?} + {event:?}"
+                    );
+                }
+                if matches!(action, A::SendStopCcn | A::PeerStopped) {
+                    assert_eq!(next, S::Closing);
+                }
+                // Nothing leaves Closing except its end.
+                if state == S::Closing {
+                    assert!(matches!(next, S::Closing | S::Idle));
+                    assert!(matches!(action, A::None | A::Free));
+                }
+                // Only a local open sends SCCRQ.
+                assert_eq!(
+                    action == A::SendSccrq,
+                    (state, event) == (S::Idle, E::LocalOpen)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tie_breaker_lower_wins() {
+        assert_eq!(tie_break(Some(1), Some(2)), Tie::Win);
+        assert_eq!(tie_break(Some(2), Some(1)), Tie::Lose);
+        assert_eq!(tie_break(Some(7), Some(7)), Tie::Both);
+        assert_eq!(tie_break(Some(7), None), Tie::Win);
+        assert_eq!(tie_break(None, Some(7)), Tie::Lose);
+        assert_eq!(tie_break(None, None), Tie::None);
+    }
+
+    #[test]
+    fn challenge_response_is_md5_of_type_secret_challenge() {
+        // Computed independently: md5(b"\x02"), md5(b"\x03secretabc").
+        let r = challenge_response(MessageType::Sccrp, b"", b"");
+        assert_eq!(hex::encode(r), "9e688c58a5487b8eaf69c9e1005ad0bf");
+        let r = challenge_response(MessageType::Scccn, b"secret", b"abc");
+        assert_eq!(hex::encode(r), "dc06c7e4577ee2fcd7f0706ec28c4250");
+    }
+}
