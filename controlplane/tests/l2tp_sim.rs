@@ -109,6 +109,7 @@ struct Node {
     addr: SocketAddr,
     events: Vec<Event>,
     data: Vec<(SessionKey, Vec<u8>)>,
+    data_ns: Vec<Option<u16>>,
 }
 
 #[derive(Debug)]
@@ -156,6 +157,7 @@ impl Sim {
             addr: SocketAddr::from(([10, 0, 0, port], 1701)),
             events: Vec::new(),
             data: Vec::new(),
+            data_ns: Vec::new(),
         };
         Sim {
             rng: StdRng::seed_from_u64(seed),
@@ -227,6 +229,7 @@ impl Sim {
                 .handle_datagram(self.now, d.from, &d.bytes, &mut node.gate)
             {
                 node.data.push((data.key, data.payload.to_vec()));
+                node.data_ns.push(data.ns);
             }
         }
         for node in &mut self.nodes {
@@ -773,4 +776,82 @@ fn tie_breaker_leaves_one_tunnel() {
             .sum::<usize>();
         assert_eq!(lost, 1);
     }
+}
+
+#[test]
+fn outgoing_calls_from_the_lns_and_sequenced_data() {
+    let mut sim = established(30, 1, 1);
+    let lns_tunnel = sim.nodes[LNS].ep.tunnel_ids()[0];
+    let now = sim.now;
+    for _ in 0..3 {
+        let call = OutgoingCall {
+            called_number: Some(b"5551234".to_vec()),
+            ..OutgoingCall::default()
+        };
+        sim.nodes[LNS]
+            .ep
+            .open_session(now, lns_tunnel, call)
+            .unwrap();
+    }
+    sim.run_for(Duration::from_secs(5));
+    // §7.5.1 / §7.5.2: OCRQ -> OCRP + OCCN, up on both sides, admitted by the LAC.
+    assert_eq!(sim.ups(LNS).len(), 4);
+    assert_eq!(sim.ups(LAC).len(), 4);
+    assert_eq!(sim.nodes[LAC].gate.admitted_sessions, 3);
+    let lac_info = sim.nodes[LAC]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionUp { info, .. } if info.called_number.is_some() => Some(info.clone()),
+            _ => None,
+        })
+        .count();
+    assert_eq!(lac_info, 3);
+
+    // An LAC call that requires sequencing (§5.4): both sides send Ns on data.
+    let lac_tunnel = sim.nodes[LAC].ep.tunnel_ids()[0];
+    let now = sim.now;
+    let key = sim.nodes[LAC]
+        .ep
+        .open_session(
+            now,
+            lac_tunnel,
+            OutgoingCall {
+                sequencing_required: true,
+                ..OutgoingCall::default()
+            },
+        )
+        .unwrap();
+    sim.run_for(Duration::from_secs(2));
+    let (lns_key, _) = *sim.ups(LNS).last().unwrap();
+    for i in 0..3u8 {
+        let tx = sim.nodes[LNS]
+            .ep
+            .encapsulate(lns_key, &[0xc0, 0x21, i])
+            .unwrap();
+        sim.send(LNS, tx.payload);
+        let tx = sim.nodes[LAC]
+            .ep
+            .encapsulate(key, &[0xc0, 0x21, i])
+            .unwrap();
+        sim.send(LAC, tx.payload);
+    }
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.nodes[LAC].data.len(), 3);
+    assert_eq!(sim.nodes[LNS].data.len(), 3);
+    for node in [LAC, LNS] {
+        let mut ns: Vec<_> = sim.nodes[node].data_ns.clone();
+        ns.sort();
+        assert_eq!(ns, [Some(0), Some(1), Some(2)]);
+    }
+
+    // Close every session from the LAC: the LAC's gatekeeper balances too.
+    let now = sim.now;
+    for (k, _) in sim.ups(LAC) {
+        sim.nodes[LAC].ep.close_session(now, k, 3, None);
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.nodes[LNS].ep.session_count(), 0);
+    assert!(sim.nodes[LAC].gate.balanced());
+    assert!(sim.nodes[LNS].gate.balanced());
 }
