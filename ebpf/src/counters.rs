@@ -25,7 +25,7 @@ pub enum Counter {
     PassPppOther = 6,
     /// Access: UDP to the L2TP port whose version is not 2 (L2TPv3, ...).
     PassL2tpVersion = 7,
-    /// Access: an IPv4 fragment (or IPv6 fragment header) to the L2TP port.
+    /// Access: a first IPv4 fragment (MF set) to the L2TP port: the kernel reassembles it.
     PassFragment = 8,
     /// Neither IPv4 nor IPv6 (ARP, LLDP, ...).
     PassNonIp = 9,

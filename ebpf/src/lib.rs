@@ -46,7 +46,16 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle, libbpf_sys};
 pub use counters::{COUNTER_COUNT, Counter, Counters};
 pub use error::{Error, Result};
 
-#[allow(clippy::all, unsafe_op_in_unsafe_fn, missing_debug_implementations, unused)]
+/// The libbpf-cargo skeleton. Generated code: its panics ("unexpected map") can only fire
+/// if the embedded object disagrees with itself, so its lints are not ours to fix.
+#[allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::panic,
+    unsafe_op_in_unsafe_fn,
+    missing_debug_implementations,
+    unused
+)]
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/xlns.skel.rs"));
 }
@@ -356,15 +365,14 @@ impl XdpProgram {
             .map_err(map_err("xsks", "update"))
     }
 
-    /// Remove the socket of RX queue `queue`; its frames fall back to the kernel.
-    /// Returns whether a socket was registered.
-    pub fn clear_xsk(&self, queue: u32) -> Result<bool> {
+    /// Remove the socket of RX queue `queue`, if any; its frames fall back to the kernel.
+    /// (The kernel does not say whether the slot held a socket, nor can an XSKMAP be read
+    /// from user space.)
+    pub fn clear_xsk(&self, queue: u32) -> Result<()> {
         self.check_queue(queue)?;
-        match self.xsks.delete(&queue.to_ne_bytes()) {
-            Ok(()) => Ok(true),
-            Err(err) if is_not_found(&err) => Ok(false),
-            Err(err) => Err(map_err("xsks", "delete")(err)),
-        }
+        self.xsks
+            .delete(&queue.to_ne_bytes())
+            .map_err(map_err("xsks", "delete"))
     }
 
     fn add_prefix(map: &MapHandle, name: &'static str, key: Vec<u8>) -> Result<()> {
@@ -383,22 +391,38 @@ impl XdpProgram {
     /// Add the subscriber prefix `addr/len` (host bits beyond `len` are ignored).
     /// Adding a prefix that is present is not an error.
     pub fn add_subscriber_prefix_v4(&self, addr: Ipv4Addr, len: u8) -> Result<()> {
-        Self::add_prefix(&self.prefixes_v4, "prefixes_v4", lpm_key(addr.octets(), len)?)
+        Self::add_prefix(
+            &self.prefixes_v4,
+            "prefixes_v4",
+            lpm_key(addr.octets(), len)?,
+        )
     }
 
     /// Remove the subscriber prefix `addr/len`; returns whether it was present.
     pub fn remove_subscriber_prefix_v4(&self, addr: Ipv4Addr, len: u8) -> Result<bool> {
-        Self::remove_prefix(&self.prefixes_v4, "prefixes_v4", lpm_key(addr.octets(), len)?)
+        Self::remove_prefix(
+            &self.prefixes_v4,
+            "prefixes_v4",
+            lpm_key(addr.octets(), len)?,
+        )
     }
 
     /// Add the subscriber prefix `addr/len` (host bits beyond `len` are ignored).
     pub fn add_subscriber_prefix_v6(&self, addr: Ipv6Addr, len: u8) -> Result<()> {
-        Self::add_prefix(&self.prefixes_v6, "prefixes_v6", lpm_key(addr.octets(), len)?)
+        Self::add_prefix(
+            &self.prefixes_v6,
+            "prefixes_v6",
+            lpm_key(addr.octets(), len)?,
+        )
     }
 
     /// Remove the subscriber prefix `addr/len`; returns whether it was present.
     pub fn remove_subscriber_prefix_v6(&self, addr: Ipv6Addr, len: u8) -> Result<bool> {
-        Self::remove_prefix(&self.prefixes_v6, "prefixes_v6", lpm_key(addr.octets(), len)?)
+        Self::remove_prefix(
+            &self.prefixes_v6,
+            "prefixes_v6",
+            lpm_key(addr.octets(), len)?,
+        )
     }
 
     /// All counters, each summed over the CPUs.
@@ -414,13 +438,13 @@ impl XdpProgram {
                     detail: "array slot missing",
                 })?;
             for cpu in per_cpu {
-                let bytes: [u8; 8] = cpu
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or(Error::MapValue {
-                        map: "counters",
-                        detail: "per-CPU value shorter than 8 bytes",
-                    })?;
+                let bytes: [u8; 8] =
+                    cpu.get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or(Error::MapValue {
+                            map: "counters",
+                            detail: "per-CPU value shorter than 8 bytes",
+                        })?;
                 *value = value.wrapping_add(u64::from_ne_bytes(bytes));
             }
         }
@@ -539,10 +563,19 @@ mod tests {
     fn common_header_matches_rust() {
         assert_eq!(define("XLNS_ROLE_ACCESS"), u64::from(ROLE_ACCESS));
         assert_eq!(define("XLNS_ROLE_CORE"), u64::from(ROLE_CORE));
-        assert_eq!(define("XLNS_L2TP_PORT_DEFAULT"), u64::from(L2TP_PORT_DEFAULT));
+        assert_eq!(
+            define("XLNS_L2TP_PORT_DEFAULT"),
+            u64::from(L2TP_PORT_DEFAULT)
+        );
         assert_eq!(define("XLNS_MAX_QUEUES"), u64::from(MAX_QUEUES_DEFAULT));
-        assert_eq!(define("XLNS_MAX_PREFIXES_V4"), u64::from(MAX_PREFIXES_V4_DEFAULT));
-        assert_eq!(define("XLNS_MAX_PREFIXES_V6"), u64::from(MAX_PREFIXES_V6_DEFAULT));
+        assert_eq!(
+            define("XLNS_MAX_PREFIXES_V4"),
+            u64::from(MAX_PREFIXES_V4_DEFAULT)
+        );
+        assert_eq!(
+            define("XLNS_MAX_PREFIXES_V6"),
+            u64::from(MAX_PREFIXES_V6_DEFAULT)
+        );
         assert_eq!(define("XLNS_CNT_MAX"), COUNTER_COUNT as u64);
         let counters: Vec<_> = defines()
             .into_iter()
@@ -552,9 +585,7 @@ mod tests {
         for (name, value) in counters {
             let counter = Counter::ALL
                 .iter()
-                .find(|c| {
-                    format!("XLNS_CNT_{}", c.name().to_uppercase().replace('-', "_")) == name
-                })
+                .find(|c| format!("XLNS_CNT_{}", c.name().to_uppercase().replace('-', "_")) == name)
                 .unwrap_or_else(|| panic!("{name} has no Counter"));
             assert_eq!(u64::from(counter.index()), value, "{name}");
         }
@@ -591,7 +622,10 @@ mod tests {
     #[test]
     fn xdp_md_layout() {
         assert_eq!(mem::size_of::<XdpMd>(), 24);
-        assert_eq!(mem::size_of::<XdpMd>(), mem::size_of::<skel::types::xdp_md>());
+        assert_eq!(
+            mem::size_of::<XdpMd>(),
+            mem::size_of::<skel::types::xdp_md>()
+        );
     }
 
     #[test]

@@ -102,69 +102,100 @@ static __always_inline int access_rule(struct xdp_md *ctx, struct hdr_cursor *nh
 	return count(XLNS_CNT_PASS_PPP_OTHER, XDP_PASS);
 }
 
+/* The core rule: the IPv4 destination in a subscriber prefix. */
+static __always_inline int core_rule_v4(struct xdp_md *ctx, const struct iphdr *iph)
+{
+	struct prefix_v4_key key = { .prefixlen = 32 };
+
+	__builtin_memcpy(key.addr, &iph->daddr, sizeof(key.addr));
+	if (bpf_map_lookup_elem(&prefixes_v4, &key))
+		return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);
+	return count(XLNS_CNT_PASS_OTHER, XDP_PASS);
+}
+
+/* The core rule: the IPv6 destination in a subscriber prefix. */
+static __always_inline int core_rule_v6(struct xdp_md *ctx, const struct ipv6hdr *ip6h)
+{
+	struct prefix_v6_key key = { .prefixlen = 128 };
+
+	__builtin_memcpy(key.addr, &ip6h->daddr, sizeof(key.addr));
+	if (bpf_map_lookup_elem(&prefixes_v6, &key))
+		return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);
+	return count(XLNS_CNT_PASS_OTHER, XDP_PASS);
+}
+
+/*
+ * Each IP version is handled to its end in its own branch: the verifier tracks the
+ * header pointer per path, and would not follow an EtherType test repeated later.
+ */
+static __always_inline int handle_ipv4(struct xdp_md *ctx, struct hdr_cursor *nh,
+				       void *data_end)
+{
+	struct iphdr *iph;
+	void *l4_end;
+	int ip_proto, verdict;
+
+	ip_proto = parse_iphdr(nh, data_end, &iph, &l4_end);
+	if (ip_proto < 0)
+		return malformed();
+	if (xlns_role & XLNS_ROLE_ACCESS) {
+		/* A non-first fragment has no L4 header at the cursor. */
+		if (iph->frag_off & bpf_htons(IP_OFFSET))
+			ip_proto = -1;
+		verdict = access_rule(ctx, nh, data_end, l4_end, ip_proto, ipv4_is_fragment(iph));
+		if (verdict != ACCESS_NOT_MINE)
+			return verdict;
+	}
+	if (xlns_role & XLNS_ROLE_CORE)
+		return core_rule_v4(ctx, iph);
+	return count(XLNS_CNT_PASS_OTHER, XDP_PASS);
+}
+
+static __always_inline int handle_ipv6(struct xdp_md *ctx, struct hdr_cursor *nh,
+				       void *data_end)
+{
+	struct ipv6hdr *ip6h;
+	void *l4_end;
+	int ip_proto, verdict;
+
+	ip_proto = parse_ip6hdr(nh, data_end, &ip6h, &l4_end);
+	if (ip_proto < 0)
+		return malformed();
+	/* RFC 4861 §4: neighbour discovery always belongs to the kernel. */
+	if (ip_proto == IPPROTO_ICMPV6) {
+		int type = peek_icmp6_type(nh, data_end, l4_end);
+
+		if (type >= XLNS_ND_FIRST && type <= XLNS_ND_LAST)
+			return count(XLNS_CNT_PASS_ND, XDP_PASS);
+	}
+	if (xlns_role & XLNS_ROLE_ACCESS) {
+		/* Extension headers are not walked: a fragment header (or any other) makes
+		 * the packet "not UDP" here, and the kernel takes it. */
+		verdict = access_rule(ctx, nh, data_end, l4_end, ip_proto, 0);
+		if (verdict != ACCESS_NOT_MINE)
+			return verdict;
+	}
+	if (xlns_role & XLNS_ROLE_CORE)
+		return core_rule_v6(ctx, ip6h);
+	return count(XLNS_CNT_PASS_OTHER, XDP_PASS);
+}
+
 SEC("xdp")
 int xlns_xdp(struct xdp_md *ctx)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
 	struct hdr_cursor nh = { .pos = data };
-	struct ipv6hdr *ip6h;
-	struct iphdr *iph;
-	void *l4_end;
-	int eth_type, ip_proto, verdict;
-	int is_fragment;
+	int eth_type;
 
 	eth_type = parse_ethhdr_vlan(&nh, data_end);
 	if (eth_type < 0)
 		return malformed();
-
-	if (eth_type == bpf_htons(ETH_P_IP)) {
-		ip_proto = parse_iphdr(&nh, data_end, &iph, &l4_end);
-		if (ip_proto < 0)
-			return malformed();
-		is_fragment = ipv4_is_fragment(iph);
-		/* A non-first fragment has no L4 header at the cursor. */
-		if (iph->frag_off & bpf_htons(IP_OFFSET))
-			ip_proto = -1;
-	} else if (eth_type == bpf_htons(ETH_P_IPV6)) {
-		ip_proto = parse_ip6hdr(&nh, data_end, &ip6h, &l4_end);
-		if (ip_proto < 0)
-			return malformed();
-		is_fragment = ip_proto == XLNS_IPPROTO_FRAGMENT;
-		/* RFC 4861 §4: neighbour discovery always belongs to the kernel. */
-		if (ip_proto == IPPROTO_ICMPV6) {
-			int type = peek_icmp6_type(&nh, data_end, l4_end);
-
-			if (type >= XLNS_ND_FIRST && type <= XLNS_ND_LAST)
-				return count(XLNS_CNT_PASS_ND, XDP_PASS);
-		}
-	} else {
-		return count(XLNS_CNT_PASS_NON_IP, XDP_PASS);
-	}
-
-	if (xlns_role & XLNS_ROLE_ACCESS) {
-		verdict = access_rule(ctx, &nh, data_end, l4_end, ip_proto, is_fragment);
-		if (verdict != ACCESS_NOT_MINE)
-			return verdict;
-	}
-
-	if (xlns_role & XLNS_ROLE_CORE) {
-		if (eth_type == bpf_htons(ETH_P_IP)) {
-			struct prefix_v4_key key = { .prefixlen = 32 };
-
-			__builtin_memcpy(key.addr, &iph->daddr, sizeof(key.addr));
-			if (bpf_map_lookup_elem(&prefixes_v4, &key))
-				return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);
-		} else {
-			struct prefix_v6_key key = { .prefixlen = 128 };
-
-			__builtin_memcpy(key.addr, &ip6h->daddr, sizeof(key.addr));
-			if (bpf_map_lookup_elem(&prefixes_v6, &key))
-				return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);
-		}
-	}
-
-	return count(XLNS_CNT_PASS_OTHER, XDP_PASS);
+	if (eth_type == bpf_htons(ETH_P_IP))
+		return handle_ipv4(ctx, &nh, data_end);
+	if (eth_type == bpf_htons(ETH_P_IPV6))
+		return handle_ipv6(ctx, &nh, data_end);
+	return count(XLNS_CNT_PASS_NON_IP, XDP_PASS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -41,7 +41,7 @@
 #define XLNS_CNT_PASS_PPP_OTHER 6
 /* Access: UDP to the L2TP port, but the version is not 2 (L2TPv3 and others). */
 #define XLNS_CNT_PASS_L2TP_VERSION 7
-/* Access: an IPv4 fragment (or IPv6 fragment header) to the L2TP port: the kernel reassembles. */
+/* Access: a first IPv4 fragment to the L2TP port: the kernel reassembles it. */
 #define XLNS_CNT_PASS_FRAGMENT 8
 /* Neither IPv4 nor IPv6 (ARP, LLDP, ...). */
 #define XLNS_CNT_PASS_NON_IP 9

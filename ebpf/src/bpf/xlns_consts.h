@@ -16,9 +16,6 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1FFF
 
-/* IPv6 fragment header (RFC 8200 §4.5). */
-#define XLNS_IPPROTO_FRAGMENT 44
-
 /* Neighbour discovery ICMPv6 types (RFC 4861 §4): router solicitation .. redirect. */
 #define XLNS_ND_FIRST 133
 #define XLNS_ND_LAST 137
