@@ -6,7 +6,7 @@ pub mod frames;
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// stderr). A BPF test never passes silently without running.
 pub fn bpf_tests_enabled(test: &str) -> bool {
     if std::env::var_os("XLNS_SKIP_BPF").is_some_and(|v| v == "1") {
-        eprintln!("{test}: SKIPPED (XLNS_SKIP_BPF=1)");
+        // Straight to the stderr handle: libtest captures eprintln!, and a skip must show.
+        let _ = writeln!(io::stderr(), "{test}: SKIPPED (XLNS_SKIP_BPF=1)");
         return false;
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
