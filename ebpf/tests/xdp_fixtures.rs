@@ -262,6 +262,26 @@ fn access_pass_fixtures() -> Vec<(String, Vec<u8>, Counter)> {
         ),
         PassFragment,
     );
+    let mut first = udp_segment(1701, 1701, &data);
+    first[4..6].copy_from_slice(&1400u16.to_be_bytes()); // the whole datagram's length
+    add(
+        "first IPv4 fragment, UDP length of the whole datagram",
+        ipv4(Vlans::Untagged, LAC_V4, LNS_V4, 17, &[], 0x2000, &first),
+        PassFragment,
+    );
+    add(
+        "first IPv4 fragment to another port",
+        ipv4(
+            Vlans::Untagged,
+            LAC_V4,
+            LNS_V4,
+            17,
+            &[],
+            0x2000,
+            &udp_segment(1701, 53, &data),
+        ),
+        PassOther,
+    );
     add(
         "non-first IPv4 fragment (no UDP header)",
         ipv4(Vlans::Untagged, LAC_V4, LNS_V4, 17, &[], 0x0003, &data),

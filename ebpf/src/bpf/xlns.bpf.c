@@ -67,22 +67,24 @@ static __always_inline int access_rule(struct xdp_md *ctx, struct hdr_cursor *nh
 	void *end;
 	int kind, proto;
 
-	if (ip_proto != IPPROTO_UDP) {
-		/* A non-first fragment carries no UDP header, so it cannot be told apart
-		 * from other traffic; a fragment header in IPv6 likewise. */
+	/* A non-first IPv4 fragment (ip_proto -1 here) carries no UDP header, so it cannot
+	 * be told apart from other traffic; nor can IPv6 behind an extension header. */
+	if (ip_proto != IPPROTO_UDP)
 		return ACCESS_NOT_MINE;
-	}
-	if (parse_udphdr(nh, data_end, l4_end, &udph, &end) < 0) {
-		/* Only the first fragment carries a UDP header, and its UDP Length exceeds
-		 * the fragment: not malformed, just not ours to judge. */
-		if (is_fragment)
+	if (is_fragment) {
+		/* A first fragment: its UDP Length covers the whole datagram, beyond this
+		 * fragment, so only the port is read. The kernel reassembles (RFC 791 §3.2). */
+		udph = nh->pos;
+		if (!FITS(udph, sizeof(*udph), l4_end, data_end))
+			return malformed();
+		if (udph->dest != bpf_htons(xlns_l2tp_port))
 			return ACCESS_NOT_MINE;
-		return malformed();
+		return count(XLNS_CNT_PASS_FRAGMENT, XDP_PASS);
 	}
+	if (parse_udphdr(nh, data_end, l4_end, &udph, &end) < 0)
+		return malformed();
 	if (udph->dest != bpf_htons(xlns_l2tp_port))
 		return ACCESS_NOT_MINE;
-	if (is_fragment)
-		return count(XLNS_CNT_PASS_FRAGMENT, XDP_PASS);
 
 	kind = parse_l2tp(nh, data_end, &end);
 	if (kind < 0)
