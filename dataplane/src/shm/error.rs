@@ -38,7 +38,9 @@ pub enum ShmError {
         need: u64,
     },
     /// The file does not start with the xlns magic.
-    #[error("shared memory segment {path} has magic {found:#018x}, expected {expected:#018x} (not an xlns segment)")]
+    #[error(
+        "shared memory segment {path} has magic {found:#018x}, expected {expected:#018x} (not an xlns segment)"
+    )]
     BadMagic {
         /// The segment's path.
         path: PathBuf,
@@ -48,7 +50,9 @@ pub enum ShmError {
         expected: u64,
     },
     /// The segment was written by a different ABI version.
-    #[error("shared memory segment {path} has ABI version {found}, this build speaks version {expected}")]
+    #[error(
+        "shared memory segment {path} has ABI version {found}, this build speaks version {expected}"
+    )]
     AbiVersion {
         /// The segment's path.
         path: PathBuf,
@@ -58,7 +62,9 @@ pub enum ShmError {
         expected: u32,
     },
     /// A header field disagrees with the layout computed from the header's geometry.
-    #[error("shared memory segment {path} is inconsistent: header field {field} is {found}, expected {expected}")]
+    #[error(
+        "shared memory segment {path} is inconsistent: header field {field} is {found}, expected {expected}"
+    )]
     Inconsistent {
         /// The segment's path.
         path: PathBuf,

@@ -107,10 +107,18 @@ fn sum_counters(seg: &Segment, slot: u32) -> Counters {
         if let Some(c) = seg.counter_column(w).and_then(|col| col.get(slot as usize)) {
             // Relaxed: each value is written by one worker; an untorn, possibly slightly
             // stale value is all accounting needs.
-            sum.up_packets = sum.up_packets.wrapping_add(c.up_packets.load(Ordering::Relaxed));
-            sum.up_bytes = sum.up_bytes.wrapping_add(c.up_bytes.load(Ordering::Relaxed));
-            sum.down_packets = sum.down_packets.wrapping_add(c.down_packets.load(Ordering::Relaxed));
-            sum.down_bytes = sum.down_bytes.wrapping_add(c.down_bytes.load(Ordering::Relaxed));
+            sum.up_packets = sum
+                .up_packets
+                .wrapping_add(c.up_packets.load(Ordering::Relaxed));
+            sum.up_bytes = sum
+                .up_bytes
+                .wrapping_add(c.up_bytes.load(Ordering::Relaxed));
+            sum.down_packets = sum
+                .down_packets
+                .wrapping_add(c.down_packets.load(Ordering::Relaxed));
+            sum.down_bytes = sum
+                .down_bytes
+                .wrapping_add(c.down_bytes.load(Ordering::Relaxed));
         }
     }
     sum

@@ -117,10 +117,12 @@ impl Reader {
 
     /// Worker `worker`'s drop-reason counters, for reading.
     pub fn drop_counters(&self, worker: u32) -> Result<&[AtomicU64], ShmError> {
-        self.seg.drop_counters(worker).ok_or(ShmError::WorkerOutOfRange {
-            worker,
-            max_workers: self.seg.layout().geometry.max_workers,
-        })
+        self.seg
+            .drop_counters(worker)
+            .ok_or(ShmError::WorkerOutOfRange {
+                worker,
+                max_workers: self.seg.layout().geometry.max_workers,
+            })
     }
 
     /// The writer's generation counter (bumped on every change).
@@ -180,7 +182,10 @@ pub struct WorkerCounters<'a> {
 fn bump(c: &AtomicU64, by: u64) {
     // Relaxed: single writer (this worker); readers (xlnsd) only need each value to be
     // untorn, which any atomic access guarantees, and tolerate a slightly stale sum.
-    c.store(c.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
 }
 
 impl WorkerCounters<'_> {

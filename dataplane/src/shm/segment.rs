@@ -82,7 +82,8 @@ impl Segment {
             .mode(0o600)
             .open(&tmp)
             .map_err(io("open", &tmp))?;
-        file.set_len(layout.segment_size).map_err(io("ftruncate", &tmp))?;
+        file.set_len(layout.segment_size)
+            .map_err(io("ftruncate", &tmp))?;
         let len = usize::try_from(layout.segment_size)
             .map_err(|_| io("mmap", &tmp)(std::io::Error::other("segment too large")))?;
         let base = map(&file, len, &tmp)?;
@@ -205,14 +206,34 @@ impl Segment {
         };
         let scalar: [(&'static str, u64, u64); 9] = [
             ("segment_size", h.segment_size, layout.segment_size),
-            ("index_capacity", h.index_capacity.into(), layout.index_capacity.into()),
+            (
+                "index_capacity",
+                h.index_capacity.into(),
+                layout.index_capacity.into(),
+            ),
             ("max_probe", h.max_probe.into(), MAX_PROBE.into()),
             ("drop_reasons", h.drop_reasons.into(), DROP_REASONS as u64),
             ("slot_size", h.slot_size.into(), size_of::<Slot>() as u64),
-            ("record_size", h.record_size.into(), size_of::<SessionRecord>() as u64),
-            ("counters_size", h.counters_size.into(), size_of::<SlotCounters>() as u64),
-            ("counters_worker_stride", h.counters_worker_stride, layout.counters_worker_stride),
-            ("drops_worker_stride", h.drops_worker_stride, layout.drops_worker_stride),
+            (
+                "record_size",
+                h.record_size.into(),
+                size_of::<SessionRecord>() as u64,
+            ),
+            (
+                "counters_size",
+                h.counters_size.into(),
+                size_of::<SlotCounters>() as u64,
+            ),
+            (
+                "counters_worker_stride",
+                h.counters_worker_stride,
+                layout.counters_worker_stride,
+            ),
+            (
+                "drops_worker_stride",
+                h.drops_worker_stride,
+                layout.drops_worker_stride,
+            ),
         ];
         for (field, found, expected) in scalar {
             if found != expected {
@@ -275,13 +296,19 @@ impl Segment {
         // page aligned and T is one of the atomic-only POD types of `layout`, valid for
         // any bit pattern (zero included).
         unsafe {
-            core::slice::from_raw_parts(self.base.as_ptr().add(r.offset as usize).cast::<T>(), count)
+            core::slice::from_raw_parts(
+                self.base.as_ptr().add(r.offset as usize).cast::<T>(),
+                count,
+            )
         }
     }
 
     /// The session slots.
     pub fn slots(&self) -> &[Slot] {
-        self.table(self.layout.slots, self.layout.geometry.max_sessions as usize)
+        self.table(
+            self.layout.slots,
+            self.layout.geometry.max_sessions as usize,
+        )
     }
 
     /// Index table `which` (0 or 1) of the upstream index.
@@ -318,7 +345,10 @@ impl Segment {
 
     /// The writer's per-slot counter bases.
     pub fn counter_base(&self) -> &[SlotCounters] {
-        self.table(self.layout.counter_base, self.layout.geometry.max_sessions as usize)
+        self.table(
+            self.layout.counter_base,
+            self.layout.geometry.max_sessions as usize,
+        )
     }
 
     /// Worker `worker`'s drop-reason counters, if the worker exists.

@@ -113,7 +113,10 @@ impl Writer {
                 max_probe,
             })?;
         debug_assert!(cap > 0);
-        w.seg.header().writer_pid.store(std::process::id(), Ordering::Relaxed);
+        w.seg
+            .header()
+            .writer_pid
+            .store(std::process::id(), Ordering::Relaxed);
         w.publish_change();
         Ok(w)
     }
@@ -143,7 +146,11 @@ impl Writer {
         h.generation.fetch_add(1, Ordering::Release);
     }
 
-    fn check_keys(&self, rec: &SessionRecord, own: Option<u32>) -> Result<(u32, Option<u32>), ShmError> {
+    fn check_keys(
+        &self,
+        rec: &SessionRecord,
+        own: Option<u32>,
+    ) -> Result<(u32, Option<u32>), ShmError> {
         let up = rec.upstream_key();
         if rec.local_tunnel == 0 || rec.local_session == 0 {
             return Err(ShmError::InvalidKey {
@@ -226,11 +233,12 @@ impl Writer {
     /// Rebuilds one index without its tombstones (into the inactive table, then a flip).
     fn rebuild(&mut self, which: Which) -> Result<(), ShmError> {
         let idx = self.index(which);
-        idx.rebuild(idx.entries()).map_err(|(key, _)| ShmError::IndexFull {
-            index: which.name(),
-            key,
-            max_probe: idx.max_probe,
-        })?;
+        idx.rebuild(idx.entries())
+            .map_err(|(key, _)| ShmError::IndexFull {
+                index: which.name(),
+                key,
+                max_probe: idx.max_probe,
+            })?;
         self.tombstones[which as usize] = 0;
         Ok(())
     }
@@ -247,12 +255,14 @@ impl Writer {
         };
         self.set_counter_base(slot);
         self.seg.write_slot(slot, rec);
-        let indexed = self.index_insert(Which::Upstream, up, slot).and_then(|()| match v4 {
-            Some(k) => self.index_insert(Which::V4, k, slot).inspect_err(|_| {
-                let _ = self.index_remove(Which::Upstream, up, slot);
-            }),
-            None => Ok(()),
-        });
+        let indexed = self
+            .index_insert(Which::Upstream, up, slot)
+            .and_then(|()| match v4 {
+                Some(k) => self.index_insert(Which::V4, k, slot).inspect_err(|_| {
+                    let _ = self.index_remove(Which::Upstream, up, slot);
+                }),
+                None => Ok(()),
+            });
         if let Err(e) = indexed {
             self.seg.write_slot(slot, &SessionRecord::EMPTY);
             self.free.push_front(slot);
@@ -353,10 +363,18 @@ impl Writer {
         let now = sum_counters(&self.seg, slot.0);
         // Relaxed: our own stores.
         Ok(Counters {
-            up_packets: now.up_packets.wrapping_sub(b.up_packets.load(Ordering::Relaxed)),
-            up_bytes: now.up_bytes.wrapping_sub(b.up_bytes.load(Ordering::Relaxed)),
-            down_packets: now.down_packets.wrapping_sub(b.down_packets.load(Ordering::Relaxed)),
-            down_bytes: now.down_bytes.wrapping_sub(b.down_bytes.load(Ordering::Relaxed)),
+            up_packets: now
+                .up_packets
+                .wrapping_sub(b.up_packets.load(Ordering::Relaxed)),
+            up_bytes: now
+                .up_bytes
+                .wrapping_sub(b.up_bytes.load(Ordering::Relaxed)),
+            down_packets: now
+                .down_packets
+                .wrapping_sub(b.down_packets.load(Ordering::Relaxed)),
+            down_bytes: now
+                .down_bytes
+                .wrapping_sub(b.down_bytes.load(Ordering::Relaxed)),
         })
     }
 
@@ -382,7 +400,9 @@ impl Writer {
 
     /// The slot of the session with this subscriber IPv4 address.
     pub fn find_v4(&self, addr: [u8; 4]) -> Option<SlotId> {
-        self.index(Which::V4).get(u32::from_be_bytes(addr)).map(SlotId)
+        self.index(Which::V4)
+            .get(u32::from_be_bytes(addr))
+            .map(SlotId)
     }
 
     /// Number of sessions.
@@ -409,15 +429,20 @@ impl Writer {
     /// [`super::monotonic_ns`]).
     pub fn heartbeat(&self, now_ns: u64) {
         // Relaxed: an independent value; readers only compare it with their clock.
-        self.seg.header().heartbeat_ns.store(now_ns, Ordering::Relaxed);
+        self.seg
+            .header()
+            .heartbeat_ns
+            .store(now_ns, Ordering::Relaxed);
     }
 
     /// Worker `worker`'s drop-reason counters (for metrics).
     pub fn drop_counters(&self, worker: u32) -> Result<&[AtomicU64], ShmError> {
-        self.seg.drop_counters(worker).ok_or(ShmError::WorkerOutOfRange {
-            worker,
-            max_workers: self.seg.layout().geometry.max_workers,
-        })
+        self.seg
+            .drop_counters(worker)
+            .ok_or(ShmError::WorkerOutOfRange {
+                worker,
+                max_workers: self.seg.layout().geometry.max_workers,
+            })
     }
 
     /// The mapped segment.
