@@ -11,7 +11,7 @@
 //!   ([`ShmError`] says which field and which values).
 //! * Tables, each page aligned: `max_sessions` [`Slot`]s (a sequence lock and a
 //!   [`SessionRecord`]); two indexes (upstream `(local tunnel << 16) | local session` ->
-//!   slot, subscriber IPv4 address -> slot; see [`index`](self) notes in `index.rs`), each a
+//!   slot, subscriber IPv4 address -> slot; the design notes are in `index.rs`), each a
 //!   pair of open-addressing tables; per-worker counter columns (`max_workers` x
 //!   `max_sessions` [`SlotCounters`], page-separated), the writer's counter bases, and
 //!   per-worker drop-reason arrays ([`DROP_REASONS`] `u64`s).
@@ -29,7 +29,8 @@
 //!   which rebuilds the free list and both indexes from the slots.
 //!
 //! Not yet here (issue #5): downstream lookup by IPv6 prefix and by Framed-Route prefix
-//! (an LPM); the records already carry the IPv6 prefix.
+//! (an LPM); the records already carry the IPv6 prefix. Segments on a hugetlbfs mount
+//! need the segment size rounded to the huge page size (issue #5).
 
 mod error;
 mod index;

@@ -364,7 +364,7 @@ impl Segment {
     }
 
     /// Copies slot `slot`'s record out under its sequence lock. `None` when the slot is
-    /// out of range or the writer kept it busy for [`SEQLOCK_RETRIES`] attempts.
+    /// out of range or the writer kept it busy for 64 attempts (`SEQLOCK_RETRIES`).
     /// Allocation-free and syscall-free.
     #[inline]
     pub fn read_slot(&self, slot: u32) -> Option<SessionRecord> {

@@ -94,7 +94,6 @@ impl Writer {
             }
         }
         w.len = live.len() as u32;
-        let cap = w.seg.layout().index_capacity;
         let max_probe = w.seg.header().max_probe;
         let up_entries = live.iter().map(|&(s, up, _)| (up, s));
         w.index(Which::Upstream)
@@ -112,7 +111,6 @@ impl Writer {
                 key,
                 max_probe,
             })?;
-        debug_assert!(cap > 0);
         w.seg
             .header()
             .writer_pid
