@@ -5,7 +5,11 @@
 //!
 //! * [`session`]: the plain-old-data session record xlnsd publishes for the workers.
 //!
-//! The shared-memory ABI and the AF_XDP workers arrive with the data-plane issue (#5).
+//! * [`shm`]: the shared-memory segment (versioned header, session slots under sequence
+//!   locks, lock-free indexes, per-worker counters) between xlnsd and the workers.
+//!
+//! The AF_XDP workers arrive with the data-plane issue (#5).
 
 pub mod session;
+pub mod shm;
 pub mod wire;
