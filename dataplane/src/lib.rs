@@ -3,6 +3,9 @@
 //! * [`wire`]: zero-copy views of every header the data path touches (Ethernet with
 //!   802.1Q / QinQ tags, IPv4, IPv6, UDP, the L2TPv2 header, the PPP header).
 //!
+//! * [`session`]: the plain-old-data session record xlnsd publishes for the workers.
+//!
 //! The shared-memory ABI and the AF_XDP workers arrive with the data-plane issue (#5).
 
+pub mod session;
 pub mod wire;

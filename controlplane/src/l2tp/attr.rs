@@ -439,7 +439,8 @@ pub enum Avp {
     CallErrors(CallErrors),
     /// 35, §4.4.6.
     Accm(Accm),
-    /// 36, §4.4.1. Consumed by the message parser (§4.3), emitted by hiding.
+    /// 36, §4.4.1. Kept in place by the message parser; hidden AVPs after it use it
+    /// (§4.3). Emitting with a hiding policy adds one where none precedes a hidden AVP.
     RandomVector(Vec<u8>),
     /// 37, §4.4.4.
     PrivateGroupId(Vec<u8>),

@@ -6,16 +6,21 @@
 //! * [`ControlMessage::parse`] never panics; malformed bytes give a [`MessageError`]
 //!   naming the problem. The Message Type AVP must come first and must not be hidden
 //!   (§4.4.1). Hidden AVPs (§4.3) are unhidden with the tunnel secret and the closest
-//!   preceding Random Vector AVP; Random Vector AVPs are consumed, not kept. Unknown
+//!   preceding Random Vector AVP. Random Vector AVPs are kept in place as
+//!   [`Avp::RandomVector`], whether hidden AVPs follow or not (xl2tpd 1.3 with a
+//!   tunnel secret sends one in every control message, and hides nothing). Unknown
 //!   AVPs are kept in order as [`Avp::Unknown`] (vendor AVPs included); one with the M
 //!   bit set is reported by [`ControlMessage::unknown_mandatory`] and
 //!   [`ControlMessage::validate`] so the state machine can answer with StopCCN or CDN
 //!   (§4.2). Parsing does not check which AVPs a message must carry: `validate` does,
 //!   against the §6 tables.
 //! * [`ControlMessage::emit`] writes the Message Type AVP, then the AVPs in order,
-//!   hiding those the [`HidingPolicy`] names behind one fresh Random Vector AVP placed
-//!   before the first hidden one (§4.3). `parse(emit(m)) == m` for every message
-//!   without Random Vector AVPs of its own.
+//!   hiding those the [`HidingPolicy`] names with the closest preceding Random Vector
+//!   AVP of the message, or, where none precedes the first hidden one, behind one
+//!   fresh Random Vector AVP placed just before it (§4.3). Without hiding,
+//!   `parse(emit(m)) == m` for every message, and a received message without hidden
+//!   AVPs is re-emitted byte for byte when each AVP carries the M bit RFC 2661 §4.4
+//!   prescribes for it (a hidden AVP is re-emitted in clear unless a policy hides it).
 
 use xlns_dataplane::wire::WireError;
 use xlns_dataplane::wire::l2tp::{HeaderKind, HeaderRepr, Packet, Sequence};
@@ -398,8 +403,8 @@ impl core::fmt::Debug for HidingPolicy<'_> {
 /// least 16 octets).
 pub const RANDOM_VECTOR_LEN: usize = 16;
 
-/// An owned control message: its type and its AVPs in wire order (Message Type and
-/// Random Vector AVPs excluded).
+/// An owned control message: its type and its AVPs in wire order (Message Type
+/// excluded; Random Vector AVPs included where they were received).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ControlMessage {
     /// Message Type (§3.2).
@@ -502,7 +507,9 @@ impl ControlMessage {
                         return Err(MessageError::HiddenRandomVector);
                     }
                     // §4.3: a hidden AVP uses the closest preceding Random Vector.
+                    // Kept in place so that the message re-emits as received.
                     random_vector = Some(avp.value());
+                    avps.push(Avp::RandomVector(avp.value().to_vec()));
                     continue;
                 }
                 _ => {}
@@ -542,9 +549,15 @@ impl ControlMessage {
         mut hiding: Option<&mut HidingPolicy<'_>>,
     ) -> Result<(), MessageError> {
         Avp::MessageType(self.message_type.code()).emit(out)?;
-        let mut random_vector: Option<[u8; RANDOM_VECTOR_LEN]> = None;
+        let mut random_vector: Option<Vec<u8>> = None;
         let mut value = Vec::new();
         for avp in &self.avps {
+            if let Avp::RandomVector(rv) = avp {
+                // §4.3: hidden AVPs after it use this vector; it is never hidden itself.
+                avp.emit(out)?;
+                random_vector = Some(rv.clone());
+                continue;
+            }
             let policy = hiding
                 .as_deref_mut()
                 .filter(|policy| avp.may_be_hidden() && policy.hide.contains(&avp.attr_type()));
@@ -552,19 +565,16 @@ impl ControlMessage {
                 avp.emit(out)?;
                 continue;
             };
-            let rv = match random_vector {
-                Some(rv) => rv,
-                None => {
-                    let mut rv = [0u8; RANDOM_VECTOR_LEN];
-                    (policy.random)(&mut rv);
-                    Avp::RandomVector(rv.to_vec()).emit(out)?;
-                    random_vector = Some(rv);
-                    rv
-                }
-            };
+            if random_vector.is_none() {
+                let mut rv = [0u8; RANDOM_VECTOR_LEN];
+                (policy.random)(&mut rv);
+                Avp::RandomVector(rv.to_vec()).emit(out)?;
+                random_vector = Some(rv.to_vec());
+            }
+            let rv = random_vector.as_deref().unwrap_or_default();
             value.clear();
             avp.write_value(&mut value);
-            let hidden_value = hidden::hide(avp.attr_type(), policy.secret, &rv, &value, &[]);
+            let hidden_value = hidden::hide(avp.attr_type(), policy.secret, rv, &value, &[]);
             push_header(
                 out,
                 avp.mandatory(),

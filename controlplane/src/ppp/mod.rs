@@ -7,18 +7,31 @@
 //!   packet reprs.
 //! * [`pap`], [`chap`], [`mschapv2`]: authentication packets and crypto.
 //! * [`fsm`]: the RFC 1661 option-negotiation automaton (state table in `states.txt`).
+//! * [`auth`]: PAP, CHAP-MD5 and MS-CHAPv2 state machines, authenticator and peer.
+//! * [`users`]: the local users file; [`pool`]: named IPv4 address pools.
+//! * [`lcp_proto`], [`ipcp_proto`], [`ipv6cp_proto`]: the option policies the automaton
+//!   runs for LCP, IPCP and IPv6CP (both roles); [`policy`]: their shared failure reasons.
+//! * [`lcp_link`]: LCP on an established link (echo keepalive, Protocol-Reject).
 //!
 //! Contract: bytes from a peer never panic anything. Every parse returns an [`Error`]
 //! naming what is wrong. `emit` methods write into a buffer of at least `buffer_len()`
 //! octets (our own data; a short buffer is a caller bug and panics).
 
+pub mod auth;
 pub mod chap;
 pub mod fsm;
 pub mod ipcp;
+pub mod ipcp_proto;
 pub mod ipv6cp;
+pub mod ipv6cp_proto;
 pub mod lcp;
+pub mod lcp_link;
+pub mod lcp_proto;
 pub mod mschapv2;
 pub mod pap;
+pub mod policy;
+pub mod pool;
+pub mod users;
 pub mod wire;
 
 /// What is wrong with a PPP control packet that failed to parse.

@@ -475,7 +475,24 @@ fn hidden_avp_known_answer() {
         .with(Avp::TxConnectSpeed(100_000_000))
         .with(Avp::FramingType(FramingMask(FramingMask::SYNC)))
         .with(Avp::ProxyAuthenName(b"alice".to_vec()));
-    assert_eq!(parsed.message(), Some(&expected));
+    let mut received = expected.clone();
+    received
+        .avps
+        .insert(2, Avp::RandomVector(seq16(0).to_vec()));
+    assert_eq!(parsed.message(), Some(&received));
+
+    // The received message re-hides with its own Random Vector: same bytes, and the
+    // policy's generator is not called.
+    let mut never = |_: &mut [u8]| panic!("a Random Vector precedes the hidden AVP");
+    let mut policy = HidingPolicy {
+        secret: b"secret",
+        hide: &[PROXY_AUTHEN_NAME],
+        random: &mut never,
+    };
+    assert_eq!(
+        hex::encode(parsed.emit(Some(&mut policy)).unwrap()),
+        hex::encode(&bytes)
+    );
 
     let mut random = |rv: &mut [u8]| {
         for (i, byte) in rv.iter_mut().enumerate() {
@@ -495,6 +512,30 @@ fn hidden_avp_known_answer() {
 
 fn body(avps: &str) -> Vec<u8> {
     unhex(avps)
+}
+
+/// Regression: xl2tpd with a tunnel secret puts a Random Vector AVP after the Message
+/// Type of every control message and hides nothing. The parser used to consume it, so
+/// the message no longer re-emitted as received (peer-vm frame 159, an SCCCN).
+#[test]
+fn random_vector_without_hidden_avps_is_kept_in_place() {
+    let bytes = body(
+        "8008 0000 0000 0003
+         8016 0000 0024 000102030405060708090a0b0c0d0e0f
+         8016 0000 000d 101112131415161718191a1b1c1d1e1f",
+    );
+    let parsed = ControlMessage::parse(&bytes, None).unwrap();
+    assert_eq!(
+        parsed,
+        ControlMessage::new(MessageType::Scccn)
+            .with(Avp::RandomVector(seq16(0).to_vec()))
+            .with(Avp::ChallengeResponse(seq16(0x10)))
+    );
+    parsed.validate().unwrap();
+    assert_eq!(
+        hex::encode(parsed.to_bytes(None).unwrap()),
+        hex::encode(&bytes)
+    );
 }
 
 #[test]
@@ -849,7 +890,11 @@ fn arb_message() -> impl Strategy<Value = ControlMessage> {
     (
         proptest::sample::select(MessageType::ALL.to_vec()),
         proptest::collection::vec(
-            prop_oneof![4 => arb_known_avp(), 1 => arb_unknown_avp()],
+            prop_oneof![
+                8 => arb_known_avp(),
+                2 => arb_unknown_avp(),
+                1 => bytes(0, 20).prop_map(Avp::RandomVector),
+            ],
             0..12,
         ),
     )
@@ -895,7 +940,22 @@ proptest! {
         let all: Vec<u16> = (0..=46).collect();
         let mut policy = HidingPolicy { secret: &secret, hide: &all, random: &mut random };
         let bytes = message.to_bytes(Some(&mut policy)).unwrap();
-        prop_assert_eq!(&ControlMessage::parse(&bytes, Some(&secret)).unwrap(), &message);
+        // §4.3: a fresh Random Vector goes before the first hidden AVP unless the
+        // message has one before it; every Random Vector is kept.
+        let mut expected = Vec::new();
+        let mut have_rv = false;
+        for avp in &message.avps {
+            if matches!(avp, Avp::RandomVector(_)) {
+                have_rv = true;
+            } else if avp.may_be_hidden() && !have_rv {
+                let fresh: Vec<u8> = (0..16u8).map(|i| seed.wrapping_add(i)).collect();
+                expected.push(Avp::RandomVector(fresh));
+                have_rv = true;
+            }
+            expected.push(avp.clone());
+        }
+        let expected = ControlMessage { message_type: message.message_type, avps: expected };
+        prop_assert_eq!(&ControlMessage::parse(&bytes, Some(&secret)).unwrap(), &expected);
         // Something hideable was hidden: then parsing without the secret must fail.
         if message.avps.iter().any(Avp::may_be_hidden) {
             prop_assert!(
