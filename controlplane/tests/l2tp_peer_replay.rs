@@ -41,7 +41,7 @@ impl Gatekeeper for Gate {
             max_sessions: 10,
         })
     }
-    fn admit_session(&mut self, _: Instant, _: TunnelId, _: usize) -> SessionDecision {
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
         self.sessions.0 += 1;
         SessionDecision::Accept
     }

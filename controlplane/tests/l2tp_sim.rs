@@ -41,7 +41,7 @@ impl Gatekeeper for Gate {
             max_sessions: self.max_sessions.unwrap_or(1000),
         })
     }
-    fn admit_session(&mut self, _: Instant, _: TunnelId, _: usize) -> SessionDecision {
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
         self.admitted_sessions += 1;
         SessionDecision::Accept
     }

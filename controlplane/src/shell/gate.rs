@@ -16,8 +16,7 @@ use tracing::{info, warn};
 use crate::admission::{Admission, Decision};
 use crate::config::Config;
 use crate::l2tp::endpoint::{
-    Gatekeeper, SessionDecision, SessionKey, TunnelDecision, TunnelId, TunnelParams,
-    TunnelRequest,
+    Gatekeeper, SessionDecision, SessionKey, TunnelDecision, TunnelId, TunnelParams, TunnelRequest,
 };
 use crate::policy::{PolicyId, PolicyTable, ResultCode};
 

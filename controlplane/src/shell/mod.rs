@@ -192,7 +192,12 @@ impl Shell {
                 );
             }
             Event::SessionDown { key, reason } => {
-                info!(tunnel = key.tunnel, session = key.session, ?reason, "session down");
+                info!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    ?reason,
+                    "session down"
+                );
             }
         }
     }
@@ -201,7 +206,10 @@ impl Shell {
     async fn shutdown(&mut self) {
         let now = Instant::now();
         let tunnels = self.endpoint.tunnel_ids();
-        info!(tunnels = tunnels.len(), "shutting down: StopCCN to every tunnel");
+        info!(
+            tunnels = tunnels.len(),
+            "shutting down: StopCCN to every tunnel"
+        );
         for tunnel in tunnels {
             self.endpoint
                 .close_tunnel(now, tunnel, STOPCCN_SHUTTING_DOWN);
