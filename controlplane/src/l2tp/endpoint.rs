@@ -719,8 +719,7 @@ impl Core {
             let response = challenge_response(MessageType::Sccrp, secret, challenge);
             msg.avps.push(Avp::ChallengeResponse(response));
         }
-        let peer = t.peer_id;
-        self.queue(t, peer, &msg);
+        self.queue(t, 0, &msg);
     }
 
     /// Checks common to SCCRQ and SCCRP (RFC 2661 §6.1, §6.2, §4.4.3).
@@ -820,8 +819,7 @@ impl Core {
                         let response = challenge_response(MessageType::Scccn, secret, challenge);
                         scccn.avps.push(Avp::ChallengeResponse(response));
                     }
-                    let peer = t.peer_id;
-                    self.queue(t, peer, &scccn);
+                    self.queue(t, 0, &scccn);
                 }
                 self.tunnel_open(t, now);
                 Fate::Keep
