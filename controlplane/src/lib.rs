@@ -5,9 +5,11 @@
 //! * [`policy`]: per-LAC policy lookup, live counters and limits (RFC 2661 §4.4.2 codes).
 //! * [`admission`]: sans-IO admission control of tunnel and session setups.
 //! * [`ppp`]: LCP, IPCP, IPv6CP, PAP, CHAP-MD5 and MS-CHAPv2 packets and their crypto.
+//! * [`shell`]: the tokio shell of xlnsd around the cores (socket, timers, signals).
 
 pub mod admission;
 pub mod config;
 pub mod l2tp;
 pub mod policy;
 pub mod ppp;
+pub mod shell;

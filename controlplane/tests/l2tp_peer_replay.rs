@@ -41,7 +41,7 @@ impl Gatekeeper for Gate {
             max_sessions: 10,
         })
     }
-    fn admit_session(&mut self, _: Instant, _: TunnelId, _: usize) -> SessionDecision {
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
         self.sessions.0 += 1;
         SessionDecision::Accept
     }
@@ -126,8 +126,9 @@ fn xl2tpd_lac_chap_kernel_session_comes_up_and_goes_down() {
             let Some(m) = p.message() else { continue };
             match m.message_type {
                 MessageType::Sccrp => {
-                    // Addressed to xl2tpd's Assigned Tunnel ID 30415.
-                    assert_eq!(p.tunnel_id, 30415);
+                    // Addressed to xl2tpd's Assigned Tunnel ID 30415, session 0: a
+                    // tunnel message (RFC 2661 §3.1; xl2tpd drops it otherwise).
+                    assert_eq!((p.tunnel_id, p.session_id), (30415, 0));
                     ours = m.assigned_tunnel_id();
                 }
                 MessageType::Icrp => {

@@ -41,7 +41,7 @@ impl Gatekeeper for Gate {
             max_sessions: self.max_sessions.unwrap_or(1000),
         })
     }
-    fn admit_session(&mut self, _: Instant, _: TunnelId, _: usize) -> SessionDecision {
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
         self.admitted_sessions += 1;
         SessionDecision::Accept
     }
@@ -198,6 +198,7 @@ impl Sim {
         for i in 0..2 {
             while let Some(tx) = self.nodes[i].ep.poll_transmit(self.now) {
                 assert_eq!(tx.peer, self.nodes[1 - i].addr);
+                assert_tunnel_messages_use_session_zero(&tx.payload);
                 self.send(i, tx.payload);
             }
             while let Some(event) = self.nodes[i].ep.poll_event() {
@@ -854,4 +855,21 @@ fn outgoing_calls_from_the_lns_and_sequenced_data() {
     assert_eq!(sim.nodes[LNS].ep.session_count(), 0);
     assert!(sim.nodes[LAC].gate.balanced());
     assert!(sim.nodes[LNS].gate.balanced());
+}
+
+/// RFC 2661 §3.1: tunnel-scope control messages (SCCRQ, SCCRP, SCCCN, StopCCN, HELLO) carry
+/// session id 0 in the header; real peers (xl2tpd) drop them otherwise.
+fn assert_tunnel_messages_use_session_zero(payload: &[u8]) {
+    let Ok(packet) = xlns_controlplane::l2tp::ControlPacket::parse(payload, None) else {
+        return; // data messages, and hidden AVPs this check cannot read
+    };
+    if let Some(m) = packet.message()
+        && m.message_type.scope() == xlns_controlplane::l2tp::Scope::Tunnel
+    {
+        assert_eq!(
+            packet.session_id, 0,
+            "{} with session id {}",
+            m.message_type, packet.session_id
+        );
+    }
 }

@@ -31,7 +31,7 @@ impl Gatekeeper for Permissive {
             max_sessions: MAX_SESSIONS,
         })
     }
-    fn admit_session(&mut self, _: Instant, _: TunnelId, _: usize) -> SessionDecision {
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
         self.open_sessions += 1;
         SessionDecision::Accept
     }

@@ -162,6 +162,8 @@ impl TunnelParams {
 /// The SCCRQ as the gatekeeper sees it.
 #[derive(Debug, Clone)]
 pub struct TunnelRequest<'a> {
+    /// The tunnel id the tunnel gets if admitted (unused if refused).
+    pub tunnel: TunnelId,
     pub peer: SocketAddr,
     pub host_name: &'a [u8],
     pub vendor_name: Option<&'a [u8]>,
@@ -198,10 +200,11 @@ pub trait Gatekeeper {
     /// the secret (the secret comes from the result).
     fn admit_tunnel(&mut self, now: Instant, req: &TunnelRequest<'_>) -> TunnelDecision;
     /// Called on ICRQ (LNS) / OCRQ (LAC) before answering.
+    /// `key` is the session the call gets if admitted (unused if refused).
     fn admit_session(
         &mut self,
         now: Instant,
-        tunnel: TunnelId,
+        key: SessionKey,
         tunnel_sessions: usize,
     ) -> SessionDecision;
     /// Every admitted tunnel ends with exactly one of these.
@@ -716,8 +719,7 @@ impl Core {
             let response = challenge_response(MessageType::Sccrp, secret, challenge);
             msg.avps.push(Avp::ChallengeResponse(response));
         }
-        let peer = t.peer_id;
-        self.queue(t, peer, &msg);
+        self.queue(t, 0, &msg);
     }
 
     /// Checks common to SCCRQ and SCCRP (RFC 2661 §6.1, §6.2, §4.4.3).
@@ -817,8 +819,7 @@ impl Core {
                         let response = challenge_response(MessageType::Scccn, secret, challenge);
                         scccn.avps.push(Avp::ChallengeResponse(response));
                     }
-                    let peer = t.peer_id;
-                    self.queue(t, peer, &scccn);
+                    self.queue(t, 0, &scccn);
                 }
                 self.tunnel_open(t, now);
                 Fate::Keep
@@ -1111,8 +1112,14 @@ impl Core {
             result,
             error,
             message,
-        } = gate.admit_session(now, t.id, t.sessions.len())
-        {
+        } = gate.admit_session(
+            now,
+            SessionKey {
+                tunnel: t.id,
+                session: sid,
+            },
+            t.sessions.len(),
+        ) {
             refuse(self, t, Stop::new(result, error, message));
             return;
         }
@@ -1491,6 +1498,15 @@ impl Endpoint {
         let mut ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Whether every tunnel's transport has nothing unacknowledged (or is dead): what a
+    /// shutdown waits for after `close_tunnel` on every tunnel, rather than the whole
+    /// §5.7 wait.
+    pub fn all_acked(&self) -> bool {
+        self.tunnels
+            .values()
+            .all(|t| t.transport.all_acked() || t.transport.is_dead())
     }
 
     /// The state of a session and its call information.
@@ -2197,7 +2213,9 @@ impl Endpoint {
             }
             return None;
         };
+        let id = self.alloc_tunnel_id()?;
         let request = TunnelRequest {
+            tunnel: id,
             peer,
             host_name,
             vendor_name: scan.vendor_name,
@@ -2225,7 +2243,6 @@ impl Endpoint {
                 return None;
             }
         };
-        let id = self.alloc_tunnel_id()?;
         // The peer's first Ns starts our receive sequence (0 per §5.8).
         let mut t = self.new_tunnel(now, id, peer, Originator::Peer, params, Some(seq.ns), true);
         t.peer_id = peer_tunnel;
