@@ -326,6 +326,7 @@ const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
 
 #[test]
 fn every_method_reaches_up_with_a_pool_address_under_loss() {
+    let mut lost = 0;
     for (auth, method) in [
         (PAP, Method::Pap),
         (MD5, Method::ChapMd5),
@@ -359,6 +360,7 @@ fn every_method_reaches_up_with_a_pool_address_under_loss() {
             };
             assert_eq!(credential_method, method);
             assert_eq!(sim.net.address_requests, 1, "one address per session");
+            lost += sim.sent.len() - sim.delivered.len() - sim.in_flight.len();
             sim.close_and_check();
             assert_eq!(sim.net.downs[0].1, DownReason::Admin);
             // If both Terminate-Requests were lost, the CDN (lower down) ends the client.
@@ -369,6 +371,7 @@ fn every_method_reaches_up_with_a_pool_address_under_loss() {
             );
         }
     }
+    assert!(lost >= 10, "the link lost frames ({lost})");
 }
 
 #[test]
@@ -398,6 +401,35 @@ fn the_lns_prefers_the_first_method_of_its_policy() {
         sim.net.session.lcp().negotiated().unwrap().peer_auth,
         Some(PAP)
     );
+    sim.close_and_check();
+}
+
+#[test]
+fn lcp_renegotiation_after_up_keeps_the_address() {
+    let mut sim = Sim::new(lns_config(vec![MD5]), client_config("user1", "pw1"), 8, 0.0);
+    sim.start(None);
+    assert!(sim.run_until(Duration::from_secs(30), Sim::both_up));
+    let address = sim.net.ups[0].1.address;
+    // A late duplicate of the client's Configure-Request reaches the LNS in Opened: LCP
+    // renegotiates on both sides, authentication and IPCP run again.
+    let (_, _, request) = sim
+        .delivered
+        .iter()
+        .find(|(d, p, b)| *d == Dir::ToNet && *p == PROTOCOL_LCP && b[0] == 1)
+        .unwrap()
+        .clone();
+    let now = sim.now;
+    sim.net.session.handle_frame(PROTOCOL_LCP, &request, now);
+    assert_eq!(sim.net.session.phase(), Phase::Establish);
+    assert!(
+        sim.run_until(Duration::from_secs(60), |s| s.net.ups.len() == 2
+            && s.client.ups.len() == 2)
+    );
+    assert_eq!(sim.net.ups[1].1.address, address);
+    assert_eq!(sim.client.ups[1].1.address, address);
+    assert_eq!(sim.net.verifies.len(), 2, "authenticated again");
+    assert_eq!(sim.net.address_requests, 1, "the lease is kept");
+    assert_eq!(sim.used(), 1);
     sim.close_and_check();
 }
 
