@@ -1026,6 +1026,30 @@ impl<P: Protocol> Fsm<P> {
         self.run(Event::Close, now, Input::default());
     }
 
+    /// Enters Opened without negotiating, from Initial only; returns whether it did. The
+    /// lower layer is taken as Up and the Open as given, and tlu ([`LayerEvent::Up`]) is
+    /// reported as if the negotiation had just completed.
+    ///
+    /// This is no transition of the RFC 1661 table: it serves proxy LCP (RFC 2661 §4.4.5),
+    /// where the LAC negotiated LCP with the peer and the LNS may take that result and
+    /// continue "without renegotiation of LCP". The protocol's agreed values must be set
+    /// first (for LCP, `Lcp::assume_negotiated`). No Configure-Request of ours is
+    /// outstanding, so a stray Configure-Ack, -Nak or -Reject is out of sequence and
+    /// discarded; a Configure-Request from the peer renegotiates as in any Opened state.
+    pub fn force_opened(&mut self) -> bool {
+        if self.state != State::Initial {
+            return false;
+        }
+        self.state = State::Opened;
+        self.deadline = None;
+        self.restart_count = 0;
+        self.failures = 0;
+        self.request = None;
+        self.request_answered = true;
+        self.events.push_back(LayerEvent::Up);
+        true
+    }
+
     /// RXJ- from outside: LCP received a Protocol-Reject of this protocol (§5.7).
     pub fn protocol_rejected(&mut self, now: Instant) {
         self.run(Event::RxjMinus, now, Input::default());

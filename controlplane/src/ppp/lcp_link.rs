@@ -132,6 +132,19 @@ impl LcpLink {
         self.after(now);
     }
 
+    /// Starts the link Opened with `negotiated` as the agreed values (proxy LCP, RFC 2661
+    /// §4.4.5), from the Initial state only; returns whether it did. [`LinkEvent::Up`]
+    /// follows, and keepalive starts, as after a negotiation.
+    pub fn start_opened(&mut self, negotiated: Negotiated, now: Instant) -> bool {
+        if self.fsm.state() != State::Initial {
+            return false;
+        }
+        self.fsm.protocol_mut().assume_negotiated(negotiated);
+        let opened = self.fsm.force_opened();
+        self.after(now);
+        opened
+    }
+
     /// Administrative Open.
     pub fn open(&mut self, now: Instant) {
         self.fsm.open(now);

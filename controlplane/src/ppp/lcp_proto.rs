@@ -207,6 +207,14 @@ impl Lcp {
         }
     }
 
+    /// Takes `negotiated` as the agreed state without a negotiation (proxy LCP, RFC 2661
+    /// §4.4.5: the values the LAC and the peer agreed; our Magic-Number becomes the LAC's,
+    /// which the peer knows). Use with [`Fsm::force_opened`](super::fsm::Fsm::force_opened);
+    /// a later renegotiation starts from the policy again.
+    pub fn assume_negotiated(&mut self, negotiated: Negotiated) {
+        self.negotiated = negotiated;
+    }
+
     /// How many of our Naks came back unchanged (RFC 1661 §6.4 loopback suspicion).
     pub fn loopback_count(&self) -> u32 {
         self.magic.loops()

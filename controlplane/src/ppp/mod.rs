@@ -12,6 +12,7 @@
 //! * [`lcp_proto`], [`ipcp_proto`], [`ipv6cp_proto`]: the option policies the automaton
 //!   runs for LCP, IPCP and IPv6CP (both roles); [`policy`]: their shared failure reasons.
 //! * [`lcp_link`]: LCP on an established link (echo keepalive, Protocol-Reject).
+//! * [`session`]: the PPP session of one subscriber (phases, proxy LCP/authentication).
 //!
 //! Contract: bytes from a peer never panic anything. Every parse returns an [`Error`]
 //! naming what is wrong. `emit` methods write into a buffer of at least `buffer_len()`
@@ -31,6 +32,7 @@ pub mod mschapv2;
 pub mod pap;
 pub mod policy;
 pub mod pool;
+pub mod session;
 pub mod users;
 pub mod wire;
 

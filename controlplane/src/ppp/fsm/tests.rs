@@ -979,3 +979,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn force_opened_continues_a_negotiation_done_elsewhere() {
+    // B and a third party negotiated; A takes over Opened (proxy LCP, RFC 2661 §4.4.5).
+    let mut net = toy_pair();
+    net.b.open(net.now);
+    net.b.up(net.now);
+    while net.b.poll_transmit().is_some() {}
+    assert!(net.a.force_opened());
+    assert_eq!(net.a.state(), State::Opened);
+    assert_eq!(net.a.poll_event(), Some(LayerEvent::Up));
+    assert_eq!(net.a.poll_timeout(), None, "no Restart timer in Opened");
+    assert!(!net.a.force_opened(), "only from Initial");
+    // A stray Configure-Ack is out of sequence: nothing happens.
+    let now = net.now;
+    net.a
+        .handle_packet(&emit_packet(code::CONFIGURE_ACK, 1, &[]), now)
+        .unwrap();
+    assert_eq!(net.a.state(), State::Opened);
+    assert_eq!(net.a.poll_transmit(), None);
+    // A Configure-Request from the peer renegotiates as in any Opened state (tld, scr, sc*).
+    net.a
+        .handle_packet(&emit_packet(code::CONFIGURE_REQUEST, 9, &[]), now)
+        .unwrap();
+    assert_eq!(net.a.poll_event(), Some(LayerEvent::Down));
+    assert!(matches!(net.a.state(), State::AckSent | State::ReqSent));
+    net.events_a.clear();
+    net.b.down(now);
+    net.b.up(now);
+    net.run(Duration::from_secs(60));
+    assert_eq!(net.a.state(), State::Opened);
+    assert_eq!(net.b.state(), State::Opened);
+}
