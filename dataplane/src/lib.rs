@@ -5,7 +5,10 @@
 //!
 //! * [`session`]: the plain-old-data session record xlnsd publishes for the workers.
 //!
+//! * [`fastpath`]: the per-packet upstream and downstream processing the workers run.
+//!
 //! The shared-memory ABI and the AF_XDP workers arrive with the data-plane issue (#5).
 
+pub mod fastpath;
 pub mod session;
 pub mod wire;
