@@ -207,7 +207,7 @@ fn tcp(flags: u8, options: &[u8]) -> Vec<u8> {
     l4[0..2].copy_from_slice(&40000u16.to_be_bytes());
     l4[2..4].copy_from_slice(&443u16.to_be_bytes());
     l4[4..8].copy_from_slice(&1u32.to_be_bytes());
-    l4[12] = ((20 + options_len) / 4 << 4) as u8;
+    l4[12] = (((20 + options_len) / 4) << 4) as u8;
     l4[13] = flags;
     l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
     l4[20..20 + options.len()].copy_from_slice(options);
