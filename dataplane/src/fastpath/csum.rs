@@ -3,7 +3,7 @@
 
 /// One's complement sum of `data` as big-endian 16-bit words (an odd last byte is padded
 /// with zero, RFC 1071 §4.1), not folded and not complemented.
-#[inline]
+#[inline(always)]
 pub fn sum(data: &[u8]) -> u64 {
     let mut acc: u64 = 0;
     let mut words = data.chunks_exact(4);

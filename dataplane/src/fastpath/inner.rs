@@ -25,7 +25,7 @@ pub struct V4 {
 /// Validate the IPv4 header at `ip`, the datagram ending at or before `end` (RFC 791
 /// §3.1): version 4, IHL >= 5, total length covering the header and inside the frame,
 /// header checksum correct (RFC 1812 §5.2.2).
-#[inline]
+#[inline(always)]
 pub fn ipv4(buf: &[u8], ip: usize, end: usize) -> Result<V4, DropReason> {
     if end < ip + IPV4_HEADER_LEN || buf.len() < end {
         return Err(DropReason::Truncated);
@@ -55,7 +55,7 @@ pub fn ipv4(buf: &[u8], ip: usize, end: usize) -> Result<V4, DropReason> {
 }
 
 /// Validate the IPv6 header at `ip` (RFC 8200 §3); returns the packet's total length.
-#[inline]
+#[inline(always)]
 pub fn ipv6(buf: &[u8], ip: usize, end: usize) -> Result<usize, DropReason> {
     if end < ip + IPV6_HEADER_LEN || buf.len() < end {
         return Err(DropReason::Truncated);

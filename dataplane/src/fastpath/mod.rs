@@ -191,6 +191,16 @@ fn wr16(data: &mut [u8], at: usize, value: u16) {
     data[at..at + 2].copy_from_slice(&value.to_be_bytes());
 }
 
+/// Whether `data[at..at + N]` equals `value`; false when out of bounds. Compiles to one or
+/// two wide loads and compares (no `memcmp` call).
+#[inline(always)]
+fn eq_at<const N: usize>(data: &[u8], at: usize, value: &[u8; N]) -> bool {
+    match data.get(at..at + N) {
+        Some(bytes) => <[u8; N]>::try_from(bytes).is_ok_and(|bytes| bytes == *value),
+        None => false,
+    }
+}
+
 /// EtherTypes the fast path handles.
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;

@@ -27,7 +27,7 @@
 
 use super::inner::{self, PROTO_TCP};
 use super::{
-    DropReason, SessionStats, Sessions, Verdict, WorkerCtx, WorkerState, finish, local,
+    DropReason, SessionStats, Sessions, Verdict, WorkerCtx, WorkerState, eq_at, finish, local,
     parse_ethernet, rd16, wr16,
 };
 use super::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021Q};
@@ -150,9 +150,9 @@ fn upstream<T: Sessions, S: SessionStats>(
         return Err(DropReason::UnknownSession);
     };
     let outer_ok = if outer_v6 {
-        record.has(flags::OUTER_IPV6) && buf[ip + 8..ip + 24] == record.peer_addr
+        record.has(flags::OUTER_IPV6) && eq_at(buf, ip + 8, &record.peer_addr)
     } else {
-        !record.has(flags::OUTER_IPV6) && buf[ip + 12..ip + 16] == record.peer_addr[..4]
+        !record.has(flags::OUTER_IPV6) && eq_at(buf, ip + 12, &peer_v4(&record))
     };
     if !outer_ok || rd16(buf, udp) != record.peer_port {
         return Err(DropReason::SpoofedOuterSource);
@@ -186,12 +186,10 @@ fn upstream<T: Sessions, S: SessionStats>(
     match protocol {
         ppp::protocol::IPV4 => {
             let v4 = inner::ipv4(buf, inner_ip, l2_end)?;
-            if !record.has(flags::HAS_IPV4)
-                || buf[inner_ip + 12..inner_ip + 16] != record.subscriber_v4
-            {
+            if !record.has(flags::HAS_IPV4) || !eq_at(buf, inner_ip + 12, &record.subscriber_v4) {
                 return Err(DropReason::SpoofedInnerSource);
             }
-            if buf[inner_ip + 16..inner_ip + 20] == ctx.gateway_v4 {
+            if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
                 return local::answer_v4(buf, inner_ip, v4, &record, slot, state);
             }
             inner::decrement_ttl(buf, inner_ip)?;
@@ -247,6 +245,16 @@ fn upstream<T: Sessions, S: SessionStats>(
         protocol if protocol >= 0x8000 => Ok(Verdict::Pass(DropReason::PppControl)),
         _ => Err(DropReason::UnsupportedPppProtocol),
     }
+}
+
+#[inline(always)]
+fn peer_v4(record: &crate::session::SessionRecord) -> [u8; 4] {
+    [
+        record.peer_addr[0],
+        record.peer_addr[1],
+        record.peer_addr[2],
+        record.peer_addr[3],
+    ]
 }
 
 /// Write the core Ethernet header in front of the inner packet at `ip` and count it. The
