@@ -7,9 +7,11 @@
 //!
 //! * [`shm`]: the shared-memory segment (versioned header, session slots under sequence
 //!   locks, lock-free indexes, per-worker counters) between xlnsd and the workers.
+//! * [`fastpath`]: the per-packet upstream and downstream processing the workers run.
 //!
 //! The AF_XDP workers arrive with the data-plane issue (#5).
 
+pub mod fastpath;
 pub mod session;
 pub mod shm;
 pub mod wire;

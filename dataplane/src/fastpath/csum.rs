@@ -1,0 +1,99 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624), written for the
+//! per-packet path: no allocation, 32-bit words summed into a 64-bit accumulator.
+
+/// One's complement sum of `data` as big-endian 16-bit words (an odd last byte is padded
+/// with zero, RFC 1071 §4.1), not folded and not complemented.
+#[inline(always)]
+pub fn sum(data: &[u8]) -> u64 {
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(4);
+    for word in &mut words {
+        acc += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
+    }
+    let rest = words.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for pair in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Fold a 64-bit accumulator to 16 bits (end-around carry), not complemented.
+#[inline]
+pub fn fold(mut acc: u64) -> u16 {
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let mut acc = acc as u32;
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc as u16
+}
+
+/// The checksum field value for data summing to `acc`.
+#[inline]
+pub fn finish(acc: u64) -> u16 {
+    !fold(acc)
+}
+
+/// RFC 1624 eqn. 3: the checksum after one 16-bit word of the covered data changed from
+/// `old` to `new`: HC' = ~(~HC + ~m + m').
+#[inline]
+pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
+    !fold(u64::from(!checksum) + u64::from(!old) + u64::from(new))
+}
+
+/// [`update16`] for a 16-bit field at `offset` from the start of the covered data: a
+/// field at an odd offset straddles two words, which in one's complement arithmetic is
+/// the same as the byte-swapped value at an even offset (RFC 1071 §2(B)).
+#[inline]
+pub fn update16_at(checksum: u16, offset: usize, old: u16, new: u16) -> u16 {
+    if offset % 2 == 0 {
+        update16(checksum, old, new)
+    } else {
+        update16(checksum, old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: 0001 f203 f4f5 f6f7 sums to ddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&data)), 0xddf2);
+        assert_eq!(finish(sum(&data)), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_pads_with_zero() {
+        assert_eq!(fold(sum(&[0x12, 0x34, 0x56])), 0x1234 + 0x5600);
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_equals_full(
+            mut data in proptest::collection::vec(any::<u8>(), 4..64),
+            at in 0usize..60,
+            new in any::<u16>(),
+        ) {
+            let at = at % (data.len() - 1);
+            let before = finish(sum(&data));
+            let old = u16::from_be_bytes([data[at], data[at + 1]]);
+            data[at..at + 2].copy_from_slice(&new.to_be_bytes());
+            let after = finish(sum(&data));
+            let incremental = update16_at(before, at, old, new);
+            // 0x0000 and 0xffff are the same value in one's complement.
+            prop_assert!(
+                incremental == after || (incremental ^ after == 0xffff && (after == 0 || after == 0xffff)),
+                "full {after:#06x}, incremental {incremental:#06x}"
+            );
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Downstream, core -> access: encapsulate an IP packet for a subscriber with its
+//! session's header template (ARCHITECTURE.md §3).
+//!
+//! ```text
+//! in:                                Ethernet [tags] | IP ... [Ethernet padding]
+//! out: template (Ethernet|IP|UDP|L2TP|PPP), patched | IP (TTL - 1)
+//! ```
+//!
+//! Steps, in order:
+//! 1. Ethernet: not IPv4/IPv6 -> `Pass(not-ip)`.
+//! 2. IP header validated (IPv4 checksum included); session by destination: IPv4 exact,
+//!    IPv6 longest prefix -> `no-session-for-destination`.
+//! 3. TTL / hop limit 1 or 0 -> `ttl-expired`.
+//! 4. Longer than the session MTU: IPv4 with DF -> ICMP destination unreachable,
+//!    fragmentation needed (type 3 code 4, next-hop MTU; RFC 792, RFC 1191 §4);
+//!    IPv6 -> ICMPv6 packet too big (RFC 4443 §3.2); both as [`Verdict::Reply`] toward
+//!    the sender, rate limited by [`WorkerState::icmp_limit`] (`icmp-rate-limited`).
+//!    IPv4 without DF, later fragments and ICMP error messages (RFC 1812 §4.3.2.7,
+//!    RFC 4443 §2.4(e)) -> `too-big`: not fragmented here.
+//! 5. TTL / hop limit decremented, MSS clamped on SYN (as upstream), template written in
+//!    the headroom and patched ([`super::template`]), counted.
+//!
+//! The ICMP error is built in place: the quoted original packet stays where it is
+//! (truncated to 576 bytes in all for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443
+//! §2.4(c)), the new IP and ICMP headers go in front of it and the received Ethernet
+//! header, addresses swapped, in front of those. It needs 28 (IPv4) / 48 (IPv6) bytes
+//! of headroom (`no-headroom`).
+
+use super::inner::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use super::template::encapsulate;
+use super::{
+    DropReason, ETHERTYPE_IPV4, ETHERTYPE_IPV6, SessionStats, Sessions, Verdict, WorkerCtx,
+    WorkerState, csum, finish, parse_ethernet, rd16, wr16,
+};
+
+/// Process one frame received on the core side, `buf[start..start + len]`; `start` is the
+/// headroom available for the template. `now_ns` is a monotonic clock for the ICMP rate
+/// limit. Drops are counted in `state.drops`.
+pub fn process_downstream<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+#[inline(always)]
+fn downstream<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Result<Verdict, DropReason> {
+    let end = match start.checked_add(len) {
+        Some(end) if end <= buf.len() => end,
+        _ => return Err(DropReason::Truncated),
+    };
+    let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
+    let ip = start + eth_len;
+    match ethertype {
+        ETHERTYPE_IPV4 => {
+            let v4 = inner::ipv4(buf, ip, end)?;
+            let mut dst = [0u8; 4];
+            dst.copy_from_slice(&buf[ip + 16..ip + 20]);
+            let Some((slot, record)) = sessions.by_v4(dst) else {
+                return Err(DropReason::NoSessionForDestination);
+            };
+            if buf[ip + 8] <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            if v4.total_len > usize::from(record.mtu) {
+                return too_big_v4(buf, start, ip, v4, record.mtu, now_ns, ctx, state);
+            }
+            inner::decrement_ttl(buf, ip)?;
+            if buf[ip + 9] == PROTO_TCP && !inner::v4_is_later_fragment(buf, ip) {
+                let tcp = ip + v4.header_len;
+                inner::clamp_mss(buf, tcp, ip + v4.total_len, record.mtu.saturating_sub(40));
+            }
+            let (offset, len) = encapsulate(
+                buf,
+                ip,
+                v4.total_len,
+                false,
+                &record,
+                slot,
+                &mut state.stats,
+            )?;
+            state.stats.downstream(slot, v4.total_len);
+            Ok(Verdict::Forward { offset, len })
+        }
+        ETHERTYPE_IPV6 => {
+            let total = inner::ipv6(buf, ip, end)?;
+            let mut dst = [0u8; 16];
+            dst.copy_from_slice(&buf[ip + 24..ip + 40]);
+            let Some((slot, record)) = sessions.by_v6(dst) else {
+                return Err(DropReason::NoSessionForDestination);
+            };
+            if buf[ip + 7] <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            if total > usize::from(record.mtu) {
+                return too_big_v6(buf, start, ip, total, record.mtu, now_ns, ctx, state);
+            }
+            inner::decrement_hop_limit(buf, ip)?;
+            if buf[ip + 6] == PROTO_TCP {
+                let tcp = ip + inner::IPV6_HEADER_LEN;
+                inner::clamp_mss(buf, tcp, ip + total, record.mtu.saturating_sub(60));
+            }
+            let (offset, len) = encapsulate(buf, ip, total, true, &record, slot, &mut state.stats)?;
+            state.stats.downstream(slot, total);
+            Ok(Verdict::Forward { offset, len })
+        }
+        _ => Ok(Verdict::Pass(DropReason::NotIp)),
+    }
+}
+
+/// Copy the received Ethernet header (`buf[start..ip]`) to end at `new_ip`, swapping its
+/// addresses; returns the reply frame's offset.
+#[inline]
+fn reply_ethernet(buf: &mut [u8], start: usize, ip: usize, new_ip: usize) -> usize {
+    let eth_len = ip - start;
+    let out = new_ip - eth_len;
+    buf.copy_within(start..ip, out);
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&buf[out..out + 6]);
+    buf.copy_within(out + 6..out + 12, out);
+    buf[out + 6..out + 12].copy_from_slice(&mac);
+    out
+}
+
+const ICMP_HEADER_LEN: usize = 8;
+/// RFC 1812 §4.3.2.3: an ICMP error is at most 576 bytes long.
+const ICMPV4_ERROR_MAX: usize = 576;
+/// RFC 4443 §2.4(c): an ICMPv6 error must not exceed the minimum IPv6 MTU.
+const ICMPV6_ERROR_MAX: usize = 1280;
+const REPLY_TTL: u8 = 64;
+
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn too_big_v4<S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    ip: usize,
+    v4: inner::V4,
+    mtu: u16,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    state: &mut WorkerState<S>,
+) -> Result<Verdict, DropReason> {
+    // RFC 1191 §4 / RFC 792: only with DF; never about an ICMP error or a later fragment.
+    let df = rd16(buf, ip + 6) & 0x4000 != 0;
+    let icmp_error = buf[ip + 9] == PROTO_ICMP
+        && v4.total_len > v4.header_len
+        && matches!(buf[ip + v4.header_len], 3 | 4 | 5 | 11 | 12);
+    if !df || icmp_error || inner::v4_is_later_fragment(buf, ip) {
+        return Err(DropReason::TooBig);
+    }
+    let head = inner::IPV4_HEADER_LEN + ICMP_HEADER_LEN;
+    if start < head {
+        return Err(DropReason::NoHeadroom);
+    }
+    if !state.icmp_limit.take(now_ns) {
+        return Err(DropReason::IcmpRateLimited);
+    }
+    let quote = v4.total_len.min(ICMPV4_ERROR_MAX - head);
+    let mut sender = [0u8; 4];
+    sender.copy_from_slice(&buf[ip + 12..ip + 16]);
+    let new_ip = ip - head;
+    let out = reply_ethernet(buf, start, ip, new_ip);
+    let total = head + quote;
+    let h = &mut buf[new_ip..ip];
+    h[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, REPLY_TTL, PROTO_ICMP, 0, 0]);
+    wr16(h, 2, total as u16);
+    h[12..16].copy_from_slice(&ctx.icmp_src_v4);
+    h[16..20].copy_from_slice(&sender);
+    let checksum = csum::finish(csum::sum(&h[..inner::IPV4_HEADER_LEN]));
+    wr16(h, 10, checksum);
+    // Type 3 code 4, checksum, unused, next-hop MTU (RFC 1191 §4).
+    h[20..26].copy_from_slice(&[3, 4, 0, 0, 0, 0]);
+    wr16(h, 26, mtu);
+    let icmp = new_ip + inner::IPV4_HEADER_LEN;
+    let checksum = csum::finish(csum::sum(&buf[icmp..new_ip + total]));
+    wr16(buf, icmp + 2, checksum);
+    Ok(Verdict::Reply {
+        offset: out,
+        len: new_ip - out + total,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn too_big_v6<S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    ip: usize,
+    total_len: usize,
+    mtu: u16,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    state: &mut WorkerState<S>,
+) -> Result<Verdict, DropReason> {
+    // RFC 4443 §2.4(e): never about an ICMPv6 error message (types below 128).
+    let icmp_error = buf[ip + 6] == PROTO_ICMPV6
+        && total_len > inner::IPV6_HEADER_LEN
+        && buf[ip + inner::IPV6_HEADER_LEN] < 128;
+    if icmp_error {
+        return Err(DropReason::TooBig);
+    }
+    let head = inner::IPV6_HEADER_LEN + ICMP_HEADER_LEN;
+    if start < head {
+        return Err(DropReason::NoHeadroom);
+    }
+    if !state.icmp_limit.take(now_ns) {
+        return Err(DropReason::IcmpRateLimited);
+    }
+    let quote = total_len.min(ICMPV6_ERROR_MAX - head);
+    let mut sender = [0u8; 16];
+    sender.copy_from_slice(&buf[ip + 8..ip + 24]);
+    let new_ip = ip - head;
+    let out = reply_ethernet(buf, start, ip, new_ip);
+    let payload_len = ICMP_HEADER_LEN + quote;
+    let h = &mut buf[new_ip..ip];
+    h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, PROTO_ICMPV6, REPLY_TTL]);
+    wr16(h, 4, payload_len as u16);
+    h[8..24].copy_from_slice(&ctx.icmp_src_v6);
+    h[24..40].copy_from_slice(&sender);
+    // Type 2 code 0, checksum, MTU (32 bits) (RFC 4443 §3.2).
+    h[40..44].copy_from_slice(&[2, 0, 0, 0]);
+    h[44..48].copy_from_slice(&u32::from(mtu).to_be_bytes());
+    let icmp = new_ip + inner::IPV6_HEADER_LEN;
+    // RFC 4443 §2.3: pseudo-header (RFC 8200 §8.1) + message.
+    let acc = csum::sum(&buf[new_ip + 8..new_ip + 40])
+        + payload_len as u64
+        + u64::from(PROTO_ICMPV6)
+        + csum::sum(&buf[icmp..icmp + payload_len]);
+    wr16(buf, icmp + 2, csum::finish(acc));
+    Ok(Verdict::Reply {
+        offset: out,
+        len: new_ip - out + inner::IPV6_HEADER_LEN + payload_len,
+    })
+}

@@ -1,0 +1,225 @@
+//! In-memory implementations of [`Sessions`] and [`SessionStats`], for tests, benches and
+//! until the shared-memory reader is plugged in.
+//!
+//! Built once, read per packet: lookups never allocate. The hash is a multiplicative
+//! mix (FxHash-like), not SipHash: keys are ids and addresses, and SipHash would dominate
+//! the per-packet cost.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{SessionStats, Sessions};
+use crate::session::{SessionRecord, flags};
+
+/// A fast, non-cryptographic hasher for integer keys.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl IdHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.mix(u64::from(byte));
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.mix(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.mix(value as u64);
+        self.mix((value >> 64) as u64);
+    }
+}
+
+type IdMap<K> = HashMap<K, u32, BuildHasherDefault<IdHasher>>;
+
+fn mask_v6(addr: [u8; 16], len: u8) -> u128 {
+    let value = u128::from_be_bytes(addr);
+    match len {
+        0 => 0,
+        len if len >= 128 => value,
+        len => value & !(u128::MAX >> len),
+    }
+}
+
+/// Sessions in memory: a slot vector and three indexes.
+#[derive(Debug, Default)]
+pub struct MemSessions {
+    records: Vec<SessionRecord>,
+    upstream: IdMap<u32>,
+    v4: IdMap<u32>,
+    /// One map per prefix length, longest first.
+    v6: Vec<(u8, IdMap<u128>)>,
+}
+
+impl MemSessions {
+    /// An empty table with room for `capacity` sessions.
+    pub fn with_capacity(capacity: usize) -> MemSessions {
+        MemSessions {
+            records: Vec::with_capacity(capacity),
+            upstream: IdMap::with_capacity_and_hasher(capacity, Default::default()),
+            v4: IdMap::with_capacity_and_hasher(capacity, Default::default()),
+            v6: Vec::new(),
+        }
+    }
+
+    /// Add a session; returns its slot. A later session with the same key replaces the
+    /// earlier one in that index.
+    pub fn insert(&mut self, record: SessionRecord) -> u32 {
+        let slot = self.records.len() as u32;
+        self.records.push(record);
+        self.upstream.insert(record.upstream_key(), slot);
+        if record.has(flags::HAS_IPV4) {
+            self.v4
+                .insert(u32::from_be_bytes(record.subscriber_v4), slot);
+        }
+        if record.has(flags::HAS_IPV6) {
+            let len = record.subscriber_v6_len.min(128);
+            let key = mask_v6(record.subscriber_v6_prefix, len);
+            let index = match self.v6.iter().position(|(l, _)| *l == len) {
+                Some(index) => index,
+                None => {
+                    self.v6.push((len, IdMap::default()));
+                    self.v6.sort_by_key(|entry| core::cmp::Reverse(entry.0));
+                    self.v6.iter().position(|(l, _)| *l == len).unwrap_or(0)
+                }
+            };
+            if let Some((_, map)) = self.v6.get_mut(index) {
+                map.insert(key, slot);
+            }
+        }
+        slot
+    }
+
+    /// The record in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&SessionRecord> {
+        self.records.get(slot as usize)
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// No sessions.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    #[inline]
+    fn record(&self, slot: u32) -> Option<(u32, SessionRecord)> {
+        self.records
+            .get(slot as usize)
+            .map(|record| (slot, *record))
+    }
+}
+
+impl Sessions for MemSessions {
+    #[inline]
+    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionRecord)> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        self.record(*self.upstream.get(&key)?)
+    }
+
+    #[inline]
+    fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
+        self.record(*self.v4.get(&u32::from_be_bytes(dst))?)
+    }
+
+    #[inline]
+    fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
+        for (len, map) in &self.v6 {
+            if let Some(slot) = map.get(&mask_v6(dst, *len)) {
+                return self.record(*slot);
+            }
+        }
+        None
+    }
+}
+
+/// One session's counters as one worker keeps them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SlotCounters {
+    pub up_packets: u64,
+    pub up_bytes: u64,
+    pub down_packets: u64,
+    pub down_bytes: u64,
+    /// Next downstream Ns.
+    pub ns: u16,
+}
+
+/// [`SessionStats`] over a pre-sized vector indexed by slot; slots beyond it are not
+/// counted (and get Ns 0).
+#[derive(Debug, Default, Clone)]
+pub struct SlotStats {
+    slots: Vec<SlotCounters>,
+}
+
+impl SlotStats {
+    /// Room for slots `0..slots`.
+    pub fn new(slots: usize) -> SlotStats {
+        SlotStats {
+            slots: vec![SlotCounters::default(); slots],
+        }
+    }
+
+    /// The counters of `slot`.
+    pub fn get(&self, slot: u32) -> Option<&SlotCounters> {
+        self.slots.get(slot as usize)
+    }
+
+    /// Reset `slot` (a new session took it).
+    pub fn reset(&mut self, slot: u32) {
+        if let Some(counters) = self.slots.get_mut(slot as usize) {
+            *counters = SlotCounters::default();
+        }
+    }
+}
+
+impl SessionStats for SlotStats {
+    #[inline]
+    fn upstream(&mut self, slot: u32, bytes: usize) {
+        if let Some(counters) = self.slots.get_mut(slot as usize) {
+            counters.up_packets += 1;
+            counters.up_bytes += bytes as u64;
+        }
+    }
+
+    #[inline]
+    fn downstream(&mut self, slot: u32, bytes: usize) {
+        if let Some(counters) = self.slots.get_mut(slot as usize) {
+            counters.down_packets += 1;
+            counters.down_bytes += bytes as u64;
+        }
+    }
+
+    #[inline]
+    fn next_ns(&mut self, slot: u32) -> u16 {
+        match self.slots.get_mut(slot as usize) {
+            Some(counters) => {
+                let ns = counters.ns;
+                counters.ns = ns.wrapping_add(1);
+                ns
+            }
+            None => 0,
+        }
+    }
+}

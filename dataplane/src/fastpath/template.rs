@@ -1,0 +1,232 @@
+//! The downstream header template ("rewrite", as VPP calls it): built once by xlnsd when it
+//! publishes a session, copied in front of every downstream packet by the worker.
+//!
+//! ```text
+//! Ethernet (dst = LAC next hop, src = our access MAC, 0-2 VLAN tags from access_vlans)
+//! IPv4 (IHL 5, DF, TTL 64, total length 0, checksum computed with total length 0)
+//!   or IPv6 (hop limit 64, payload length 0)
+//! UDP (local_port -> peer_port, length 0, checksum 0)
+//! L2TP data header (RFC 2661 §3.1): Ver 2, T=0, L=0, O=0, P=0; S=1 with Ns = Nr = 0
+//!   when the session has SEQUENCING (the worker fills Ns per packet)
+//! PPP: 0xFF 0x03 unless ACFC (RFC 1661 §6.6), protocol 0x0021 (0x21 with PFC,
+//!   RFC 1661 §6.5); the worker rewrites the protocol's last octet to 0x57 for IPv6
+//! ```
+//!
+//! Two VLAN tags are written as 802.1ad (0x88A8) outer and 802.1Q inner; one tag as
+//! 802.1Q. The IPv4 checksum field holds the checksum of the header with total length 0,
+//! so the worker patches it incrementally with the real length (RFC 1624); the IPv6
+//! outer UDP checksum (mandatory, RFC 8200 §8.1) is computed in full per packet.
+//!
+//! [`encapsulate`] is the per-packet half. It derives every offset from the record
+//! (VLAN count, OUTER_IPV6) and the template's own L2TP flags, so a template with L, S
+//! or O set by other means is patched correctly too.
+
+use super::{DropReason, SessionStats, csum, rd16, wr16};
+use crate::session::{SessionRecord, TEMPLATE_CAPACITY, flags};
+use crate::wire::EthernetAddress;
+use crate::wire::l2tp::{self, HeaderKind, HeaderRepr, Sequence};
+use crate::wire::ppp;
+
+use super::inner::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_UDP};
+
+const TTL: u8 = 64;
+const UDP_HEADER_LEN: usize = 8;
+
+fn vlan_count(record: &SessionRecord) -> usize {
+    match record.access_vlans {
+        [0, _] => 0,
+        [_, 0] => 1,
+        _ => 2,
+    }
+}
+
+/// Build the template for `record` (see the module documentation); returns the bytes and
+/// the valid length, to store in `record.template` / `record.template_len`.
+pub fn build_template(
+    record: &SessionRecord,
+    our_mac: EthernetAddress,
+    next_hop_mac: EthernetAddress,
+) -> ([u8; TEMPLATE_CAPACITY], u8) {
+    let mut t = [0u8; TEMPLATE_CAPACITY];
+    t[0..6].copy_from_slice(&next_hop_mac.0);
+    t[6..12].copy_from_slice(&our_mac.0);
+    let mut at = 12;
+    let tpids: &[u16] = match vlan_count(record) {
+        0 => &[],
+        1 => &[0x8100],
+        _ => &[0x88a8, 0x8100],
+    };
+    for (tpid, vid) in tpids.iter().zip(record.access_vlans) {
+        wr16(&mut t, at, *tpid);
+        wr16(&mut t, at + 2, vid & 0x0fff);
+        at += 4;
+    }
+    let ip = at + 2;
+    let udp = if record.has(flags::OUTER_IPV6) {
+        wr16(&mut t, at, 0x86dd);
+        t[ip] = 0x60;
+        t[ip + 6] = PROTO_UDP;
+        t[ip + 7] = TTL;
+        t[ip + 8..ip + 24].copy_from_slice(&record.local_addr);
+        t[ip + 24..ip + 40].copy_from_slice(&record.peer_addr);
+        ip + IPV6_HEADER_LEN
+    } else {
+        wr16(&mut t, at, 0x0800);
+        t[ip] = 0x45;
+        wr16(&mut t, ip + 6, 0x4000);
+        t[ip + 8] = TTL;
+        t[ip + 9] = PROTO_UDP;
+        t[ip + 12..ip + 16].copy_from_slice(&record.local_addr[..4]);
+        t[ip + 16..ip + 20].copy_from_slice(&record.peer_addr[..4]);
+        let checksum = csum::finish(csum::sum(&t[ip..ip + IPV4_HEADER_LEN]));
+        wr16(&mut t, ip + 10, checksum);
+        ip + IPV4_HEADER_LEN
+    };
+    wr16(&mut t, udp, record.local_port);
+    wr16(&mut t, udp + 2, record.peer_port);
+    let l2tp_at = udp + UDP_HEADER_LEN;
+    let header = HeaderRepr {
+        tunnel_id: record.peer_tunnel,
+        session_id: record.peer_session,
+        kind: HeaderKind::Data {
+            length: false,
+            sequence: record
+                .has(flags::SEQUENCING)
+                .then_some(Sequence { ns: 0, nr: 0 }),
+            offset_size: None,
+            priority: false,
+        },
+    };
+    header.emit(&mut l2tp::Packet::new_unchecked(&mut t[l2tp_at..]), 0);
+    let ppp_at = l2tp_at + header.buffer_len();
+    let ppp_header = ppp::HeaderRepr {
+        address_control: !record.has(flags::ACFC),
+        protocol: ppp::protocol::IPV4,
+        compressed: record.has(flags::PFC),
+    };
+    ppp_header.emit(&mut t[ppp_at..]);
+    let len = ppp_at + ppp_header.buffer_len();
+    (t, len as u8)
+}
+
+/// Offsets inside a published template, derived and checked per packet.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    len: usize,
+    ip: usize,
+    v6: bool,
+    udp: usize,
+    l2tp: usize,
+    length_at: Option<usize>,
+    ns_at: Option<usize>,
+}
+
+#[inline]
+fn layout(record: &SessionRecord) -> Option<Layout> {
+    let len = usize::from(record.template_len);
+    let ip = 14 + 4 * vlan_count(record);
+    let v6 = record.has(flags::OUTER_IPV6);
+    let udp = ip + if v6 { IPV6_HEADER_LEN } else { IPV4_HEADER_LEN };
+    let l2tp_at = udp + UDP_HEADER_LEN;
+    if len > TEMPLATE_CAPACITY || len < l2tp_at + 6 {
+        return None;
+    }
+    let t = &record.template;
+    let word = rd16(t, l2tp_at);
+    if word & l2tp::flags::T != 0 || word & l2tp::flags::VERSION_MASK != u16::from(l2tp::VERSION) {
+        return None;
+    }
+    let mut at = l2tp_at + 2;
+    let length_at = (word & l2tp::flags::L != 0).then(|| {
+        at += 2;
+        at - 2
+    });
+    at += 4;
+    let ns_at = (word & l2tp::flags::S != 0).then(|| {
+        at += 4;
+        at - 4
+    });
+    if word & l2tp::flags::O != 0 {
+        if len < at + 2 {
+            return None;
+        }
+        at += 2 + usize::from(rd16(t, at));
+    }
+    // At least one octet of PPP protocol after the L2TP header.
+    if len < at + 1 {
+        return None;
+    }
+    Some(Layout {
+        len,
+        ip,
+        v6,
+        udp,
+        l2tp: l2tp_at,
+        length_at,
+        ns_at,
+    })
+}
+
+/// Write `record`'s template in front of the IP packet at `buf[ip..ip + ip_len]` and patch
+/// it: outer IPv4 total length and checksum (incremental) or IPv6 payload length, UDP
+/// length (and the UDP checksum over IPv6), L2TP Length when L is set, Ns when S is set,
+/// and the PPP protocol for an IPv6 inner packet. Returns the frame's (offset, length).
+#[inline]
+pub(super) fn encapsulate<S: SessionStats>(
+    buf: &mut [u8],
+    ip: usize,
+    ip_len: usize,
+    inner_v6: bool,
+    record: &SessionRecord,
+    slot: u32,
+    stats: &mut S,
+) -> Result<(usize, usize), DropReason> {
+    let Some(l) = layout(record) else {
+        return Err(DropReason::BadTemplate);
+    };
+    if ip < l.len {
+        return Err(DropReason::NoHeadroom);
+    }
+    if ip + ip_len > buf.len() {
+        return Err(DropReason::Truncated);
+    }
+    let out = ip - l.len;
+    let udp_len = l.len - l.udp + ip_len;
+    if udp_len > usize::from(u16::MAX) - IPV4_HEADER_LEN {
+        return Err(DropReason::TooBig);
+    }
+    buf[out..ip].copy_from_slice(&record.template[..l.len]);
+    let outer_ip = out + l.ip;
+    let udp = out + l.udp;
+    if l.v6 {
+        wr16(buf, outer_ip + 4, udp_len as u16);
+    } else {
+        let total = (udp_len + IPV4_HEADER_LEN) as u16;
+        wr16(buf, outer_ip + 2, total);
+        let checksum = csum::update16(rd16(buf, outer_ip + 10), 0, total);
+        wr16(buf, outer_ip + 10, checksum);
+    }
+    wr16(buf, udp + 4, udp_len as u16);
+    if let Some(at) = l.length_at {
+        wr16(buf, out + at, (l.len - l.l2tp + ip_len) as u16);
+    }
+    if let Some(at) = l.ns_at {
+        wr16(buf, out + at, stats.next_ns(slot));
+    }
+    if inner_v6 {
+        buf[ip - 1] = ppp::protocol::IPV6 as u8;
+    }
+    if l.v6 {
+        // RFC 8200 §8.1: pseudo-header (addresses, upper-layer length, next header) + UDP.
+        let acc = csum::sum(&buf[outer_ip + 8..outer_ip + 40])
+            + udp_len as u64
+            + u64::from(PROTO_UDP)
+            + csum::sum(&buf[udp..udp + udp_len]);
+        let checksum = match csum::finish(acc) {
+            0 => 0xffff,
+            checksum => checksum,
+        };
+        wr16(buf, udp + 6, checksum);
+    }
+    Ok((out, l.len + ip_len))
+}

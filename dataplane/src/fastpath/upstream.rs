@@ -1,0 +1,286 @@
+//! Upstream, access -> core: decapsulate an L2TP data message and forward the inner IP
+//! packet toward the core next hop (ARCHITECTURE.md §3).
+//!
+//! ```text
+//! in:  Ethernet [tags] | IPv4 (any IHL) / IPv6 | UDP | L2TP data hdr [Length] [Ns Nr]
+//!      [Offset Size + pad] | PPP [FF 03] proto(1|2) | inner IP ... [Ethernet padding]
+//! out:                        core Ethernet [802.1Q tag] | inner IP (TTL - 1)
+//! ```
+//!
+//! Steps, in order (the first that fails decides the verdict):
+//! 1. Ethernet: not IPv4/IPv6 -> `Pass(not-ip)`.
+//! 2. Outer IP: version, IHL, lengths, IPv4 header checksum (RFC 1812 §5.2.2); not UDP
+//!    -> `Pass(not-l2tp)`; an IPv4 fragment -> `outer-fragment`.
+//! 3. UDP: destination port not ours -> `Pass(not-l2tp)`; UDP length checked.
+//! 4. L2TP (RFC 2661 §3.1): T=1 -> `Pass(l2tp-control)`; Ver != 2 -> `bad-l2tp-version`;
+//!    Length (when L=1) bounds the message, Offset Size skips the pad.
+//! 5. Session by (tunnel id, session id) -> `unknown-session`; outer source address and
+//!    UDP source port must be the session's LAC -> `spoofed-outer-source`.
+//! 6. PPP (RFC 1661 §6.5, §6.6): 0x0021 / 0x0057 go on; protocols >= 0x8000 (control)
+//!    -> `Pass(ppp-control)`; other network protocols -> `unsupported-ppp-protocol`.
+//! 7. Inner IP: validated like the outer; the source must be the subscriber's IPv4
+//!    address / lie in its IPv6 prefix -> `spoofed-inner-source`. IPv6 to link-local or
+//!    multicast -> `Pass(ipv6-link-local)` (checked before the source: RS come from
+//!    fe80::). IPv4 to [`WorkerCtx::gateway_v4`] -> [`super::local`].
+//! 8. TTL / hop limit decremented (`ttl-expired` at 1 or 0), MSS clamped on SYN to
+//!    MTU - 40 (IPv4) / MTU - 60 (IPv6), core Ethernet header written, counted.
+
+use super::inner::{self, PROTO_TCP};
+use super::{
+    DropReason, SessionStats, Sessions, Verdict, WorkerCtx, WorkerState, eq_at, finish, local,
+    parse_ethernet, rd16, wr16,
+};
+use super::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021Q};
+use crate::session::flags;
+use crate::wire::l2tp;
+use crate::wire::ppp;
+
+/// Process one frame received on the access side, `buf[start..start + len]`; see the
+/// module documentation. Drops are counted in `state.drops`.
+pub fn process_upstream<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+#[inline(always)]
+fn upstream<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Result<Verdict, DropReason> {
+    let end = match start.checked_add(len) {
+        Some(end) if end <= buf.len() => end,
+        _ => return Err(DropReason::Truncated),
+    };
+    let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
+    let ip = start + eth_len;
+
+    // Outer IP.
+    let outer_v6 = match ethertype {
+        ETHERTYPE_IPV4 => false,
+        ETHERTYPE_IPV6 => true,
+        _ => return Ok(Verdict::Pass(DropReason::NotIp)),
+    };
+    let (udp, ip_end) = if outer_v6 {
+        let total = inner::ipv6(buf, ip, end)?;
+        if buf[ip + 6] != inner::PROTO_UDP {
+            return Ok(Verdict::Pass(DropReason::NotL2tp));
+        }
+        (ip + inner::IPV6_HEADER_LEN, ip + total)
+    } else {
+        let v4 = inner::ipv4(buf, ip, end)?;
+        if buf[ip + 9] != inner::PROTO_UDP {
+            return Ok(Verdict::Pass(DropReason::NotL2tp));
+        }
+        if inner::v4_is_fragment(buf, ip) {
+            return Err(DropReason::OuterFragment);
+        }
+        (ip + v4.header_len, ip + v4.total_len)
+    };
+
+    // UDP.
+    if ip_end < udp + 8 {
+        return Err(DropReason::Truncated);
+    }
+    if rd16(buf, udp + 2) != ctx.l2tp_port {
+        return Ok(Verdict::Pass(DropReason::NotL2tp));
+    }
+    let udp_len = usize::from(rd16(buf, udp + 4));
+    if udp_len < 8 {
+        return Err(DropReason::BadLength);
+    }
+    if udp + udp_len > ip_end {
+        return Err(DropReason::Truncated);
+    }
+    let l2 = udp + 8;
+    let mut l2_end = udp + udp_len;
+
+    // L2TP data header (RFC 2661 §3.1).
+    if l2_end < l2 + 2 {
+        return Err(DropReason::Truncated);
+    }
+    let word = rd16(buf, l2);
+    if word & l2tp::flags::T != 0 {
+        return Ok(Verdict::Pass(DropReason::L2tpControl));
+    }
+    if word & l2tp::flags::VERSION_MASK != u16::from(l2tp::VERSION) {
+        return Err(DropReason::BadL2tpVersion);
+    }
+    let fixed = l2tp::header_len_from_flags(word);
+    if l2_end < l2 + fixed {
+        return Err(DropReason::Truncated);
+    }
+    let mut at = l2 + 2;
+    if word & l2tp::flags::L != 0 {
+        let length = usize::from(rd16(buf, at));
+        if length < fixed || l2 + length > l2_end {
+            return Err(DropReason::BadLength);
+        }
+        l2_end = l2 + length;
+        at += 2;
+    }
+    let tunnel = rd16(buf, at);
+    let session = rd16(buf, at + 2);
+    at += 4;
+    if word & l2tp::flags::S != 0 {
+        at += 4;
+    }
+    if word & l2tp::flags::O != 0 {
+        at += 2 + usize::from(rd16(buf, at));
+        if at > l2_end {
+            return Err(DropReason::Truncated);
+        }
+    }
+
+    // Session and anti-spoofing of the outer header.
+    let Some((slot, record)) = sessions.by_upstream(tunnel, session) else {
+        return Err(DropReason::UnknownSession);
+    };
+    let outer_ok = if outer_v6 {
+        record.has(flags::OUTER_IPV6) && eq_at(buf, ip + 8, &record.peer_addr)
+    } else {
+        !record.has(flags::OUTER_IPV6) && eq_at(buf, ip + 12, &peer_v4(&record))
+    };
+    if !outer_ok || rd16(buf, udp) != record.peer_port {
+        return Err(DropReason::SpoofedOuterSource);
+    }
+
+    // PPP (RFC 1661 §6.5, §6.6).
+    if l2_end < at + 2 {
+        return Err(DropReason::Truncated);
+    }
+    if buf[at] == 0xff && buf[at + 1] == 0x03 {
+        at += 2;
+    }
+    if l2_end < at + 1 {
+        return Err(DropReason::Truncated);
+    }
+    let protocol = if buf[at] & 1 == 1 {
+        at += 1;
+        u16::from(buf[at - 1])
+    } else {
+        if l2_end < at + 2 {
+            return Err(DropReason::Truncated);
+        }
+        let protocol = rd16(buf, at);
+        if !ppp::is_valid_protocol(protocol) {
+            return Err(DropReason::BadPppProtocol);
+        }
+        at += 2;
+        protocol
+    };
+    let inner_ip = at;
+    match protocol {
+        ppp::protocol::IPV4 => {
+            let v4 = inner::ipv4(buf, inner_ip, l2_end)?;
+            if !record.has(flags::HAS_IPV4) || !eq_at(buf, inner_ip + 12, &record.subscriber_v4) {
+                return Err(DropReason::SpoofedInnerSource);
+            }
+            if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
+                return local::answer_v4(buf, inner_ip, v4, &record, slot, state);
+            }
+            inner::decrement_ttl(buf, inner_ip)?;
+            if buf[inner_ip + 9] == PROTO_TCP && !inner::v4_is_later_fragment(buf, inner_ip) {
+                let tcp = inner_ip + v4.header_len;
+                inner::clamp_mss(
+                    buf,
+                    tcp,
+                    inner_ip + v4.total_len,
+                    record.mtu.saturating_sub(40),
+                );
+            }
+            Ok(forward_core(
+                buf,
+                inner_ip,
+                v4.total_len,
+                ETHERTYPE_IPV4,
+                ctx,
+                slot,
+                state,
+            ))
+        }
+        ppp::protocol::IPV6 => {
+            let total = inner::ipv6(buf, inner_ip, l2_end)?;
+            let dst = inner_ip + 24;
+            if buf[dst] == 0xff || (buf[dst] == 0xfe && buf[dst + 1] & 0xc0 == 0x80) {
+                return Ok(Verdict::Pass(DropReason::Ipv6LinkLocal));
+            }
+            if !record.has(flags::HAS_IPV6)
+                || !inner::v6_in_prefix(
+                    &buf[inner_ip + 8..inner_ip + 24],
+                    &record.subscriber_v6_prefix,
+                    record.subscriber_v6_len,
+                )
+            {
+                return Err(DropReason::SpoofedInnerSource);
+            }
+            inner::decrement_hop_limit(buf, inner_ip)?;
+            if buf[inner_ip + 6] == PROTO_TCP {
+                let tcp = inner_ip + inner::IPV6_HEADER_LEN;
+                inner::clamp_mss(buf, tcp, inner_ip + total, record.mtu.saturating_sub(60));
+            }
+            Ok(forward_core(
+                buf,
+                inner_ip,
+                total,
+                ETHERTYPE_IPV6,
+                ctx,
+                slot,
+                state,
+            ))
+        }
+        protocol if protocol >= 0x8000 => Ok(Verdict::Pass(DropReason::PppControl)),
+        _ => Err(DropReason::UnsupportedPppProtocol),
+    }
+}
+
+#[inline(always)]
+fn peer_v4(record: &crate::session::SessionRecord) -> [u8; 4] {
+    [
+        record.peer_addr[0],
+        record.peer_addr[1],
+        record.peer_addr[2],
+        record.peer_addr[3],
+    ]
+}
+
+/// Write the core Ethernet header in front of the inner packet at `ip` and count it. The
+/// outer headers were at least 49 bytes long, so the header always fits.
+#[inline(always)]
+fn forward_core<S: SessionStats>(
+    buf: &mut [u8],
+    ip: usize,
+    ip_len: usize,
+    ethertype: u16,
+    ctx: &WorkerCtx,
+    slot: u32,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let eth_len = if ctx.core_vlan == 0 { 14 } else { 18 };
+    let out = ip - eth_len;
+    buf[out..out + 6].copy_from_slice(&ctx.core_next_hop_mac.0);
+    buf[out + 6..out + 12].copy_from_slice(&ctx.core_mac.0);
+    if ctx.core_vlan != 0 {
+        wr16(buf, out + 12, TPID_8021Q);
+        wr16(buf, out + 14, ctx.core_vlan & 0x0fff);
+    }
+    wr16(buf, ip - 2, ethertype);
+    state.stats.upstream(slot, ip_len);
+    Verdict::Forward {
+        offset: out,
+        len: eth_len + ip_len,
+    }
+}
