@@ -34,6 +34,7 @@
 //!   socket.
 
 pub mod glue;
+pub mod host;
 pub mod xsk;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -306,10 +307,7 @@ impl<'a> Worker<'a> {
     /// access ring at most half the free list while the core ring is short too.
     fn refill(&mut self) {
         let Worker {
-            access,
-            core,
-            free,
-            ..
+            access, core, free, ..
         } = self;
         let share = match core {
             Some(_) => free.frames.len().div_ceil(2),

@@ -58,7 +58,9 @@ impl Umem {
         if !frame_size.is_power_of_two() || frame_size < 2048 || frames == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("UMEM: {frames} frames of {frame_size} bytes (need a power of two >= 2048)"),
+                format!(
+                    "UMEM: {frames} frames of {frame_size} bytes (need a power of two >= 2048)"
+                ),
             ));
         }
         let len = frames as usize * frame_size as usize;
@@ -331,7 +333,12 @@ impl<T: Copy> Reservation<'_, T> {
             return false;
         }
         // SAFETY: a reserved slot the kernel does not read until we publish it.
-        unsafe { self.ring.ring.slot(self.start.wrapping_add(self.written)).write(value) };
+        unsafe {
+            self.ring
+                .ring
+                .slot(self.start.wrapping_add(self.written))
+                .write(value)
+        };
         self.written += 1;
         true
     }
@@ -392,7 +399,11 @@ impl<T: Copy> ConsRing<T> {
         let n = avail.min(want);
         for (i, slot) in out.iter_mut().take(n as usize).enumerate() {
             // SAFETY: an entry published by the kernel and not yet released.
-            *slot = unsafe { self.ring.slot(self.cached_cons.wrapping_add(i as u32)).read() };
+            *slot = unsafe {
+                self.ring
+                    .slot(self.cached_cons.wrapping_add(i as u32))
+                    .read()
+            };
         }
         if n > 0 {
             self.cached_cons = self.cached_cons.wrapping_add(n);
