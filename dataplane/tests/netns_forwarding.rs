@@ -705,3 +705,118 @@ fn kill_9_during_traffic_then_restart_forwards_again() {
     t.stop_dataplane();
     let _ = writeln!(io::stderr(), "restart test took {:?}", started.elapsed());
 }
+
+fn rx_packets(ns: &str, ifname: &str) -> u64 {
+    exec(
+        ns,
+        "cat",
+        &[&format!("/sys/class/net/{ifname}/statistics/rx_packets")],
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Forwarding rate, upstream, 64-byte inner IPv4 packets: an AF_XDP generator on lac0
+/// (copy mode, the same raw rings as the workers) sends as fast as it can for 5 s; the
+/// rate is what srv0 receives. Not a pass/fail test:
+/// `cargo test --release -p xlns-dataplane --test netns_forwarding -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn forwarding_rate_upstream_64_byte_inner() {
+    use xlns_dataplane::worker::xsk::{BindMode, RingSizes, Umem, XskSocket};
+    if !enabled("forwarding_rate_upstream_64_byte_inner") {
+        return;
+    }
+    let (mut t, _writer, sess) = setup(4);
+    t.start_dataplane();
+    let payload = [0x42u8; 64 - 28];
+    let inner = ipv4_udp(
+        sess[0].rec.subscriber_v4,
+        SRV_IP,
+        64,
+        1,
+        4000,
+        5000,
+        &payload,
+    );
+    assert_eq!(inner.len(), 64);
+    let frame = lac_frame(&t, &sess[0], &inner);
+    let path = format!("/var/run/netns/{}", t.lac);
+    let secs = 5;
+    let before = rx_packets(&t.srv, "srv0");
+    let sent = std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap();
+            // SAFETY: valid fd and flag; this thread only.
+            assert_eq!(
+                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            let _ = core_affinity_pin(1);
+            let ifindex = xlns_dataplane::worker::host::ifindex("lac0").unwrap();
+            let umem = Umem::new(4096, 2048).unwrap();
+            let mut sock = XskSocket::create(
+                &umem,
+                ifindex,
+                0,
+                RingSizes::default(),
+                None,
+                BindMode::Copy,
+            )
+            .unwrap();
+            let mut free: Vec<u64> = (0..4096u64).map(|i| i * 2048).collect();
+            for base in &free {
+                // SAFETY: no frame was given to the kernel yet.
+                let buf = unsafe { umem.frame_mut(*base) }.unwrap();
+                buf[..frame.len()].copy_from_slice(&frame);
+            }
+            let mut comp = [0u64; 256];
+            let mut sent = 0u64;
+            let end = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < end {
+                let n = sock.comp.consume(&mut comp);
+                free.extend_from_slice(&comp[..n]);
+                let mut res = sock.tx.reserve(free.len().min(64) as u32);
+                for _ in 0..res.len() {
+                    let base = free.pop().unwrap();
+                    res.push(libc::xdp_desc {
+                        addr: base,
+                        len: frame.len() as u32,
+                        options: 0,
+                    });
+                }
+                let k = res.commit();
+                sent += u64::from(k);
+                for _ in 0..k.div_ceil(32).max(1) {
+                    sock.kick_tx().unwrap();
+                }
+            }
+            sent
+        })
+        .join()
+        .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let got = rx_packets(&t.srv, "srv0") - before;
+    let _ = writeln!(
+        io::stderr(),
+        "forwarding rate: generator sent {sent} frames in {secs} s ({:.3} Mpps offered), \
+         srv0 received {got} ({:.3} Mpps forwarded, {:.1} % of offered)",
+        sent as f64 / secs as f64 / 1e6,
+        got as f64 / secs as f64 / 1e6,
+        100.0 * got as f64 / sent.max(1) as f64
+    );
+    assert!(got > 0, "nothing forwarded");
+    t.stop_dataplane();
+}
+
+/// Pin the calling thread to `core`.
+fn core_affinity_pin(core: usize) -> bool {
+    // SAFETY: an all-zero cpu_set_t is empty; CPU_SET within its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
