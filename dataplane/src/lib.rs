@@ -9,9 +9,11 @@
 //!   locks, lock-free indexes, per-worker counters) between xlnsd and the workers.
 //! * [`fastpath`]: the per-packet upstream and downstream processing the workers run.
 //!
-//! The AF_XDP workers arrive with the data-plane issue (#5).
+//! * [`worker`]: the AF_XDP workers (raw rings over libc, one UMEM shared by a queue's
+//!   access and core sockets) and the glue between the fast path and the segment.
 
 pub mod fastpath;
 pub mod session;
 pub mod shm;
 pub mod wire;
+pub mod worker;

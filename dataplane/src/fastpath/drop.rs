@@ -86,6 +86,8 @@ drop_reasons! {
         "not enough buffer space in front of the packet for the outer headers",
     BadTemplate = "bad-template":
         "the session's header template is inconsistent with its record (an xlnsd bug)",
+    TxRingFull = "tx-ring-full":
+        "the AF_XDP transmit ring was full (the kernel is not keeping up); counted by the worker",
 }
 
 impl DropReason {

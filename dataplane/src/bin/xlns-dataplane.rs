@@ -1,0 +1,376 @@
+//! xlns-dataplane: loads the XDP programs, creates the AF_XDP sockets, attaches to the
+//! shared-memory segment xlnsd writes, and forwards with one pinned worker per core
+//! (ARCHITECTURE.md §2).
+//!
+//! ```text
+//! main thread (control)                          worker i (pinned to --cores[i])
+//!   load + attach XDP (access, core roles)          owns UMEM i, XSK access/q=i, XSK core/q=i
+//!   XSKMAP[i] = sockets of worker i                 refill, rx, process, tx, reap, poll when idle
+//!   every 100 ms: stop? shm generation changed ->
+//!     sync subscriber /32s into the core LPM map
+//!   every --stats seconds: one stats line
+//! ```
+//!
+//! Prints `xlns-dataplane: ready ...` on stdout once every worker runs. SIGTERM / SIGINT:
+//! workers stop, sockets close, the bpf_links detach (a `kill -9` detaches them too:
+//! traffic then falls back to the kernel until the data plane is back).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use xlns_dataplane::fastpath::{DropReason, WorkerCtx};
+use xlns_dataplane::session::flags;
+use xlns_dataplane::shm::{Reader, ShmError, SlotId};
+use xlns_dataplane::wire::EthernetAddress;
+use xlns_dataplane::worker::xsk::{BindMode, RingSizes};
+use xlns_dataplane::worker::{Side, Worker, WorkerPlan, WorkerStats, host};
+use xlns_ebpf::{AttachMode, Role, XdpConfig, XdpLink, XdpProgram};
+
+#[derive(Debug, Parser)]
+#[command(name = "xlns-dataplane", about = "xlns AF_XDP data plane")]
+struct Args {
+    /// Access interface (facing the LACs).
+    #[arg(long)]
+    access: String,
+    /// Core interface (facing the network behind the LNS); omit with --one-armed.
+    #[arg(long)]
+    core: Option<String>,
+    /// The access interface is the core interface too.
+    #[arg(long)]
+    one_armed: bool,
+    /// The shared-memory segment xlnsd writes (waited for until it appears).
+    #[arg(long)]
+    shm: PathBuf,
+    /// Workers; worker i serves queue i of each interface.
+    #[arg(long, default_value_t = 1)]
+    workers: u32,
+    /// CPU cores to pin the workers to, comma separated (worker i on entry i mod len).
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// MAC address of the core next hop.
+    #[arg(long, value_parser = parse_mac_arg)]
+    core_next_hop_mac: Option<EthernetAddress>,
+    /// Core gateway: its MAC address is taken from the kernel's ARP table
+    /// (/proc/net/arp), resolved at start.
+    #[arg(long)]
+    core_gateway: Option<Ipv4Addr>,
+    /// 802.1Q VLAN id of upstream frames on the core side (0: untagged).
+    #[arg(long, default_value_t = 0)]
+    core_vlan: u16,
+    /// The LNS's PPP-side IPv4 address (clients' gateway: echo requests answered).
+    #[arg(long)]
+    gateway_v4: Ipv4Addr,
+    /// Source of ICMP too-big messages toward the core (default: --gateway-v4).
+    #[arg(long)]
+    icmp_src_v4: Option<Ipv4Addr>,
+    /// L2TP UDP port.
+    #[arg(long, default_value_t = 1701)]
+    l2tp_port: u16,
+    /// UMEM frames per worker.
+    #[arg(long, default_value_t = 8192)]
+    frames: u32,
+    /// UMEM frame size: 2048 (packets up to 1792 octets) or 4096 (jumbo).
+    #[arg(long, default_value_t = 2048)]
+    frame_size: u32,
+    /// Entries per AF_XDP ring (power of two).
+    #[arg(long, default_value_t = 2048)]
+    ring_size: u32,
+    /// XSK bind mode: auto (zero-copy where supported), copy, zerocopy.
+    #[arg(long, default_value = "auto", value_parser = parse_bind_mode)]
+    bind: BindMode,
+    /// Attach XDP in generic (skb) mode instead of native.
+    #[arg(long)]
+    xdp_generic: bool,
+    /// Print a stats line every this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    stats: u64,
+}
+
+fn parse_mac_arg(s: &str) -> Result<EthernetAddress, String> {
+    host::parse_mac(s).ok_or_else(|| format!("not a MAC address: {s}"))
+}
+
+fn parse_bind_mode(s: &str) -> Result<BindMode, String> {
+    match s {
+        "auto" => Ok(BindMode::Auto),
+        "copy" => Ok(BindMode::Copy),
+        "zerocopy" => Ok(BindMode::ZeroCopy),
+        _ => Err(format!("bind mode {s}: auto, copy or zerocopy")),
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic store. Relaxed: the control loop polls it.
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn install_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores an atomic; `signal` with a valid handler.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("xlns-dataplane: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Wait for the segment; errors other than "not there yet" are fatal.
+fn attach_shm(path: &std::path::Path) -> Result<Option<Reader>, BoxError> {
+    let mut said = false;
+    loop {
+        match Reader::attach(path) {
+            Ok(reader) => return Ok(Some(reader)),
+            Err(ShmError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                if !said {
+                    eprintln!("xlns-dataplane: waiting for {}", path.display());
+                    said = true;
+                }
+            }
+            Err(e @ ShmError::TooSmall { .. }) => {
+                // xlnsd is creating it; try again.
+                if !said {
+                    eprintln!("xlns-dataplane: {e}; waiting");
+                    said = true;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Relaxed: see on_signal.
+        if STOP.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every subscriber IPv4 address published in the segment.
+fn subscriber_v4s(reader: &Reader) -> HashSet<Ipv4Addr> {
+    (0..reader.geometry().max_sessions)
+        .filter_map(|slot| reader.read_slot(SlotId(slot)))
+        .filter(|rec| rec.upstream_key() != 0 && rec.has(flags::HAS_IPV4))
+        .map(|rec| Ipv4Addr::from(rec.subscriber_v4))
+        .filter(|addr| !addr.is_unspecified())
+        .collect()
+}
+
+/// Make `prog`'s IPv4 subscriber prefixes exactly `want` (as /32s).
+fn sync_prefixes(
+    prog: &XdpProgram,
+    have: &mut HashSet<Ipv4Addr>,
+    want: HashSet<Ipv4Addr>,
+) -> Result<(), BoxError> {
+    for gone in have.difference(&want) {
+        prog.remove_subscriber_prefix_v4(*gone, 32)?;
+    }
+    for new in want.difference(have) {
+        prog.add_subscriber_prefix_v4(*new, 32)?;
+    }
+    *have = want;
+    Ok(())
+}
+
+fn stats_line(reader: &Reader, stats: &[WorkerStats]) -> String {
+    let sum = |f: fn(&WorkerStats) -> &std::sync::atomic::AtomicU64| -> u64 {
+        // Relaxed: statistics.
+        stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+    };
+    let mut line = format!(
+        "xlns-dataplane: stats rx_access={} rx_core={} tx_access={} tx_core={} dropped={} kicks={}",
+        sum(|s| &s.rx_access),
+        sum(|s| &s.rx_core),
+        sum(|s| &s.tx_access),
+        sum(|s| &s.tx_core),
+        sum(|s| &s.dropped),
+        sum(|s| &s.kicks),
+    );
+    for reason in DropReason::ALL {
+        let count: u64 = (0..stats.len() as u32)
+            .filter_map(|w| reader.drop_counters(w).ok())
+            .filter_map(|d| d.get(*reason as usize))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        if count > 0 {
+            line.push_str(&format!(" {}={count}", reason.name()));
+        }
+    }
+    line
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
+    install_signals();
+    let core_if = match (&args.core, args.one_armed) {
+        (Some(core), false) => core.clone(),
+        (None, true) => args.access.clone(),
+        (Some(_), true) => return Err("--one-armed takes no --core".into()),
+        (None, false) => return Err("--core IF (or --one-armed) is required".into()),
+    };
+    if args.workers == 0 {
+        return Err("--workers must be at least 1".into());
+    }
+    let access_ifindex = host::ifindex(&args.access)?;
+    let core_ifindex = host::ifindex(&core_if)?;
+    let core_mac = host::interface_mac(&core_if)?;
+    let next_hop = match (args.core_next_hop_mac, args.core_gateway) {
+        (Some(mac), _) => mac,
+        (None, Some(gw)) => host::resolve_neighbour(gw, &core_if, Duration::from_secs(5))?,
+        (None, None) => return Err("--core-next-hop-mac or --core-gateway is required".into()),
+    };
+    let ctx = WorkerCtx {
+        l2tp_port: args.l2tp_port,
+        core_mac,
+        core_next_hop_mac: next_hop,
+        core_vlan: args.core_vlan,
+        gateway_v4: args.gateway_v4.octets(),
+        icmp_src_v4: args.icmp_src_v4.unwrap_or(args.gateway_v4).octets(),
+        icmp_src_v6: [0; 16],
+    };
+
+    let Some(reader) = attach_shm(&args.shm)? else {
+        return Ok(());
+    };
+    if args.workers > reader.geometry().max_workers {
+        return Err(format!(
+            "--workers {} but the segment has counter columns for {}",
+            args.workers,
+            reader.geometry().max_workers
+        )
+        .into());
+    }
+
+    let mode = if args.xdp_generic {
+        AttachMode::Generic
+    } else {
+        AttachMode::Native
+    };
+    let config = |role| XdpConfig {
+        l2tp_port: args.l2tp_port,
+        role,
+        ..XdpConfig::default()
+    };
+    let (access_prog, core_prog) = if args.one_armed {
+        (XdpProgram::load(config(Role::OneArmed))?, None)
+    } else {
+        (
+            XdpProgram::load(config(Role::Access))?,
+            Some(XdpProgram::load(config(Role::Core))?),
+        )
+    };
+    let prefix_prog = core_prog.as_ref().unwrap_or(&access_prog);
+
+    let stats: Vec<WorkerStats> = (0..args.workers).map(|_| WorkerStats::default()).collect();
+    let mut workers = Vec::new();
+    for (index, stat) in (0..args.workers).zip(&stats) {
+        let plan = WorkerPlan {
+            index,
+            queue: index,
+            access_ifindex,
+            core_ifindex: (!args.one_armed).then_some(core_ifindex),
+            frames: args.frames,
+            frame_size: args.frame_size,
+            rings: RingSizes {
+                rx: args.ring_size,
+                tx: args.ring_size,
+                fill: args.ring_size,
+                comp: args.ring_size,
+            },
+            mode: args.bind,
+            idle_poll_ms: 10,
+        };
+        let worker = Worker::new(plan, ctx, &reader, stat)
+            .map_err(|e| format!("worker {index} (queue {index}): {e}"))?;
+        if let Some(fd) = worker.socket_fd(Side::Access) {
+            access_prog.set_xsk(index, fd)?;
+        }
+        if let (Some(prog), Some(fd)) = (&core_prog, worker.socket_fd(Side::Core)) {
+            prog.set_xsk(index, fd)?;
+        }
+        workers.push(worker);
+    }
+
+    let mut prefixes = HashSet::new();
+    let mut generation = reader.generation();
+    sync_prefixes(prefix_prog, &mut prefixes, subscriber_v4s(&reader))?;
+
+    let mut links: Vec<XdpLink> = vec![access_prog.attach(access_ifindex, mode)?];
+    if let Some(prog) = &core_prog {
+        links.push(prog.attach(core_ifindex, mode)?);
+    }
+
+    let worker_stop = AtomicBool::new(false);
+    let cores = args.cores.clone();
+    let result = std::thread::scope(|scope| -> Result<(), BoxError> {
+        for (i, mut worker) in workers.into_iter().enumerate() {
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let stop = &worker_stop;
+            std::thread::Builder::new()
+                .name(format!("xlns-worker-{i}"))
+                .spawn_scoped(scope, move || {
+                    if let Some(id) = core
+                        && !core_affinity::set_for_current(core_affinity::CoreId { id })
+                    {
+                        eprintln!("xlns-dataplane: worker {i}: could not pin to core {id}");
+                    }
+                    worker.run(stop);
+                })?;
+        }
+        let mut out = std::io::stdout();
+        writeln!(
+            out,
+            "xlns-dataplane: ready workers={} access={} core={} umem=shared sessions={} prefixes={}",
+            args.workers,
+            args.access,
+            core_if,
+            reader.len(),
+            prefixes.len()
+        )?;
+        out.flush()?;
+
+        let mut last_stats = Instant::now();
+        let outcome = loop {
+            // Relaxed: see on_signal.
+            if STOP.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let now_gen = reader.generation();
+            if now_gen != generation {
+                generation = now_gen;
+                if let Err(e) = sync_prefixes(prefix_prog, &mut prefixes, subscriber_v4s(&reader)) {
+                    break Err(e);
+                }
+            }
+            if args.stats > 0 && last_stats.elapsed() >= Duration::from_secs(args.stats) {
+                last_stats = Instant::now();
+                writeln!(out, "{}", stats_line(&reader, &stats))?;
+                out.flush()?;
+            }
+        };
+        // Relaxed: the workers poll it within their idle timeout.
+        worker_stop.store(true, Ordering::Relaxed);
+        outcome
+    });
+    if args.stats > 0 {
+        println!("{}", stats_line(&reader, &stats));
+    }
+    drop(links);
+    println!("xlns-dataplane: stopped");
+    result
+}
