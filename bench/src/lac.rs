@@ -13,7 +13,8 @@
 //!   alike, a burst of at most [`RATE_BURST`] after a stall) and at most
 //!   [`LacConfig::outstanding`] setups in flight (a tunnel between SCCRQ and TunnelUp, a
 //!   session between ICRQ and SessionUp). It returns when every setup ended (up or failed)
-//!   or [`LacConfig::setup_timeout`] passed.
+//!   and the LNS acknowledged everything sent (the last ICCNs: the LAC reports SessionUp
+//!   when it sends the ICCN, §7.4.1), or when [`LacConfig::setup_timeout`] passed.
 //! * [`LacDriver::teardown`] closes everything: [`Teardown::CdnThenStopCcn`] sends a CDN
 //!   (result 3, administrative) for every session, waits until all are acknowledged, then
 //!   a StopCCN (result 1, general clear) for every tunnel; [`Teardown::StopCcnOnly`] sends
@@ -530,7 +531,10 @@ impl LacDriver {
         self.phase = Phase::Establish;
         let deadline = start + self.config.setup_timeout;
         let done = self.pump_until(deadline, |d| {
-            d.in_flight == 0 && d.pending_tunnels.is_empty() && d.pending_sessions.is_empty()
+            d.in_flight == 0
+                && d.pending_tunnels.is_empty()
+                && d.pending_sessions.is_empty()
+                && d.all_acked()
         })?;
         self.setup_end = Some(Instant::now());
         self.phase = Phase::Idle;
