@@ -287,14 +287,21 @@ pub struct Report {
     pub tunnel_failures: usize,
     /// Sessions that went down before they came up, or could not be opened.
     pub session_failures: usize,
-    /// Start of `establish` until every setup ended.
+    /// Start of `establish` until the last TunnelUp / SessionUp.
     pub setup_secs: f64,
+    /// Start of `establish` until the LNS acknowledged everything (the last ICCN or
+    /// SCCCN; includes the LNS's acknowledgement delay when nothing else is sent).
+    pub acked_secs: f64,
     /// Tunnels up / (last TunnelUp - first SCCRQ).
     pub tunnels_per_sec: f64,
     /// Sessions up / (last SessionUp - first ICRQ).
     pub sessions_per_sec: f64,
-    /// (Tunnels + sessions up) / `setup_secs`.
+    /// (Tunnels + sessions up) / `setup_secs`: the LAC's view (it counts a session up
+    /// when it sends the ICCN, before the LNS processed it).
     pub setups_per_sec: f64,
+    /// (Tunnels + sessions up) / `acked_secs`: the LNS-confirmed rate (a lower bound; it
+    /// includes the LNS's final acknowledgement delay).
+    pub acked_setups_per_sec: f64,
     /// SCCRQ queued -> TunnelUp.
     pub tunnel_setup: Latency,
     /// ICRQ queued -> SessionUp.
@@ -879,10 +886,12 @@ impl LacDriver {
 
     /// Counts, rates and latencies so far.
     pub fn report(&self) -> Report {
-        let setup_secs = match (self.setup_start, self.setup_end) {
-            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+        let since_start = |end: Option<Instant>| match (self.setup_start, end) {
+            (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
             _ => 0.0,
         };
+        let last_up = self.last_tunnel_up.max(self.last_session_up);
+        let setup_secs = since_start(last_up);
         let setups = (self.tunnels_up + self.sessions_up) as f64;
         Report {
             lns: self.config.lns.to_string(),
@@ -894,17 +903,15 @@ impl LacDriver {
             tunnel_failures: self.tunnel_failures,
             session_failures: self.session_failures,
             setup_secs,
+            acked_secs: since_start(self.setup_end),
             tunnels_per_sec: rate(self.tunnels_up, self.first_tunnel_open, self.last_tunnel_up),
             sessions_per_sec: rate(
                 self.sessions_up,
                 self.first_session_open,
                 self.last_session_up,
             ),
-            setups_per_sec: if setup_secs > 0.0 {
-                setups / setup_secs
-            } else {
-                0.0
-            },
+            setups_per_sec: per_sec(setups, setup_secs),
+            acked_setups_per_sec: per_sec(setups, since_start(self.setup_end)),
             tunnel_setup: Latency::of(&self.tunnel_hist),
             session_setup: Latency::of(&self.session_hist),
             teardown: self.teardown.clone(),
@@ -916,6 +923,10 @@ impl LacDriver {
             setup_retransmissions: self.setup_retransmissions,
         }
     }
+}
+
+fn per_sec(count: f64, secs: f64) -> f64 {
+    if secs > 0.0 { count / secs } else { 0.0 }
 }
 
 fn ms(us: u64) -> f64 {
@@ -941,8 +952,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  setup phase {:.3} s, {:.1} setups/s",
-            self.setup_secs, self.setups_per_sec
+            "  setup phase {:.3} s, {:.1} setups/s; all acknowledged after {:.3} s, {:.1} setups/s",
+            self.setup_secs, self.setups_per_sec, self.acked_secs, self.acked_setups_per_sec
         )?;
         writeln!(
             f,
