@@ -208,6 +208,7 @@ impl Shell {
         let tunnels = self.endpoint.tunnel_ids();
         info!(
             tunnels = tunnels.len(),
+            sessions = self.endpoint.session_count(),
             "shutting down: StopCCN to every tunnel"
         );
         for tunnel in tunnels {
@@ -234,6 +235,16 @@ impl Shell {
             }
             self.flush().await;
         }
+        let counters = self.endpoint.stats();
+        info!(
+            tunnels_established = counters.tunnels_established,
+            sessions_established = counters.sessions_established,
+            tunnels_freed = counters.tunnels_freed,
+            datagrams_in = self.stats.datagrams_in,
+            datagrams_out = self.stats.datagrams_out,
+            send_errors = self.stats.send_errors,
+            "xlnsd stopped"
+        );
         debug!(stats = ?self.stats, "shell stopped");
     }
 }

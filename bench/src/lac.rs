@@ -1,0 +1,1000 @@
+//! The LAC emulator's L2TP part: an LAC-role [`Endpoint`] driven over real UDP sockets,
+//! opening N tunnels x M sessions toward an LNS and measuring how fast they come up
+//! (RFC 2661 §5.1, §7.2.1, §7.4.1).
+//!
+//! # Contract
+//!
+//! * [`LacDriver::bind`] opens [`LacConfig::sockets`] non-blocking UDP sockets (one local
+//!   source port each), each with its own LAC-role [`Endpoint`]; tunnel `i` lives on
+//!   socket `i % sockets`. The sockets live in the network namespace of the thread that
+//!   calls `bind`.
+//! * [`LacDriver::establish`] opens every tunnel (SCCRQ) and, once a tunnel is up, its
+//!   sessions (ICRQ), at most [`LacConfig::rate`] opens per second (tunnels and sessions
+//!   alike, a burst of at most [`RATE_BURST`] after a stall) and at most
+//!   [`LacConfig::outstanding`] setups in flight (a tunnel between SCCRQ and TunnelUp, a
+//!   session between ICRQ and SessionUp). It returns when every setup ended (up or failed)
+//!   and the LNS acknowledged everything sent (the last ICCNs: the LAC reports SessionUp
+//!   when it sends the ICCN, §7.4.1), or when [`LacConfig::setup_timeout`] passed.
+//! * [`LacDriver::teardown`] closes everything: [`Teardown::CdnThenStopCcn`] sends a CDN
+//!   (result 3, administrative) for every session, waits until all are acknowledged, then
+//!   a StopCCN (result 1, general clear) for every tunnel; [`Teardown::StopCcnOnly`] sends
+//!   only the StopCCNs (RFC 2661 §5.7: the peer clears the sessions itself). It returns
+//!   once every tunnel is down and every StopCCN acknowledged, or after
+//!   [`LacConfig::teardown_timeout`].
+//! * [`LacDriver::pump`] runs the loop with no local requests, for a caller that waits on
+//!   the peer (a StopCCN from the LNS, say).
+//! * The loop is the sans-IO one: wait on every socket (`ppoll`) until the earliest of the
+//!   endpoints' [`Endpoint::poll_timeout`] and the next allowed open; feed each datagram to
+//!   [`Endpoint::handle_datagram`], expired timers to [`Endpoint::handle_timeout`]; then
+//!   drain [`Endpoint::poll_transmit`] (sent with `send_to`; a failed send counts and is
+//!   left to the transport's retransmission) and [`Endpoint::poll_event`].
+//! * Latencies: SCCRQ queued -> `TunnelUp`, ICRQ queued -> `SessionUp`, in microseconds
+//!   in an HDR histogram (3 significant digits). [`LacDriver::report`] summarises them with
+//!   counts, rates and down reasons as a serde-serialisable [`Report`].
+//! * The LAC side admits whatever the LNS asks (an OCRQ, an SCCRQ): [`PermissiveGate`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use xlns_controlplane::l2tp::endpoint::{
+    Endpoint, EndpointConfig, Event, Gatekeeper, Role, SessionDecision, SessionDownReason,
+    SessionKey, TunnelDecision, TunnelDownReason, TunnelId, TunnelParams, TunnelRequest,
+};
+use xlns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
+use xlns_controlplane::l2tp::session::OutgoingCall;
+use xlns_controlplane::l2tp::transport;
+
+/// Opens allowed at once after the loop fell behind the configured rate.
+pub const RATE_BURST: u32 = 8;
+/// Datagrams read from one socket per wake-up before the others get their turn.
+const RECV_BATCH: usize = 64;
+/// Socket buffer size asked for (send and receive).
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+/// Largest UDP payload read.
+const MAX_DATAGRAM: usize = 65_535;
+/// Longest single wait, so that a caller's deadline is never overslept by much.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// How [`LacDriver::teardown`] closes things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Teardown {
+    /// CDN for every session, then StopCCN for every tunnel.
+    CdnThenStopCcn,
+    /// StopCCN for every tunnel only.
+    StopCcnOnly,
+}
+
+/// What to open and how fast.
+#[derive(Debug, Clone)]
+pub struct LacConfig {
+    /// The LNS's control address.
+    pub lns: SocketAddr,
+    /// Tunnels to open.
+    pub tunnels: usize,
+    /// Sessions to open in each tunnel.
+    pub sessions_per_tunnel: usize,
+    /// UDP sockets (local source ports), at least 1.
+    pub sockets: usize,
+    /// Local address to bind; `None`: loopback when the LNS is on loopback, else the
+    /// unspecified address of the LNS's family.
+    pub bind: Option<IpAddr>,
+    /// Opens (SCCRQ or ICRQ) started per second at most; `None`: as fast as `outstanding`
+    /// allows.
+    pub rate: Option<f64>,
+    /// Setups in flight at most, at least 1.
+    pub outstanding: usize,
+    /// How long [`LacDriver::establish`] may take.
+    pub setup_timeout: Duration,
+    /// How long [`LacDriver::teardown`] may take.
+    pub teardown_timeout: Duration,
+    /// Our Host Name AVP.
+    pub host_name: String,
+    /// Our HELLO interval (RFC 2661 §6.5).
+    pub hello_interval: Duration,
+    /// Our Receive Window Size AVP.
+    pub receive_window: u16,
+    /// Retransmission parameters (RFC 2661 §5.8).
+    pub transport: transport::Config,
+    /// Seed of the endpoints' ids and random vectors (socket `k` gets `seed + k`).
+    pub seed: u64,
+}
+
+impl LacConfig {
+    /// `tunnels` x `sessions_per_tunnel` toward `lns`, one socket, no rate limit, 64
+    /// setups in flight, 60 s to set up and 30 s to tear down.
+    pub fn new(lns: SocketAddr, tunnels: usize, sessions_per_tunnel: usize) -> LacConfig {
+        LacConfig {
+            lns,
+            tunnels,
+            sessions_per_tunnel,
+            sockets: 1,
+            bind: None,
+            rate: None,
+            outstanding: 64,
+            setup_timeout: Duration::from_secs(60),
+            teardown_timeout: Duration::from_secs(30),
+            host_name: "xlns-bench-lac".to_owned(),
+            hello_interval: Duration::from_secs(60),
+            receive_window: 64,
+            transport: transport::Config::default(),
+            seed: 1,
+        }
+    }
+
+    fn bind_addr(&self) -> IpAddr {
+        self.bind.unwrap_or(match self.lns.ip() {
+            IpAddr::V4(a) if a.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(a) if a.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        })
+    }
+
+    fn endpoint_config(&self) -> EndpointConfig {
+        let transport = transport::Config {
+            rws_local: self.receive_window,
+            ..self.transport.clone()
+        };
+        EndpointConfig {
+            role: Role::Lac,
+            host_name: self.host_name.as_bytes().to_vec(),
+            vendor_name: b"xlns-bench".to_vec(),
+            receive_window: self.receive_window,
+            hello_interval: self.hello_interval,
+            stopccn_wait: transport.retransmission_cycle(),
+            transport,
+            setup_timeout: self.setup_timeout,
+            max_tunnels: self.tunnels.div_ceil(self.sockets.max(1)) + 16,
+        }
+    }
+
+    fn tunnel_params(&self) -> TunnelParams {
+        TunnelParams {
+            secret: None,
+            hide_avps: false,
+            hello_interval: self.hello_interval,
+            receive_window: self.receive_window,
+            max_sessions: u16::MAX,
+        }
+    }
+}
+
+/// The LAC's gatekeeper: accepts every tunnel and call the LNS offers.
+#[derive(Debug, Default)]
+pub struct PermissiveGate {
+    /// Tunnels and sessions the LNS opened toward us (SCCRQ, OCRQ).
+    pub admitted: usize,
+}
+
+impl Gatekeeper for PermissiveGate {
+    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
+        self.admitted += 1;
+        TunnelDecision::Accept(TunnelParams {
+            secret: None,
+            hide_avps: false,
+            hello_interval: Duration::from_secs(60),
+            receive_window: 64,
+            max_sessions: u16::MAX,
+        })
+    }
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
+        self.admitted += 1;
+        SessionDecision::Accept
+    }
+    fn tunnel_closed(&mut self, _: TunnelId) {}
+    fn session_closed(&mut self, _: SessionKey) {}
+}
+
+/// One socket and the endpoint behind it.
+#[derive(Debug)]
+struct Link {
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    gate: PermissiveGate,
+}
+
+/// Where a tunnel is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelState {
+    /// Not opened yet.
+    Pending,
+    /// SCCRQ sent, waiting for TunnelUp.
+    Opening,
+    Up,
+    Down(TunnelDownReason),
+}
+
+#[derive(Debug)]
+struct TunnelSlot {
+    link: usize,
+    id: Option<TunnelId>,
+    opened_at: Option<Instant>,
+    state: TunnelState,
+    sessions_up: usize,
+}
+
+#[derive(Debug)]
+struct SessionSlot {
+    opened_at: Instant,
+    up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Establish,
+    Teardown,
+}
+
+/// Latency percentiles of one setup phase, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min_us: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency {
+            count: h.len(),
+            min_us: h.min(),
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+            mean_us: h.mean(),
+        }
+    }
+}
+
+/// What the teardown did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeardownReport {
+    pub mode: Teardown,
+    /// From the first CDN / StopCCN until every tunnel was down and acknowledged.
+    pub secs: f64,
+    /// Whether everything was down and acknowledged before the timeout.
+    pub complete: bool,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub lns: String,
+    pub sockets: usize,
+    pub tunnels_requested: usize,
+    pub sessions_requested: usize,
+    pub tunnels_up: usize,
+    pub sessions_up: usize,
+    /// Tunnels that went down before they came up.
+    pub tunnel_failures: usize,
+    /// Sessions that went down before they came up, or could not be opened.
+    pub session_failures: usize,
+    /// Start of `establish` until the last TunnelUp / SessionUp.
+    pub setup_secs: f64,
+    /// Start of `establish` until the LNS acknowledged everything (the last ICCN or
+    /// SCCCN; includes the LNS's acknowledgement delay when nothing else is sent).
+    pub acked_secs: f64,
+    /// Tunnels up / (last TunnelUp - first SCCRQ).
+    pub tunnels_per_sec: f64,
+    /// Sessions up / (last SessionUp - first ICRQ).
+    pub sessions_per_sec: f64,
+    /// (Tunnels + sessions up) / `setup_secs`: the LAC's view (it counts a session up
+    /// when it sends the ICCN, before the LNS processed it).
+    pub setups_per_sec: f64,
+    /// (Tunnels + sessions up) / `acked_secs`: the LNS-confirmed rate (a lower bound; it
+    /// includes the LNS's final acknowledgement delay).
+    pub acked_setups_per_sec: f64,
+    /// SCCRQ queued -> TunnelUp.
+    pub tunnel_setup: Latency,
+    /// ICRQ queued -> SessionUp.
+    pub session_setup: Latency,
+    pub teardown: Option<TeardownReport>,
+    /// Why tunnels went down, by reason ("local-close-1", "peer-stopccn-6", ...).
+    pub tunnel_down_reasons: BTreeMap<String, usize>,
+    /// Why sessions went down, by reason.
+    pub session_down_reasons: BTreeMap<String, usize>,
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+    /// `send_to` failures (left to retransmission).
+    pub send_errors: u64,
+    /// Control messages the endpoints retransmitted during the setup phase.
+    pub setup_retransmissions: u64,
+}
+
+/// A short name of a tunnel's down reason, for counting.
+pub fn tunnel_reason_name(reason: &TunnelDownReason) -> String {
+    match reason {
+        TunnelDownReason::PeerStopCcn { result, .. } => format!("peer-stopccn-{result}"),
+        TunnelDownReason::LocalClose { result } => format!("local-close-{result}"),
+        TunnelDownReason::PeerDead => "peer-dead".to_owned(),
+        TunnelDownReason::HelloTimeout => "hello-timeout".to_owned(),
+        TunnelDownReason::SetupTimeout => "setup-timeout".to_owned(),
+        TunnelDownReason::AuthFailed => "auth-failed".to_owned(),
+        TunnelDownReason::ProtocolError { result, error, .. } => {
+            format!("protocol-error-{result}-{error}")
+        }
+        TunnelDownReason::LostTieBreaker => "lost-tie-breaker".to_owned(),
+    }
+}
+
+/// A short name of a session's down reason, for counting.
+pub fn session_reason_name(reason: &SessionDownReason) -> String {
+    match reason {
+        SessionDownReason::PeerCdn { result, .. } => format!("peer-cdn-{result}"),
+        SessionDownReason::LocalClose { result } => format!("local-close-{result}"),
+        SessionDownReason::TunnelDown => "tunnel-down".to_owned(),
+        SessionDownReason::SetupTimeout => "setup-timeout".to_owned(),
+        SessionDownReason::ProtocolError { result, error, .. } => {
+            format!("protocol-error-{result}-{error}")
+        }
+    }
+}
+
+/// The driver: sockets, endpoints and the bookkeeping of every tunnel and session.
+#[derive(Debug)]
+pub struct LacDriver {
+    config: LacConfig,
+    links: Vec<Link>,
+    tunnels: Vec<TunnelSlot>,
+    by_id: HashMap<(usize, TunnelId), usize>,
+    sessions: HashMap<(usize, SessionKey), SessionSlot>,
+    pending_tunnels: VecDeque<usize>,
+    /// One entry per session still to open, by tunnel index.
+    pending_sessions: VecDeque<usize>,
+    in_flight: usize,
+    next_open: Instant,
+    phase: Phase,
+    buf: Vec<u8>,
+    tunnel_hist: Histogram<u64>,
+    session_hist: Histogram<u64>,
+    tunnels_up: usize,
+    sessions_up: usize,
+    tunnel_failures: usize,
+    session_failures: usize,
+    setup_start: Option<Instant>,
+    setup_end: Option<Instant>,
+    first_tunnel_open: Option<Instant>,
+    last_tunnel_up: Option<Instant>,
+    first_session_open: Option<Instant>,
+    last_session_up: Option<Instant>,
+    teardown: Option<TeardownReport>,
+    tunnel_down_reasons: BTreeMap<String, usize>,
+    session_down_reasons: BTreeMap<String, usize>,
+    datagrams_sent: u64,
+    datagrams_received: u64,
+    send_errors: u64,
+    setup_retransmissions: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 us .. 1 h at 3 significant digits: valid constant bounds never fail.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn rate(count: usize, from: Option<Instant>, to: Option<Instant>) -> f64 {
+    match (from, to) {
+        (Some(from), Some(to)) if to > from => count as f64 / (to - from).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
+/// Asks for `SOCKET_BUFFER` bytes of send and receive buffer: the `FORCE` variants
+/// (root) first, beyond `net.core.{r,w}mem_max`, else the plain ones.
+fn grow_buffers(socket: &UdpSocket) {
+    let fd = socket.as_raw_fd();
+    let size = SOCKET_BUFFER;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [force, plain] {
+            // SAFETY: a valid socket fd and a c_int option value of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&raw const size).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+        }
+    }
+}
+
+impl LacDriver {
+    /// Binds the sockets; nothing is sent yet.
+    pub fn bind(config: LacConfig) -> io::Result<LacDriver> {
+        let sockets = config.sockets.max(1);
+        let ip = config.bind_addr();
+        let mut links = Vec::with_capacity(sockets);
+        for k in 0..sockets {
+            let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+            socket.set_nonblocking(true)?;
+            grow_buffers(&socket);
+            links.push(Link {
+                socket,
+                endpoint: Endpoint::new(
+                    config.endpoint_config(),
+                    config.seed.wrapping_add(k as u64),
+                ),
+                gate: PermissiveGate::default(),
+            });
+        }
+        let tunnels = (0..config.tunnels)
+            .map(|i| TunnelSlot {
+                link: i % sockets,
+                id: None,
+                opened_at: None,
+                state: TunnelState::Pending,
+                sessions_up: 0,
+            })
+            .collect();
+        Ok(LacDriver {
+            pending_tunnels: (0..config.tunnels).collect(),
+            config,
+            links,
+            tunnels,
+            by_id: HashMap::new(),
+            sessions: HashMap::new(),
+            pending_sessions: VecDeque::new(),
+            in_flight: 0,
+            next_open: Instant::now(),
+            phase: Phase::Idle,
+            buf: vec![0u8; MAX_DATAGRAM],
+            tunnel_hist: histogram(),
+            session_hist: histogram(),
+            tunnels_up: 0,
+            sessions_up: 0,
+            tunnel_failures: 0,
+            session_failures: 0,
+            setup_start: None,
+            setup_end: None,
+            first_tunnel_open: None,
+            last_tunnel_up: None,
+            first_session_open: None,
+            last_session_up: None,
+            teardown: None,
+            tunnel_down_reasons: BTreeMap::new(),
+            session_down_reasons: BTreeMap::new(),
+            datagrams_sent: 0,
+            datagrams_received: 0,
+            send_errors: 0,
+            setup_retransmissions: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LacConfig {
+        &self.config
+    }
+
+    /// The local addresses of the sockets.
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.links.iter().map(|l| l.socket.local_addr()).collect()
+    }
+
+    /// Tunnels up now.
+    pub fn tunnels_up(&self) -> usize {
+        self.tunnels
+            .iter()
+            .filter(|t| t.state == TunnelState::Up)
+            .count()
+    }
+
+    /// Sessions up now.
+    pub fn sessions_up(&self) -> usize {
+        self.sessions.values().filter(|s| s.up).count()
+    }
+
+    /// Every tunnel's state, in open order.
+    pub fn tunnel_states(&self) -> impl Iterator<Item = &TunnelState> {
+        self.tunnels.iter().map(|t| &t.state)
+    }
+
+    /// Whether every tunnel that was opened is down.
+    pub fn all_tunnels_down(&self) -> bool {
+        self.tunnels
+            .iter()
+            .all(|t| matches!(t.state, TunnelState::Down(_) | TunnelState::Pending))
+    }
+
+    /// Whether every endpoint has nothing unacknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.links.iter().all(|l| l.endpoint.all_acked())
+    }
+
+    /// Opens every tunnel and session (see the module documentation). Returns whether
+    /// every setup ended (successfully or not) before the timeout.
+    pub fn establish(&mut self) -> io::Result<bool> {
+        let start = Instant::now();
+        self.setup_start = Some(start);
+        self.next_open = start;
+        self.phase = Phase::Establish;
+        let deadline = start + self.config.setup_timeout;
+        let done = self.pump_until(deadline, |d| {
+            d.in_flight == 0
+                && d.pending_tunnels.is_empty()
+                && d.pending_sessions.is_empty()
+                && d.all_acked()
+        })?;
+        self.setup_end = Some(Instant::now());
+        self.phase = Phase::Idle;
+        // Every tunnel opened is still held (freed only after a StopCCN's wait).
+        self.setup_retransmissions = self
+            .links
+            .iter()
+            .flat_map(|l| {
+                l.endpoint
+                    .tunnel_ids()
+                    .into_iter()
+                    .filter_map(|id| l.endpoint.tunnel_info(id))
+            })
+            .map(|t| t.transport.retransmissions)
+            .sum();
+        Ok(done)
+    }
+
+    /// Closes every tunnel and session (see the module documentation). Returns whether
+    /// everything was down and acknowledged before the timeout.
+    pub fn teardown(&mut self, mode: Teardown) -> io::Result<bool> {
+        let start = Instant::now();
+        let deadline = start + self.config.teardown_timeout;
+        self.phase = Phase::Teardown;
+        self.pending_tunnels.clear();
+        self.pending_sessions.clear();
+        let mut complete = true;
+        if mode == Teardown::CdnThenStopCcn {
+            let mut keys: Vec<(usize, SessionKey)> = self.sessions.keys().copied().collect();
+            keys.sort_unstable();
+            for (link, key) in keys {
+                self.links[link].endpoint.close_session(
+                    start,
+                    key,
+                    CdnResult::Administrative.code(),
+                    None,
+                );
+            }
+            complete = self.pump_until(deadline, |d| d.sessions.is_empty() && d.all_acked())?;
+        }
+        let now = Instant::now();
+        for t in &self.tunnels {
+            if let (Some(id), TunnelState::Opening | TunnelState::Up) = (t.id, &t.state) {
+                self.links[t.link].endpoint.close_tunnel(
+                    now,
+                    id,
+                    StopCcnResult::GeneralClear.code(),
+                );
+            }
+        }
+        complete &= self.pump_until(deadline, |d| d.all_tunnels_down() && d.all_acked())?;
+        self.phase = Phase::Idle;
+        self.teardown = Some(TeardownReport {
+            mode,
+            secs: start.elapsed().as_secs_f64(),
+            complete,
+        });
+        Ok(complete)
+    }
+
+    /// Runs the loop without local requests until `done` holds or `deadline` passes;
+    /// returns whether `done` held.
+    pub fn pump(
+        &mut self,
+        deadline: Instant,
+        done: impl FnMut(&LacDriver) -> bool,
+    ) -> io::Result<bool> {
+        self.pump_until(deadline, done)
+    }
+
+    fn pump_until(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&LacDriver) -> bool,
+    ) -> io::Result<bool> {
+        loop {
+            let now = Instant::now();
+            self.start_opens(now);
+            self.flush();
+            if done(self) {
+                return Ok(true);
+            }
+            if now >= deadline {
+                return Ok(false);
+            }
+            let mut wake = deadline.min(now + MAX_WAIT);
+            for link in &self.links {
+                if let Some(at) = link.endpoint.poll_timeout() {
+                    wake = wake.min(at);
+                }
+            }
+            if self.can_open() {
+                wake = wake.min(self.next_open);
+            }
+            self.wait_and_receive(wake)?;
+            let now = Instant::now();
+            for link in &mut self.links {
+                if link.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+                    link.endpoint.handle_timeout(now, &mut link.gate);
+                }
+            }
+        }
+    }
+
+    fn can_open(&self) -> bool {
+        self.phase == Phase::Establish
+            && self.in_flight < self.config.outstanding.max(1)
+            && !(self.pending_sessions.is_empty() && self.pending_tunnels.is_empty())
+    }
+
+    /// Starts as many opens as the rate and the in-flight bound allow; sessions of tunnels
+    /// already up go before new tunnels.
+    fn start_opens(&mut self, now: Instant) {
+        let interval = self
+            .config
+            .rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        while self.can_open() {
+            if interval.is_some() && self.next_open > now {
+                break;
+            }
+            if let Some(t) = self.pending_sessions.pop_front() {
+                self.open_session(now, t);
+            } else if let Some(t) = self.pending_tunnels.pop_front() {
+                self.open_tunnel(now, t);
+            }
+            if let Some(interval) = interval {
+                let floor = now.checked_sub(interval * RATE_BURST).unwrap_or(now);
+                self.next_open = self.next_open.max(floor) + interval;
+            }
+        }
+    }
+
+    fn open_tunnel(&mut self, now: Instant, index: usize) {
+        let slot = &mut self.tunnels[index];
+        let link = &mut self.links[slot.link];
+        match link
+            .endpoint
+            .open_tunnel(now, self.config.lns, self.config.tunnel_params())
+        {
+            Ok(id) => {
+                slot.id = Some(id);
+                slot.opened_at = Some(now);
+                slot.state = TunnelState::Opening;
+                self.by_id.insert((slot.link, id), index);
+                self.in_flight += 1;
+                self.first_tunnel_open.get_or_insert(now);
+            }
+            Err(e) => {
+                self.tunnel_failures += 1;
+                self.session_failures += self.config.sessions_per_tunnel;
+                *self
+                    .tunnel_down_reasons
+                    .entry(format!("open-failed: {e}"))
+                    .or_default() += 1;
+                slot.state = TunnelState::Down(TunnelDownReason::LocalClose { result: 0 });
+            }
+        }
+    }
+
+    fn open_session(&mut self, now: Instant, index: usize) {
+        let slot = &self.tunnels[index];
+        let (Some(id), TunnelState::Up) = (slot.id, &slot.state) else {
+            self.session_failures += 1;
+            return;
+        };
+        let n = self.sessions.len() as u64;
+        let call = OutgoingCall {
+            calling_number: Some(format!("lac-{n}").into_bytes()),
+            ..OutgoingCall::default()
+        };
+        match self.links[slot.link].endpoint.open_session(now, id, call) {
+            Ok(key) => {
+                self.sessions.insert(
+                    (slot.link, key),
+                    SessionSlot {
+                        opened_at: now,
+                        up: false,
+                    },
+                );
+                self.in_flight += 1;
+                self.first_session_open.get_or_insert(now);
+            }
+            Err(e) => {
+                self.session_failures += 1;
+                *self
+                    .session_down_reasons
+                    .entry(format!("open-failed: {e}"))
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Sends everything the endpoints want sent, then books their events.
+    fn flush(&mut self) {
+        let now = Instant::now();
+        for l in 0..self.links.len() {
+            let link = &mut self.links[l];
+            while let Some(tx) = link.endpoint.poll_transmit(now) {
+                match link.socket.send_to(&tx.payload, tx.peer) {
+                    Ok(_) => self.datagrams_sent += 1,
+                    Err(_) => self.send_errors += 1,
+                }
+            }
+            while let Some(event) = self.links[l].endpoint.poll_event() {
+                self.event(l, event);
+            }
+        }
+    }
+
+    fn event(&mut self, link: usize, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::TunnelUp { tunnel, .. } => {
+                let Some(&index) = self.by_id.get(&(link, tunnel)) else {
+                    return;
+                };
+                let slot = &mut self.tunnels[index];
+                if slot.state == TunnelState::Opening {
+                    self.in_flight -= 1;
+                    if let Some(at) = slot.opened_at {
+                        let _ = self.tunnel_hist.record(micros(now - at));
+                    }
+                }
+                slot.state = TunnelState::Up;
+                self.tunnels_up += 1;
+                self.last_tunnel_up = Some(now);
+                if self.phase == Phase::Establish {
+                    self.pending_sessions
+                        .extend(std::iter::repeat_n(index, self.config.sessions_per_tunnel));
+                }
+            }
+            Event::TunnelDown { tunnel, reason } => {
+                let Some(index) = self.by_id.remove(&(link, tunnel)) else {
+                    return;
+                };
+                let slot = &mut self.tunnels[index];
+                if slot.state == TunnelState::Opening {
+                    self.in_flight -= 1;
+                    self.tunnel_failures += 1;
+                    if self.phase == Phase::Establish {
+                        self.session_failures += self.config.sessions_per_tunnel;
+                    }
+                }
+                *self
+                    .tunnel_down_reasons
+                    .entry(tunnel_reason_name(&reason))
+                    .or_default() += 1;
+                slot.state = TunnelState::Down(reason);
+            }
+            Event::SessionUp { key, .. } => {
+                if let Some(s) = self.sessions.get_mut(&(link, key))
+                    && !s.up
+                {
+                    s.up = true;
+                    self.in_flight -= 1;
+                    let _ = self.session_hist.record(micros(now - s.opened_at));
+                    self.sessions_up += 1;
+                    self.last_session_up = Some(now);
+                    if let Some(&index) = self.by_id.get(&(link, key.tunnel)) {
+                        self.tunnels[index].sessions_up += 1;
+                    }
+                }
+            }
+            Event::SessionDown { key, reason } => {
+                if let Some(s) = self.sessions.remove(&(link, key))
+                    && !s.up
+                {
+                    self.in_flight -= 1;
+                    self.session_failures += 1;
+                }
+                *self
+                    .session_down_reasons
+                    .entry(session_reason_name(&reason))
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Waits until a socket is readable or `wake`, then reads a batch from each readable
+    /// socket into its endpoint.
+    fn wait_and_receive(&mut self, wake: Instant) -> io::Result<()> {
+        let wait = wake.saturating_duration_since(Instant::now());
+        let mut fds: Vec<libc::pollfd> = self
+            .links
+            .iter()
+            .map(|l| libc::pollfd {
+                fd: l.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ts = libc::timespec {
+            tv_sec: wait.as_secs() as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds, `ts` a valid timespec,
+        // no signal mask.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &raw const ts,
+                std::ptr::null(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted => Ok(()),
+                _ => Err(e),
+            };
+        }
+        for (l, fd) in fds.iter().enumerate() {
+            if fd.revents == 0 {
+                continue;
+            }
+            let link = &mut self.links[l];
+            for _ in 0..RECV_BATCH {
+                match link.socket.recv_from(&mut self.buf) {
+                    Ok((len, peer)) => {
+                        self.datagrams_received += 1;
+                        let _ = link.endpoint.handle_datagram(
+                            Instant::now(),
+                            peer,
+                            &self.buf[..len],
+                            &mut link.gate,
+                        );
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP errors reported on the socket (port unreachable): the
+                    // transport's retransmission decides.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts, rates and latencies so far.
+    pub fn report(&self) -> Report {
+        let since_start = |end: Option<Instant>| match (self.setup_start, end) {
+            (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let last_up = self.last_tunnel_up.max(self.last_session_up);
+        let setup_secs = since_start(last_up);
+        let setups = (self.tunnels_up + self.sessions_up) as f64;
+        Report {
+            lns: self.config.lns.to_string(),
+            sockets: self.links.len(),
+            tunnels_requested: self.config.tunnels,
+            sessions_requested: self.config.tunnels * self.config.sessions_per_tunnel,
+            tunnels_up: self.tunnels_up,
+            sessions_up: self.sessions_up,
+            tunnel_failures: self.tunnel_failures,
+            session_failures: self.session_failures,
+            setup_secs,
+            acked_secs: since_start(self.setup_end),
+            tunnels_per_sec: rate(self.tunnels_up, self.first_tunnel_open, self.last_tunnel_up),
+            sessions_per_sec: rate(
+                self.sessions_up,
+                self.first_session_open,
+                self.last_session_up,
+            ),
+            setups_per_sec: per_sec(setups, setup_secs),
+            acked_setups_per_sec: per_sec(setups, since_start(self.setup_end)),
+            tunnel_setup: Latency::of(&self.tunnel_hist),
+            session_setup: Latency::of(&self.session_hist),
+            teardown: self.teardown.clone(),
+            tunnel_down_reasons: self.tunnel_down_reasons.clone(),
+            session_down_reasons: self.session_down_reasons.clone(),
+            datagrams_sent: self.datagrams_sent,
+            datagrams_received: self.datagrams_received,
+            send_errors: self.send_errors,
+            setup_retransmissions: self.setup_retransmissions,
+        }
+    }
+}
+
+fn per_sec(count: f64, secs: f64) -> f64 {
+    if secs > 0.0 { count / secs } else { 0.0 }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "L2TP setup toward {} ({} socket(s))",
+            self.lns, self.sockets
+        )?;
+        writeln!(
+            f,
+            "  tunnels   {:>7} / {:<7} up   {:>5} failed   {:>10.1} /s",
+            self.tunnels_up, self.tunnels_requested, self.tunnel_failures, self.tunnels_per_sec
+        )?;
+        writeln!(
+            f,
+            "  sessions  {:>7} / {:<7} up   {:>5} failed   {:>10.1} /s",
+            self.sessions_up, self.sessions_requested, self.session_failures, self.sessions_per_sec
+        )?;
+        writeln!(
+            f,
+            "  setup phase {:.3} s, {:.1} setups/s; all acknowledged after {:.3} s, {:.1} setups/s",
+            self.setup_secs, self.setups_per_sec, self.acked_secs, self.acked_setups_per_sec
+        )?;
+        writeln!(
+            f,
+            "  latency (ms)        p50      p90      p99    p99.9      max     mean"
+        )?;
+        for (name, l) in [
+            ("SCCRQ->TunnelUp", &self.tunnel_setup),
+            ("ICRQ->SessionUp", &self.session_setup),
+        ] {
+            writeln!(
+                f,
+                "  {name:<16} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                ms(l.p50_us),
+                ms(l.p90_us),
+                ms(l.p99_us),
+                ms(l.p999_us),
+                ms(l.max_us),
+                l.mean_us / 1000.0
+            )?;
+        }
+        if let Some(t) = &self.teardown {
+            writeln!(
+                f,
+                "  teardown ({:?}) {:.3} s{}",
+                t.mode,
+                t.secs,
+                if t.complete { "" } else { " INCOMPLETE" }
+            )?;
+        }
+        writeln!(
+            f,
+            "  datagrams sent {} received {} send errors {} setup retransmissions {}",
+            self.datagrams_sent,
+            self.datagrams_received,
+            self.send_errors,
+            self.setup_retransmissions
+        )?;
+        write!(
+            f,
+            "  tunnel down: {:?}\n  session down: {:?}",
+            self.tunnel_down_reasons, self.session_down_reasons
+        )
+    }
+}
