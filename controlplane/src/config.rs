@@ -31,6 +31,9 @@
 //! ```toml
 //! [l2tp]            # the L2TP control plane: socket, timers, global limits
 //! [admission]       # how fast, and how many at once, tunnels and sessions may be set up
+//! [ppp]             # PPP of every session: authentication, keepalive, IPCP values
+//! [[pool]]          # named IPv4 address pools
+//! [users]           # the local users file
 //! [[lac]]           # per-LAC policy, first match in file order wins
 //! ```
 //!
@@ -50,16 +53,38 @@
 //! true`. The safe default is to refuse: an LNS reachable from the Internet must not carry
 //! tunnels for whoever asks. An entry with neither `host_name` nor `source` matches every
 //! LAC and so is the explicit way to write a catch-all policy.
+//!
+//! # NAS-initiated calls (proxy LCP and proxy authentication)
+//!
+//! Each `[[lac]]` entry says what the LNS does with the proxy AVPs of an ICCN
+//! (RFC 2661 §4.4.5; the rules are in [`crate::ppp::session::proxy`]): `proxy_lcp`,
+//! `proxy_auth`, `force_chap`, `renegotiate_lcp`. The default, also for unknown LACs, is
+//! the carrier one: **accept proxy LCP and proxy authentication when the LAC sends them**
+//! ([`DEFAULT_PROXY_MODE`]). A wholesale LAC has negotiated LCP with the subscriber's CPE
+//! already, and many CPEs do not survive a second LCP round (RFC 2661 §4.4.5 warns of it);
+//! the captured PAP password or CHAP response is still verified here, against our users,
+//! so accepting it gives nothing away. A LAC that sends no proxy AVPs (an L2TP client)
+//! gets the ordinary negotiation whatever the entry says.
+//!
+//! # Files named in the configuration
+//!
+//! `[users] file` is relative to the directory of the configuration file
+//! ([`Config::load`] resolves it; [`Config::from_toml_str`] keeps it as written).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::ppp::auth::Method;
+use crate::ppp::lcp::{AuthProtocol, ChapAlgorithm};
+use crate::ppp::pool::{Pool, PoolError, Pools};
+use crate::ppp::session::proxy::ProxyMode;
 
 /// Default `[l2tp] listen`: every IPv4 address, the L2TP port (RFC 2661 §8.1).
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -97,6 +122,25 @@ pub const DEFAULT_SCCRQ_BURST: u32 = 200;
 pub const DEFAULT_ICRQ_PER_SECOND: u32 = 1000;
 /// Default `[admission] icrq_burst`.
 pub const DEFAULT_ICRQ_BURST: u32 = 2000;
+/// Default `[ppp] auth`: every method we run, strongest first.
+pub const DEFAULT_AUTH: [Method; 3] = [Method::MsChapV2, Method::ChapMd5, Method::Pap];
+/// Default `[ppp] chap_name`, our Name in CHAP Challenges (RFC 1994 §4.1).
+pub const DEFAULT_CHAP_NAME: &str = "xlns";
+/// Default `[ppp] lcp_echo_interval` (pppd's usual `lcp-echo-interval 30`).
+pub const DEFAULT_LCP_ECHO_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `[ppp] lcp_echo_failures` (pppd's usual `lcp-echo-failure 4`).
+pub const DEFAULT_LCP_ECHO_FAILURES: u32 = 4;
+/// Default `[ppp] mru`: 1400, so that a full frame plus L2TP/UDP/IPv4 fits a 1500-octet
+/// access link.
+pub const DEFAULT_MRU: u16 = 1400;
+/// Default `[[lac]]` proxy policy: accept the LAC's proxy LCP and proxy authentication
+/// (see the module documentation).
+pub const DEFAULT_PROXY_MODE: ProxyMode = ProxyMode {
+    accept_proxy_auth: true,
+    accept_proxy_lcp: true,
+    force_chap: false,
+    renegotiate_lcp: false,
+};
 
 /// The validated configuration. `Config::default()` is what an empty file gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +151,109 @@ pub struct Config {
     pub admission: AdmissionConfig,
     /// `[[lac]]`, in file order.
     pub lacs: Vec<LacConfig>,
+    /// `[ppp]`.
+    pub ppp: PppConfig,
+    /// `[[pool]]`, in file order.
+    pub pools: Vec<PoolConfig>,
+    /// `[users] file`: the local users file ([`crate::ppp::users`]); `None`: no local users.
+    pub users_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The `[[pool]]` entries as allocator pools (the gateway excluded from the pool that
+    /// holds it).
+    pub fn build_pools(&self) -> Result<Pools, PoolError> {
+        let mut pools = Pools::new();
+        for p in &self.pools {
+            pools.add(p.build(self.ppp.gateway)?)?;
+        }
+        Ok(pools)
+    }
+}
+
+/// `[ppp]`: PPP of every session (RFC 1661, RFC 1332, RFC 1877).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PppConfig {
+    /// `auth`: the methods offered in LCP, in order of preference (`"mschap-v2"`,
+    /// `"chap-md5"`, `"pap"`); not empty, no repetition.
+    pub auth: Vec<Method>,
+    /// `chap_name`: our Name in CHAP Challenges.
+    pub chap_name: String,
+    /// `lcp_echo_interval`: time between LCP Echo-Requests; `"0s"` (`None`) disables the
+    /// keepalive. 1s..=1h otherwise.
+    pub lcp_echo_interval: Option<Duration>,
+    /// `lcp_echo_failures`: unanswered Echo-Requests before the session is given up,
+    /// 1..=100.
+    pub lcp_echo_failures: u32,
+    /// `mru`: the MRU we request (RFC 1661 §6.1), 128..=65535.
+    pub mru: u16,
+    /// `gateway`: the LNS's own IPv4 address in IPCP (the subscriber's peer address).
+    /// Required when pools are configured.
+    pub gateway: Option<Ipv4Addr>,
+    /// `dns`: primary and secondary DNS servers (RFC 1877), at most two.
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// `default_pool`: the pool of users without a fixed address or pool of their own;
+    /// must name a `[[pool]]`. Default: the first pool.
+    pub default_pool: Option<String>,
+    /// `ipv6cp`: run IPv6CP besides IPCP. Default `false`.
+    pub ipv6cp: bool,
+    /// `session_timeout`: sessions are closed this long after they came up. 1s..=8760h.
+    pub session_timeout: Option<Duration>,
+    /// `idle_timeout`: sessions without traffic this long are closed. 1s..=8760h.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl PppConfig {
+    /// `auth` as LCP Authentication-Protocol values.
+    pub fn auth_protocols(&self) -> Vec<AuthProtocol> {
+        self.auth
+            .iter()
+            .map(|m| match m {
+                Method::Pap => AuthProtocol::Pap,
+                Method::ChapMd5 => AuthProtocol::Chap(ChapAlgorithm::Md5),
+                Method::MsChapV2 => AuthProtocol::Chap(ChapAlgorithm::MsChapV2),
+            })
+            .collect()
+    }
+}
+
+impl Default for PppConfig {
+    fn default() -> Self {
+        PppConfig {
+            auth: DEFAULT_AUTH.to_vec(),
+            chap_name: DEFAULT_CHAP_NAME.to_owned(),
+            lcp_echo_interval: Some(DEFAULT_LCP_ECHO_INTERVAL),
+            lcp_echo_failures: DEFAULT_LCP_ECHO_FAILURES,
+            mru: DEFAULT_MRU,
+            gateway: None,
+            dns: [None; 2],
+            default_pool: None,
+            ipv6cp: false,
+            session_timeout: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// One `[[pool]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// `name`: required, non-empty, unique.
+    pub name: String,
+    /// `cidr`: the block; its network and broadcast addresses are not handed out (except
+    /// in a /31 or /32), nor is `[ppp] gateway`.
+    pub cidr: Ipv4Net,
+    /// `exclude`: further addresses never handed out.
+    pub exclude: Vec<Ipv4Addr>,
+}
+
+impl PoolConfig {
+    /// The allocator pool, `gateway` excluded too.
+    pub fn build(&self, gateway: Option<Ipv4Addr>) -> Result<Pool, PoolError> {
+        let mut exclude = self.exclude.clone();
+        exclude.extend(gateway);
+        Pool::from_cidr(&self.name, self.cidr, &exclude)
+    }
 }
 
 /// `[l2tp]`: the L2TP control plane.
@@ -284,6 +431,9 @@ pub struct LacConfig {
     pub hello_interval: Option<Duration>,
     /// `receive_window`: overrides `[l2tp] receive_window`.
     pub receive_window: Option<u16>,
+    /// `proxy_lcp`, `proxy_auth`, `force_chap`, `renegotiate_lcp`: what to do with the
+    /// proxy AVPs of NAS-initiated calls. Default [`DEFAULT_PROXY_MODE`].
+    pub proxy: ProxyMode,
 }
 
 /// What kind of problem a [`ConfigError`] reports.
@@ -375,7 +525,16 @@ impl Config {
         let path = path.as_ref();
         let file = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_toml_str(&text, &file),
+            Ok(text) => {
+                let mut config = Config::from_toml_str(&text, &file)?;
+                if let Some(users) = &mut config.users_file
+                    && users.is_relative()
+                {
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    *users = dir.join(&*users);
+                }
+                Ok(config)
+            }
             Err(e) => Err(ConfigError {
                 file,
                 kind: ConfigErrorKind::Io,
@@ -605,6 +764,43 @@ struct RawConfig {
     admission: RawAdmission,
     #[serde(default)]
     lac: Vec<RawLac>,
+    #[serde(default)]
+    ppp: RawPpp,
+    #[serde(default)]
+    pool: Vec<RawPool>,
+    #[serde(default)]
+    users: RawUsers,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPpp {
+    auth: Option<Spanned<Vec<Spanned<String>>>>,
+    chap_name: S<String>,
+    lcp_echo_interval: S<String>,
+    lcp_echo_failures: S<i64>,
+    mru: S<i64>,
+    gateway: S<String>,
+    dns: Option<Spanned<Vec<Spanned<String>>>>,
+    default_pool: S<String>,
+    ipv6cp: Option<bool>,
+    session_timeout: S<String>,
+    idle_timeout: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    name: Spanned<String>,
+    cidr: Spanned<String>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsers {
+    file: S<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -650,6 +846,10 @@ struct RawLac {
     max_sessions: S<i64>,
     hello_interval: S<String>,
     receive_window: S<i64>,
+    proxy_lcp: Option<bool>,
+    proxy_auth: Option<bool>,
+    force_chap: S<bool>,
+    renegotiate_lcp: Option<bool>,
 }
 
 /// Checks one optional integer against `min..=max`, naming `key` in the error.
@@ -749,11 +949,246 @@ impl RawConfig {
             let lac = raw.validate(src, i, &lacs)?;
             lacs.push(lac);
         }
+        let mut ppp = self.ppp.validate(src)?;
+        let mut pools: Vec<PoolConfig> = Vec::with_capacity(self.pool.len());
+        for (i, raw) in self.pool.iter().enumerate() {
+            let pool = raw.validate(src, i, &pools, ppp.gateway)?;
+            pools.push(pool);
+        }
+        match &self.ppp.default_pool {
+            Some(v) => {
+                if !pools.iter().any(|p| p.name == *v.get_ref()) {
+                    return Err(src.invalid(
+                        v.span(),
+                        "ppp.default_pool",
+                        format!("no [[pool]] named {:?}", v.get_ref()),
+                    ));
+                }
+            }
+            None => ppp.default_pool = pools.first().map(|p| p.name.clone()),
+        }
+        let users_file = match &self.users.file {
+            None => None,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "users.file", "must not be empty"));
+            }
+            Some(v) => Some(PathBuf::from(v.get_ref())),
+        };
         Ok(Config {
             l2tp,
             admission,
             lacs,
+            ppp,
+            pools,
+            users_file,
         })
+    }
+}
+
+/// One optional IPv4 address.
+fn ipv4(src: &Source<'_>, key: &str, value: &Spanned<String>) -> Result<Ipv4Addr, ConfigError> {
+    value.get_ref().parse::<Ipv4Addr>().map_err(|_| {
+        src.invalid(
+            value.span(),
+            key,
+            format!("{:?} is not an IPv4 address", value.get_ref()),
+        )
+    })
+}
+
+/// The longest session and idle timeouts: a year.
+const TIMEOUT_MAX: Duration = Duration::from_secs(8760 * 3600);
+
+impl RawPpp {
+    fn validate(&self, src: &Source<'_>) -> Result<PppConfig, ConfigError> {
+        let d = PppConfig::default();
+        let auth = match &self.auth {
+            None => d.auth,
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(src.invalid(
+                        list.span(),
+                        "ppp.auth",
+                        "must name at least one method (\"mschap-v2\", \"chap-md5\", \"pap\")",
+                    ));
+                }
+                let mut auth: Vec<Method> = Vec::new();
+                for (i, v) in list.get_ref().iter().enumerate() {
+                    let key = format!("ppp.auth[{i}]");
+                    let method = match v.get_ref().as_str() {
+                        "mschap-v2" => Method::MsChapV2,
+                        "chap-md5" => Method::ChapMd5,
+                        "pap" => Method::Pap,
+                        other => {
+                            return Err(src.invalid(
+                                v.span(),
+                                &key,
+                                format!(
+                                    "unknown authentication method {other:?}; known: \"mschap-v2\", \
+                                     \"chap-md5\", \"pap\""
+                                ),
+                            ));
+                        }
+                    };
+                    if auth.contains(&method) {
+                        return Err(src.invalid(
+                            v.span(),
+                            &key,
+                            format!("{:?} listed twice", v.get_ref()),
+                        ));
+                    }
+                    auth.push(method);
+                }
+                auth
+            }
+        };
+        let chap_name = match &self.chap_name {
+            None => d.chap_name,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "ppp.chap_name", "must not be empty"));
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        let lcp_echo_interval = match &self.lcp_echo_interval {
+            None => d.lcp_echo_interval,
+            Some(v) if parse_duration(v.get_ref()) == Some(Duration::ZERO) => None,
+            Some(_) => duration(
+                src,
+                "ppp.lcp_echo_interval",
+                &self.lcp_echo_interval,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            )?,
+        };
+        let lcp_echo_failures = int(
+            src,
+            "ppp.lcp_echo_failures",
+            &self.lcp_echo_failures,
+            1,
+            100,
+        )?
+        .unwrap_or(d.lcp_echo_failures);
+        // RFC 1661 §6.1: the MRU is 16 bits; below 128 octets nothing useful fits.
+        let mru = int(src, "ppp.mru", &self.mru, 128, U16_MAX)?.unwrap_or(d.mru);
+        let gateway = match &self.gateway {
+            None => None,
+            Some(v) => {
+                let a = ipv4(src, "ppp.gateway", v)?;
+                if a.is_unspecified() || a.is_broadcast() || a.is_multicast() {
+                    return Err(src.invalid(
+                        v.span(),
+                        "ppp.gateway",
+                        format!("{a} cannot be the LNS's address"),
+                    ));
+                }
+                Some(a)
+            }
+        };
+        let mut dns = [None; 2];
+        if let Some(list) = &self.dns {
+            // RFC 1877: a primary and a secondary server.
+            if list.get_ref().len() > 2 {
+                return Err(src.invalid(
+                    list.span(),
+                    "ppp.dns",
+                    "at most two servers (primary and secondary, RFC 1877)",
+                ));
+            }
+            for (i, v) in list.get_ref().iter().enumerate() {
+                dns[i] = Some(ipv4(src, &format!("ppp.dns[{i}]"), v)?);
+            }
+        }
+        let session_timeout = duration(
+            src,
+            "ppp.session_timeout",
+            &self.session_timeout,
+            Duration::from_secs(1),
+            TIMEOUT_MAX,
+        )?;
+        let idle_timeout = duration(
+            src,
+            "ppp.idle_timeout",
+            &self.idle_timeout,
+            Duration::from_secs(1),
+            TIMEOUT_MAX,
+        )?;
+        Ok(PppConfig {
+            auth,
+            chap_name,
+            lcp_echo_interval,
+            lcp_echo_failures,
+            mru,
+            gateway,
+            dns,
+            default_pool: self.default_pool.as_ref().map(|v| v.get_ref().clone()),
+            ipv6cp: self.ipv6cp.unwrap_or(d.ipv6cp),
+            session_timeout,
+            idle_timeout,
+        })
+    }
+}
+
+impl RawPool {
+    fn validate(
+        &self,
+        src: &Source<'_>,
+        index: usize,
+        before: &[PoolConfig],
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<PoolConfig, ConfigError> {
+        let key = |k: &str| format!("pool[{index}].{k}");
+        let name = self.name.get_ref();
+        if name.is_empty() {
+            return Err(src.invalid(self.name.span(), &key("name"), "must not be empty"));
+        }
+        if let Some(j) = before.iter().position(|p| p.name == *name) {
+            return Err(src.invalid(
+                self.name.span(),
+                &key("name"),
+                format!("duplicate pool name {name:?} (also pool[{j}].name)"),
+            ));
+        }
+        let text = self.cidr.get_ref();
+        let cidr = match text.parse::<Ipv4Net>() {
+            Ok(net) if net.trunc() == net => net,
+            Ok(net) => {
+                return Err(src.invalid(
+                    self.cidr.span(),
+                    &key("cidr"),
+                    format!(
+                        "{text:?} has host bits set; did you mean \"{}\"?",
+                        net.trunc()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(src.invalid(
+                    self.cidr.span(),
+                    &key("cidr"),
+                    format!("{text:?} is not an IPv4 prefix such as \"10.0.0.0/24\""),
+                ));
+            }
+        };
+        let mut exclude = Vec::with_capacity(self.exclude.len());
+        for (i, v) in self.exclude.iter().enumerate() {
+            exclude.push(ipv4(src, &key(&format!("exclude[{i}]")), v)?);
+        }
+        if gateway.is_none() {
+            return Err(src.invalid(
+                self.name.span(),
+                "ppp.gateway",
+                "pools need [ppp] gateway, the LNS's own address in IPCP",
+            ));
+        }
+        let pool = PoolConfig {
+            name: name.clone(),
+            cidr,
+            exclude,
+        };
+        if let Err(e) = pool.build(gateway) {
+            return Err(src.invalid(self.cidr.span(), &key("cidr"), e.to_string()));
+        }
+        Ok(pool)
     }
 }
 
@@ -1037,7 +1472,42 @@ impl RawLac {
                 1,
                 U16_MAX,
             )?,
+            proxy: self.proxy_mode(src, index)?,
         })
+    }
+
+    fn proxy_mode(&self, src: &Source<'_>, index: usize) -> Result<ProxyMode, ConfigError> {
+        let d = DEFAULT_PROXY_MODE;
+        let mode = ProxyMode {
+            accept_proxy_auth: self.proxy_auth.unwrap_or(d.accept_proxy_auth),
+            accept_proxy_lcp: self.proxy_lcp.unwrap_or(d.accept_proxy_lcp),
+            force_chap: self.force_chap.as_ref().is_some_and(|v| *v.get_ref()),
+            renegotiate_lcp: self.renegotiate_lcp.unwrap_or(d.renegotiate_lcp),
+        };
+        // Forced CHAP challenges on the LAC's LCP (ARCHITECTURE.md §1: renegotiation >
+        // forced CHAP > proxy); with LCP renegotiated it would never apply.
+        if let Some(v) = &self.force_chap
+            && mode.force_chap
+        {
+            let why = if mode.renegotiate_lcp {
+                Some("renegotiate_lcp = true")
+            } else if !mode.accept_proxy_lcp {
+                Some("proxy_lcp = false")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(src.invalid(
+                    v.span(),
+                    &format!("lac[{index}].force_chap"),
+                    format!(
+                        "force_chap has no effect with {why}: LCP is renegotiated and \
+                         authentication runs from scratch"
+                    ),
+                ));
+            }
+        }
+        Ok(mode)
     }
 }
 
