@@ -2073,6 +2073,269 @@ accept = false
     }
 
     #[test]
+    fn ppp_pools_users_parse() {
+        let text = r#"
+[ppp]
+auth = ["pap", "chap-md5"]
+chap_name = "lns1"
+lcp_echo_interval = "5s"
+lcp_echo_failures = 2
+mru = 1460
+gateway = "10.1.0.1"
+dns = ["192.0.2.53", "192.0.2.54"]
+default_pool = "b"
+ipv6cp = true
+session_timeout = "24h"
+idle_timeout = "30m"
+
+[[pool]]
+name = "a"
+cidr = "10.1.0.0/24"
+exclude = ["10.1.0.7"]
+
+[[pool]]
+name = "b"
+cidr = "10.2.0.0/30"
+
+[users]
+file = "users.txt"
+
+[[lac]]
+name = "w"
+proxy_auth = false
+force_chap = true
+
+[[lac]]
+name = "r"
+renegotiate_lcp = true
+"#;
+        let c = Config::from_toml_str(text, "x.toml").unwrap();
+        assert_eq!(c.ppp.auth, vec![Method::Pap, Method::ChapMd5]);
+        assert_eq!(
+            c.ppp.auth_protocols(),
+            vec![AuthProtocol::Pap, AuthProtocol::Chap(ChapAlgorithm::Md5)]
+        );
+        assert_eq!(c.ppp.chap_name, "lns1");
+        assert_eq!(c.ppp.lcp_echo_interval, Some(Duration::from_secs(5)));
+        assert_eq!(c.ppp.lcp_echo_failures, 2);
+        assert_eq!(c.ppp.mru, 1460);
+        assert_eq!(c.ppp.gateway, Some(Ipv4Addr::new(10, 1, 0, 1)));
+        assert_eq!(
+            c.ppp.dns,
+            [
+                Some(Ipv4Addr::new(192, 0, 2, 53)),
+                Some(Ipv4Addr::new(192, 0, 2, 54))
+            ]
+        );
+        assert_eq!(c.ppp.default_pool.as_deref(), Some("b"));
+        assert!(c.ppp.ipv6cp);
+        assert_eq!(c.ppp.session_timeout, Some(Duration::from_secs(86400)));
+        assert_eq!(c.ppp.idle_timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(c.pools.len(), 2);
+        assert_eq!(c.pools[0].exclude, vec![Ipv4Addr::new(10, 1, 0, 7)]);
+        assert_eq!(c.users_file, Some(PathBuf::from("users.txt")));
+        let pools = c.build_pools().unwrap();
+        // 254 hosts minus the gateway and the exclusion.
+        assert_eq!(pools.get("a").unwrap().counters().size, 252);
+        assert_eq!(pools.get("b").unwrap().counters().size, 2);
+        assert_eq!(
+            c.lacs[0].proxy,
+            ProxyMode {
+                accept_proxy_auth: false,
+                accept_proxy_lcp: true,
+                force_chap: true,
+                renegotiate_lcp: false
+            }
+        );
+        assert!(c.lacs[1].proxy.renegotiate_lcp);
+    }
+
+    #[test]
+    fn ppp_defaults() {
+        let c = Config::from_toml_str(
+            "[ppp]\ngateway = \"10.0.0.1\"\nlcp_echo_interval = \"0s\"\n[[pool]]\nname = \"x\"\ncidr = \"10.0.0.0/24\"\n[[lac]]\nname = \"l\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.ppp.auth, DEFAULT_AUTH.to_vec());
+        assert_eq!(c.ppp.lcp_echo_interval, None);
+        // Without default_pool the first pool is the default.
+        assert_eq!(c.ppp.default_pool.as_deref(), Some("x"));
+        // The carrier default: proxy LCP and proxy authentication accepted.
+        assert_eq!(c.lacs[0].proxy, DEFAULT_PROXY_MODE);
+        assert!(DEFAULT_PROXY_MODE.accept_proxy_auth && DEFAULT_PROXY_MODE.accept_proxy_lcp);
+        let d = Config::default();
+        assert_eq!(d.ppp.lcp_echo_interval, Some(DEFAULT_LCP_ECHO_INTERVAL));
+        assert!(d.pools.is_empty() && d.users_file.is_none());
+    }
+
+    #[test]
+    fn ppp_errors() {
+        for (text, prefix) in [
+            (
+                "[ppp]\nauth = []\n",
+                "xlnsd.toml:2:8: ppp.auth: must name at least one method",
+            ),
+            (
+                "[ppp]\nauth = [\"pap\", \"eap\"]\n",
+                "xlnsd.toml:2:16: ppp.auth[1]: unknown authentication method \"eap\"",
+            ),
+            (
+                "[ppp]\nauth = [\"pap\", \"pap\"]\n",
+                "xlnsd.toml:2:16: ppp.auth[1]: \"pap\" listed twice",
+            ),
+            (
+                "[ppp]\nchap_name = \"\"\n",
+                "xlnsd.toml:2:13: ppp.chap_name: must not be empty",
+            ),
+            (
+                "[ppp]\nlcp_echo_interval = \"2h\"\n",
+                "xlnsd.toml:2:21: ppp.lcp_echo_interval: must be between 1s and 1h",
+            ),
+            (
+                "[ppp]\nlcp_echo_failures = 0\n",
+                "xlnsd.toml:2:21: ppp.lcp_echo_failures: must be between 1 and 100",
+            ),
+            (
+                "[ppp]\nmru = 64\n",
+                "xlnsd.toml:2:7: ppp.mru: must be between 128 and 65535",
+            ),
+            (
+                "[ppp]\ngateway = \"10.0.0\"\n",
+                "xlnsd.toml:2:11: ppp.gateway: \"10.0.0\" is not an IPv4 address",
+            ),
+            (
+                "[ppp]\ngateway = \"0.0.0.0\"\n",
+                "xlnsd.toml:2:11: ppp.gateway: 0.0.0.0 cannot be the LNS's address",
+            ),
+            (
+                "[ppp]\ndns = [\"1.1.1.1\", \"8.8.8.8\", \"9.9.9.9\"]\n",
+                "xlnsd.toml:2:7: ppp.dns: at most two servers",
+            ),
+            (
+                "[ppp]\ndns = [\"1.1.1.1\", \"::1\"]\n",
+                "xlnsd.toml:2:19: ppp.dns[1]: \"::1\" is not an IPv4 address",
+            ),
+            (
+                "[ppp]\nsession_timeout = \"0s\"\n",
+                "xlnsd.toml:2:19: ppp.session_timeout: must be between 1s and 8760h",
+            ),
+            (
+                "[ppp]\nidle_timeout = \"5\"\n",
+                "xlnsd.toml:2:16: ppp.idle_timeout: \"5\" is not a duration",
+            ),
+            (
+                "[ppp]\ngateway = \"10.0.0.1\"\ndefault_pool = \"nope\"\n",
+                "xlnsd.toml:3:16: ppp.default_pool: no [[pool]] named \"nope\"",
+            ),
+            (
+                "[users]\nfile = \"\"\n",
+                "xlnsd.toml:2:8: users.file: must not be empty",
+            ),
+        ] {
+            assert_err(text, ConfigErrorKind::Invalid, prefix);
+        }
+        assert_err(
+            "[ppp]\necho = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:1: ppp.echo: unknown field `echo`",
+        );
+        assert_err(
+            "[users]\npath = \"u\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:1: users.path: unknown field `path`",
+        );
+    }
+
+    #[test]
+    fn pool_errors() {
+        let gw = "[ppp]\ngateway = \"10.0.0.1\"\n";
+        for (pools, prefix) in [
+            (
+                "[[pool]]\nname = \"\"\ncidr = \"10.0.0.0/24\"\n",
+                "xlnsd.toml:4:8: pool[0].name: must not be empty",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\n[[pool]]\nname = \"a\"\ncidr = \"10.1.0.0/24\"\n",
+                "xlnsd.toml:7:8: pool[1].name: duplicate pool name \"a\" (also pool[0].name)",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.1/24\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: \"10.0.0.1/24\" has host bits set; did you mean \"10.0.0.0/24\"?",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"2001:db8::/64\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: \"2001:db8::/64\" is not an IPv4 prefix",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/8\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: pool a: bad range",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\nexclude = [\"10.0.0.300\"]\n",
+                "xlnsd.toml:6:12: pool[0].exclude[0]: \"10.0.0.300\" is not an IPv4 address",
+            ),
+        ] {
+            assert_err(&format!("{gw}{pools}"), ConfigErrorKind::Invalid, prefix);
+        }
+        assert_err(
+            "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: ppp.gateway: pools need [ppp] gateway",
+        );
+        assert_err(
+            "[ppp]\ngateway = \"10.0.0.1\"\n[[pool]]\nname = \"a\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:1: pool[0]: missing field `cidr`",
+        );
+    }
+
+    #[test]
+    fn lac_proxy_errors() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\nrenegotiate_lcp = true\nforce_chap = true\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:14: lac[0].force_chap: force_chap has no effect with renegotiate_lcp = true",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nproxy_lcp = false\nforce_chap = true\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:14: lac[0].force_chap: force_chap has no effect with proxy_lcp = false",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nproxy_auth = \"yes\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:14: lac[0].proxy_auth: invalid type: string \"yes\"",
+        );
+    }
+
+    #[test]
+    fn users_file_is_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("xlnsd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("xlnsd.toml");
+        std::fs::write(&path, "[users]\nfile = \"users\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.users_file, Some(dir.join("users")));
+        std::fs::write(&path, "[users]\nfile = \"/etc/xlns/users\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.users_file, Some(PathBuf::from("/etc/xlns/users")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lab_config_loads_with_its_users() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lab/peer-vm/xlnsd.toml");
+        let c = Config::load(path).unwrap();
+        assert_eq!(c.ppp.gateway, Some(Ipv4Addr::new(10, 255, 100, 1)));
+        let users = crate::ppp::users::Users::load(c.users_file.as_deref().unwrap()).unwrap();
+        assert_eq!(users.len(), 64);
+        assert_eq!(users.get("user64").unwrap().password, "pw64");
+        let pools = c.build_pools().unwrap();
+        assert_eq!(pools.get("lab").unwrap().counters().size, 253);
+    }
+
+    #[test]
     fn example_config_loads() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/xlnsd.example.toml");
         let c = Config::load(path).unwrap();
