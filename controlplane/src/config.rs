@@ -2163,7 +2163,15 @@ renegotiate_lcp = true
         assert_eq!(c.ppp.default_pool.as_deref(), Some("x"));
         // The carrier default: proxy LCP and proxy authentication accepted.
         assert_eq!(c.lacs[0].proxy, DEFAULT_PROXY_MODE);
-        assert!(DEFAULT_PROXY_MODE.accept_proxy_auth && DEFAULT_PROXY_MODE.accept_proxy_lcp);
+        assert_eq!(
+            c.lacs[0].proxy,
+            ProxyMode {
+                accept_proxy_auth: true,
+                accept_proxy_lcp: true,
+                force_chap: false,
+                renegotiate_lcp: false
+            }
+        );
         let d = Config::default();
         assert_eq!(d.ppp.lcp_echo_interval, Some(DEFAULT_LCP_ECHO_INTERVAL));
         assert!(d.pools.is_empty() && d.users_file.is_none());
@@ -2325,7 +2333,10 @@ renegotiate_lcp = true
 
     #[test]
     fn lab_config_loads_with_its_users() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lab/peer-vm/xlnsd.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/lab/peer-vm/xlnsd.toml"
+        );
         let c = Config::load(path).unwrap();
         assert_eq!(c.ppp.gateway, Some(Ipv4Addr::new(10, 255, 100, 1)));
         let users = crate::ppp::users::Users::load(c.users_file.as_deref().unwrap()).unwrap();

@@ -322,7 +322,12 @@ fn silent_guest_is_found_by_the_lcp_echo() {
     let from_lns = |i: usize| dissections[i].field("ip.src") == Some("10.255.0.1");
     let last_guest = (0..frames.len()).rev().find(|&i| from_guest(i)).unwrap();
     let cdn = (last_guest..frames.len())
-        .find(|&i| from_lns(i) && dissections[i].fields("l2tp.avp.message_type").contains(&"14"))
+        .find(|&i| {
+            from_lns(i)
+                && dissections[i]
+                    .fields("l2tp.avp.message_type")
+                    .contains(&"14")
+        })
         .unwrap_or_else(|| panic!("no CDN after the guest fell silent\n{}", run.dump()));
     // LinkDead comes `interval * failures` after the first unanswered Echo-Request, which
     // went out at most one interval after the guest's last frame.
@@ -332,7 +337,9 @@ fn silent_guest_is_found_by_the_lcp_echo() {
     let slack = Duration::from_millis(500);
     let detect = times[cdn] - times[first_unanswered];
     let since_silent = times[cdn] - times[last_guest];
-    eprintln!("echo timeout: CDN {detect:?} after the first unanswered Echo-Request, {since_silent:?} after the guest's last frame");
+    eprintln!(
+        "echo timeout: CDN {detect:?} after the first unanswered Echo-Request, {since_silent:?} after the guest's last frame"
+    );
     assert!(detect >= INTERVAL * FAILURES - slack, "{detect:?}");
     assert!(detect <= INTERVAL * FAILURES + slack, "{detect:?}");
     assert!(

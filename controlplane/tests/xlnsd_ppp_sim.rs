@@ -309,14 +309,13 @@ fn sessions_up_wrong_password_refused_then_everything_freed() {
     up.sort();
     assert_eq!(up.len(), 2, "{:?}", sim.calls);
     assert_ne!(up[0], up[1]);
-    assert!(up.iter().all(|a| a.octets()[..3] == [10, 0, 0] && a.octets()[3] != 1));
+    assert!(
+        up.iter()
+            .all(|a| a.octets()[..3] == [10, 0, 0] && a.octets()[3] != 1)
+    );
     assert_eq!(sim.pool_used(), 2);
     // The wrong password: the LAC got a CDN, result 3 with the RFC 3145 cause 16.
-    let refused: Vec<_> = sim
-        .calls
-        .values()
-        .filter(|c| c.address.is_none())
-        .collect();
+    let refused: Vec<_> = sim.calls.values().filter(|c| c.address.is_none()).collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(cdn_result(&refused[0].cdn), Some((3, Some(16))));
     assert_eq!(refused[0].ppp_down, Some(DownReason::AuthFailed));

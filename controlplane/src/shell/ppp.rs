@@ -537,7 +537,13 @@ impl PppSessions {
     }
 
     /// Sends the CDN for `reason` and frees the session.
-    fn clear(&mut self, now: Instant, key: SessionKey, reason: &DownReason, endpoint: &mut Endpoint) {
+    fn clear(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        reason: &DownReason,
+        endpoint: &mut Endpoint,
+    ) {
         let (result, cause) = cdn_for(reason);
         info!(
             tunnel = key.tunnel,

@@ -125,7 +125,10 @@ pub fn run(harness: &Path, name: &str, args: &[&str]) -> Run {
         .arg("180")
         .args(args)
         .env("XLNSD", env!("CARGO_BIN_EXE_xlnsd"))
-        .env("PEER_VM_ACCEL", std::env::var("PEER_VM_ACCEL").unwrap_or("tcg".into()))
+        .env(
+            "PEER_VM_ACCEL",
+            std::env::var("PEER_VM_ACCEL").unwrap_or("tcg".into()),
+        )
         .current_dir(repo_root())
         .output()
         .expect("run.sh starts");
