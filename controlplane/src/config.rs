@@ -31,6 +31,9 @@
 //! ```toml
 //! [l2tp]            # the L2TP control plane: socket, timers, global limits
 //! [admission]       # how fast, and how many at once, tunnels and sessions may be set up
+//! [ppp]             # PPP of every session: authentication, keepalive, IPCP values
+//! [[pool]]          # named IPv4 address pools
+//! [users]           # the local users file
 //! [[lac]]           # per-LAC policy, first match in file order wins
 //! ```
 //!
@@ -50,16 +53,38 @@
 //! true`. The safe default is to refuse: an LNS reachable from the Internet must not carry
 //! tunnels for whoever asks. An entry with neither `host_name` nor `source` matches every
 //! LAC and so is the explicit way to write a catch-all policy.
+//!
+//! # NAS-initiated calls (proxy LCP and proxy authentication)
+//!
+//! Each `[[lac]]` entry says what the LNS does with the proxy AVPs of an ICCN
+//! (RFC 2661 §4.4.5; the rules are in [`crate::ppp::session::proxy`]): `proxy_lcp`,
+//! `proxy_auth`, `force_chap`, `renegotiate_lcp`. The default, also for unknown LACs, is
+//! the carrier one: **accept proxy LCP and proxy authentication when the LAC sends them**
+//! ([`DEFAULT_PROXY_MODE`]). A wholesale LAC has negotiated LCP with the subscriber's CPE
+//! already, and many CPEs do not survive a second LCP round (RFC 2661 §4.4.5 warns of it);
+//! the captured PAP password or CHAP response is still verified here, against our users,
+//! so accepting it gives nothing away. A LAC that sends no proxy AVPs (an L2TP client)
+//! gets the ordinary negotiation whatever the entry says.
+//!
+//! # Files named in the configuration
+//!
+//! `[users] file` is relative to the directory of the configuration file
+//! ([`Config::load`] resolves it; [`Config::from_toml_str`] keeps it as written).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::ppp::auth::Method;
+use crate::ppp::lcp::{AuthProtocol, ChapAlgorithm};
+use crate::ppp::pool::{Pool, PoolError, Pools};
+use crate::ppp::session::proxy::ProxyMode;
 
 /// Default `[l2tp] listen`: every IPv4 address, the L2TP port (RFC 2661 §8.1).
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -97,6 +122,25 @@ pub const DEFAULT_SCCRQ_BURST: u32 = 200;
 pub const DEFAULT_ICRQ_PER_SECOND: u32 = 1000;
 /// Default `[admission] icrq_burst`.
 pub const DEFAULT_ICRQ_BURST: u32 = 2000;
+/// Default `[ppp] auth`: every method we run, strongest first.
+pub const DEFAULT_AUTH: [Method; 3] = [Method::MsChapV2, Method::ChapMd5, Method::Pap];
+/// Default `[ppp] chap_name`, our Name in CHAP Challenges (RFC 1994 §4.1).
+pub const DEFAULT_CHAP_NAME: &str = "xlns";
+/// Default `[ppp] lcp_echo_interval` (pppd's usual `lcp-echo-interval 30`).
+pub const DEFAULT_LCP_ECHO_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `[ppp] lcp_echo_failures` (pppd's usual `lcp-echo-failure 4`).
+pub const DEFAULT_LCP_ECHO_FAILURES: u32 = 4;
+/// Default `[ppp] mru`: 1400, so that a full frame plus L2TP/UDP/IPv4 fits a 1500-octet
+/// access link.
+pub const DEFAULT_MRU: u16 = 1400;
+/// Default `[[lac]]` proxy policy: accept the LAC's proxy LCP and proxy authentication
+/// (see the module documentation).
+pub const DEFAULT_PROXY_MODE: ProxyMode = ProxyMode {
+    accept_proxy_auth: true,
+    accept_proxy_lcp: true,
+    force_chap: false,
+    renegotiate_lcp: false,
+};
 
 /// The validated configuration. `Config::default()` is what an empty file gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +151,109 @@ pub struct Config {
     pub admission: AdmissionConfig,
     /// `[[lac]]`, in file order.
     pub lacs: Vec<LacConfig>,
+    /// `[ppp]`.
+    pub ppp: PppConfig,
+    /// `[[pool]]`, in file order.
+    pub pools: Vec<PoolConfig>,
+    /// `[users] file`: the local users file ([`crate::ppp::users`]); `None`: no local users.
+    pub users_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The `[[pool]]` entries as allocator pools (the gateway excluded from the pool that
+    /// holds it).
+    pub fn build_pools(&self) -> Result<Pools, PoolError> {
+        let mut pools = Pools::new();
+        for p in &self.pools {
+            pools.add(p.build(self.ppp.gateway)?)?;
+        }
+        Ok(pools)
+    }
+}
+
+/// `[ppp]`: PPP of every session (RFC 1661, RFC 1332, RFC 1877).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PppConfig {
+    /// `auth`: the methods offered in LCP, in order of preference (`"mschap-v2"`,
+    /// `"chap-md5"`, `"pap"`); not empty, no repetition.
+    pub auth: Vec<Method>,
+    /// `chap_name`: our Name in CHAP Challenges.
+    pub chap_name: String,
+    /// `lcp_echo_interval`: time between LCP Echo-Requests; `"0s"` (`None`) disables the
+    /// keepalive. 1s..=1h otherwise.
+    pub lcp_echo_interval: Option<Duration>,
+    /// `lcp_echo_failures`: unanswered Echo-Requests before the session is given up,
+    /// 1..=100.
+    pub lcp_echo_failures: u32,
+    /// `mru`: the MRU we request (RFC 1661 §6.1), 128..=65535.
+    pub mru: u16,
+    /// `gateway`: the LNS's own IPv4 address in IPCP (the subscriber's peer address).
+    /// Required when pools are configured.
+    pub gateway: Option<Ipv4Addr>,
+    /// `dns`: primary and secondary DNS servers (RFC 1877), at most two.
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// `default_pool`: the pool of users without a fixed address or pool of their own;
+    /// must name a `[[pool]]`. Default: the first pool.
+    pub default_pool: Option<String>,
+    /// `ipv6cp`: run IPv6CP besides IPCP. Default `false`.
+    pub ipv6cp: bool,
+    /// `session_timeout`: sessions are closed this long after they came up. 1s..=8760h.
+    pub session_timeout: Option<Duration>,
+    /// `idle_timeout`: sessions without traffic this long are closed. 1s..=8760h.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl PppConfig {
+    /// `auth` as LCP Authentication-Protocol values.
+    pub fn auth_protocols(&self) -> Vec<AuthProtocol> {
+        self.auth
+            .iter()
+            .map(|m| match m {
+                Method::Pap => AuthProtocol::Pap,
+                Method::ChapMd5 => AuthProtocol::Chap(ChapAlgorithm::Md5),
+                Method::MsChapV2 => AuthProtocol::Chap(ChapAlgorithm::MsChapV2),
+            })
+            .collect()
+    }
+}
+
+impl Default for PppConfig {
+    fn default() -> Self {
+        PppConfig {
+            auth: DEFAULT_AUTH.to_vec(),
+            chap_name: DEFAULT_CHAP_NAME.to_owned(),
+            lcp_echo_interval: Some(DEFAULT_LCP_ECHO_INTERVAL),
+            lcp_echo_failures: DEFAULT_LCP_ECHO_FAILURES,
+            mru: DEFAULT_MRU,
+            gateway: None,
+            dns: [None; 2],
+            default_pool: None,
+            ipv6cp: false,
+            session_timeout: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// One `[[pool]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// `name`: required, non-empty, unique.
+    pub name: String,
+    /// `cidr`: the block; its network and broadcast addresses are not handed out (except
+    /// in a /31 or /32), nor is `[ppp] gateway`.
+    pub cidr: Ipv4Net,
+    /// `exclude`: further addresses never handed out.
+    pub exclude: Vec<Ipv4Addr>,
+}
+
+impl PoolConfig {
+    /// The allocator pool, `gateway` excluded too.
+    pub fn build(&self, gateway: Option<Ipv4Addr>) -> Result<Pool, PoolError> {
+        let mut exclude = self.exclude.clone();
+        exclude.extend(gateway);
+        Pool::from_cidr(&self.name, self.cidr, &exclude)
+    }
 }
 
 /// `[l2tp]`: the L2TP control plane.
@@ -284,6 +431,9 @@ pub struct LacConfig {
     pub hello_interval: Option<Duration>,
     /// `receive_window`: overrides `[l2tp] receive_window`.
     pub receive_window: Option<u16>,
+    /// `proxy_lcp`, `proxy_auth`, `force_chap`, `renegotiate_lcp`: what to do with the
+    /// proxy AVPs of NAS-initiated calls. Default [`DEFAULT_PROXY_MODE`].
+    pub proxy: ProxyMode,
 }
 
 /// What kind of problem a [`ConfigError`] reports.
@@ -375,7 +525,16 @@ impl Config {
         let path = path.as_ref();
         let file = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_toml_str(&text, &file),
+            Ok(text) => {
+                let mut config = Config::from_toml_str(&text, &file)?;
+                if let Some(users) = &mut config.users_file
+                    && users.is_relative()
+                {
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    *users = dir.join(&*users);
+                }
+                Ok(config)
+            }
             Err(e) => Err(ConfigError {
                 file,
                 kind: ConfigErrorKind::Io,
@@ -605,6 +764,43 @@ struct RawConfig {
     admission: RawAdmission,
     #[serde(default)]
     lac: Vec<RawLac>,
+    #[serde(default)]
+    ppp: RawPpp,
+    #[serde(default)]
+    pool: Vec<RawPool>,
+    #[serde(default)]
+    users: RawUsers,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPpp {
+    auth: Option<Spanned<Vec<Spanned<String>>>>,
+    chap_name: S<String>,
+    lcp_echo_interval: S<String>,
+    lcp_echo_failures: S<i64>,
+    mru: S<i64>,
+    gateway: S<String>,
+    dns: Option<Spanned<Vec<Spanned<String>>>>,
+    default_pool: S<String>,
+    ipv6cp: Option<bool>,
+    session_timeout: S<String>,
+    idle_timeout: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    name: Spanned<String>,
+    cidr: Spanned<String>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsers {
+    file: S<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -650,6 +846,10 @@ struct RawLac {
     max_sessions: S<i64>,
     hello_interval: S<String>,
     receive_window: S<i64>,
+    proxy_lcp: Option<bool>,
+    proxy_auth: Option<bool>,
+    force_chap: S<bool>,
+    renegotiate_lcp: Option<bool>,
 }
 
 /// Checks one optional integer against `min..=max`, naming `key` in the error.
@@ -749,11 +949,246 @@ impl RawConfig {
             let lac = raw.validate(src, i, &lacs)?;
             lacs.push(lac);
         }
+        let mut ppp = self.ppp.validate(src)?;
+        let mut pools: Vec<PoolConfig> = Vec::with_capacity(self.pool.len());
+        for (i, raw) in self.pool.iter().enumerate() {
+            let pool = raw.validate(src, i, &pools, ppp.gateway)?;
+            pools.push(pool);
+        }
+        match &self.ppp.default_pool {
+            Some(v) => {
+                if !pools.iter().any(|p| p.name == *v.get_ref()) {
+                    return Err(src.invalid(
+                        v.span(),
+                        "ppp.default_pool",
+                        format!("no [[pool]] named {:?}", v.get_ref()),
+                    ));
+                }
+            }
+            None => ppp.default_pool = pools.first().map(|p| p.name.clone()),
+        }
+        let users_file = match &self.users.file {
+            None => None,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "users.file", "must not be empty"));
+            }
+            Some(v) => Some(PathBuf::from(v.get_ref())),
+        };
         Ok(Config {
             l2tp,
             admission,
             lacs,
+            ppp,
+            pools,
+            users_file,
         })
+    }
+}
+
+/// One optional IPv4 address.
+fn ipv4(src: &Source<'_>, key: &str, value: &Spanned<String>) -> Result<Ipv4Addr, ConfigError> {
+    value.get_ref().parse::<Ipv4Addr>().map_err(|_| {
+        src.invalid(
+            value.span(),
+            key,
+            format!("{:?} is not an IPv4 address", value.get_ref()),
+        )
+    })
+}
+
+/// The longest session and idle timeouts: a year.
+const TIMEOUT_MAX: Duration = Duration::from_secs(8760 * 3600);
+
+impl RawPpp {
+    fn validate(&self, src: &Source<'_>) -> Result<PppConfig, ConfigError> {
+        let d = PppConfig::default();
+        let auth = match &self.auth {
+            None => d.auth,
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(src.invalid(
+                        list.span(),
+                        "ppp.auth",
+                        "must name at least one method (\"mschap-v2\", \"chap-md5\", \"pap\")",
+                    ));
+                }
+                let mut auth: Vec<Method> = Vec::new();
+                for (i, v) in list.get_ref().iter().enumerate() {
+                    let key = format!("ppp.auth[{i}]");
+                    let method = match v.get_ref().as_str() {
+                        "mschap-v2" => Method::MsChapV2,
+                        "chap-md5" => Method::ChapMd5,
+                        "pap" => Method::Pap,
+                        other => {
+                            return Err(src.invalid(
+                                v.span(),
+                                &key,
+                                format!(
+                                    "unknown authentication method {other:?}; known: \"mschap-v2\", \
+                                     \"chap-md5\", \"pap\""
+                                ),
+                            ));
+                        }
+                    };
+                    if auth.contains(&method) {
+                        return Err(src.invalid(
+                            v.span(),
+                            &key,
+                            format!("{:?} listed twice", v.get_ref()),
+                        ));
+                    }
+                    auth.push(method);
+                }
+                auth
+            }
+        };
+        let chap_name = match &self.chap_name {
+            None => d.chap_name,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "ppp.chap_name", "must not be empty"));
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        let lcp_echo_interval = match &self.lcp_echo_interval {
+            None => d.lcp_echo_interval,
+            Some(v) if parse_duration(v.get_ref()) == Some(Duration::ZERO) => None,
+            Some(_) => duration(
+                src,
+                "ppp.lcp_echo_interval",
+                &self.lcp_echo_interval,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            )?,
+        };
+        let lcp_echo_failures = int(
+            src,
+            "ppp.lcp_echo_failures",
+            &self.lcp_echo_failures,
+            1,
+            100,
+        )?
+        .unwrap_or(d.lcp_echo_failures);
+        // RFC 1661 §6.1: the MRU is 16 bits; below 128 octets nothing useful fits.
+        let mru = int(src, "ppp.mru", &self.mru, 128, U16_MAX)?.unwrap_or(d.mru);
+        let gateway = match &self.gateway {
+            None => None,
+            Some(v) => {
+                let a = ipv4(src, "ppp.gateway", v)?;
+                if a.is_unspecified() || a.is_broadcast() || a.is_multicast() {
+                    return Err(src.invalid(
+                        v.span(),
+                        "ppp.gateway",
+                        format!("{a} cannot be the LNS's address"),
+                    ));
+                }
+                Some(a)
+            }
+        };
+        let mut dns = [None; 2];
+        if let Some(list) = &self.dns {
+            // RFC 1877: a primary and a secondary server.
+            if list.get_ref().len() > 2 {
+                return Err(src.invalid(
+                    list.span(),
+                    "ppp.dns",
+                    "at most two servers (primary and secondary, RFC 1877)",
+                ));
+            }
+            for (i, v) in list.get_ref().iter().enumerate() {
+                dns[i] = Some(ipv4(src, &format!("ppp.dns[{i}]"), v)?);
+            }
+        }
+        let session_timeout = duration(
+            src,
+            "ppp.session_timeout",
+            &self.session_timeout,
+            Duration::from_secs(1),
+            TIMEOUT_MAX,
+        )?;
+        let idle_timeout = duration(
+            src,
+            "ppp.idle_timeout",
+            &self.idle_timeout,
+            Duration::from_secs(1),
+            TIMEOUT_MAX,
+        )?;
+        Ok(PppConfig {
+            auth,
+            chap_name,
+            lcp_echo_interval,
+            lcp_echo_failures,
+            mru,
+            gateway,
+            dns,
+            default_pool: self.default_pool.as_ref().map(|v| v.get_ref().clone()),
+            ipv6cp: self.ipv6cp.unwrap_or(d.ipv6cp),
+            session_timeout,
+            idle_timeout,
+        })
+    }
+}
+
+impl RawPool {
+    fn validate(
+        &self,
+        src: &Source<'_>,
+        index: usize,
+        before: &[PoolConfig],
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<PoolConfig, ConfigError> {
+        let key = |k: &str| format!("pool[{index}].{k}");
+        let name = self.name.get_ref();
+        if name.is_empty() {
+            return Err(src.invalid(self.name.span(), &key("name"), "must not be empty"));
+        }
+        if let Some(j) = before.iter().position(|p| p.name == *name) {
+            return Err(src.invalid(
+                self.name.span(),
+                &key("name"),
+                format!("duplicate pool name {name:?} (also pool[{j}].name)"),
+            ));
+        }
+        let text = self.cidr.get_ref();
+        let cidr = match text.parse::<Ipv4Net>() {
+            Ok(net) if net.trunc() == net => net,
+            Ok(net) => {
+                return Err(src.invalid(
+                    self.cidr.span(),
+                    &key("cidr"),
+                    format!(
+                        "{text:?} has host bits set; did you mean \"{}\"?",
+                        net.trunc()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(src.invalid(
+                    self.cidr.span(),
+                    &key("cidr"),
+                    format!("{text:?} is not an IPv4 prefix such as \"10.0.0.0/24\""),
+                ));
+            }
+        };
+        let mut exclude = Vec::with_capacity(self.exclude.len());
+        for (i, v) in self.exclude.iter().enumerate() {
+            exclude.push(ipv4(src, &key(&format!("exclude[{i}]")), v)?);
+        }
+        if gateway.is_none() {
+            return Err(src.invalid(
+                self.name.span(),
+                "ppp.gateway",
+                "pools need [ppp] gateway, the LNS's own address in IPCP",
+            ));
+        }
+        let pool = PoolConfig {
+            name: name.clone(),
+            cidr,
+            exclude,
+        };
+        if let Err(e) = pool.build(gateway) {
+            return Err(src.invalid(self.cidr.span(), &key("cidr"), e.to_string()));
+        }
+        Ok(pool)
     }
 }
 
@@ -1037,7 +1472,42 @@ impl RawLac {
                 1,
                 U16_MAX,
             )?,
+            proxy: self.proxy_mode(src, index)?,
         })
+    }
+
+    fn proxy_mode(&self, src: &Source<'_>, index: usize) -> Result<ProxyMode, ConfigError> {
+        let d = DEFAULT_PROXY_MODE;
+        let mode = ProxyMode {
+            accept_proxy_auth: self.proxy_auth.unwrap_or(d.accept_proxy_auth),
+            accept_proxy_lcp: self.proxy_lcp.unwrap_or(d.accept_proxy_lcp),
+            force_chap: self.force_chap.as_ref().is_some_and(|v| *v.get_ref()),
+            renegotiate_lcp: self.renegotiate_lcp.unwrap_or(d.renegotiate_lcp),
+        };
+        // Forced CHAP challenges on the LAC's LCP (ARCHITECTURE.md §1: renegotiation >
+        // forced CHAP > proxy); with LCP renegotiated it would never apply.
+        if let Some(v) = &self.force_chap
+            && mode.force_chap
+        {
+            let why = if mode.renegotiate_lcp {
+                Some("renegotiate_lcp = true")
+            } else if !mode.accept_proxy_lcp {
+                Some("proxy_lcp = false")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(src.invalid(
+                    v.span(),
+                    &format!("lac[{index}].force_chap"),
+                    format!(
+                        "force_chap has no effect with {why}: LCP is renegotiated and \
+                         authentication runs from scratch"
+                    ),
+                ));
+            }
+        }
+        Ok(mode)
     }
 }
 
@@ -1600,6 +2070,280 @@ accept = false
             "{e}"
         );
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn ppp_pools_users_parse() {
+        let text = r#"
+[ppp]
+auth = ["pap", "chap-md5"]
+chap_name = "lns1"
+lcp_echo_interval = "5s"
+lcp_echo_failures = 2
+mru = 1460
+gateway = "10.1.0.1"
+dns = ["192.0.2.53", "192.0.2.54"]
+default_pool = "b"
+ipv6cp = true
+session_timeout = "24h"
+idle_timeout = "30m"
+
+[[pool]]
+name = "a"
+cidr = "10.1.0.0/24"
+exclude = ["10.1.0.7"]
+
+[[pool]]
+name = "b"
+cidr = "10.2.0.0/30"
+
+[users]
+file = "users.txt"
+
+[[lac]]
+name = "w"
+proxy_auth = false
+force_chap = true
+
+[[lac]]
+name = "r"
+renegotiate_lcp = true
+"#;
+        let c = Config::from_toml_str(text, "x.toml").unwrap();
+        assert_eq!(c.ppp.auth, vec![Method::Pap, Method::ChapMd5]);
+        assert_eq!(
+            c.ppp.auth_protocols(),
+            vec![AuthProtocol::Pap, AuthProtocol::Chap(ChapAlgorithm::Md5)]
+        );
+        assert_eq!(c.ppp.chap_name, "lns1");
+        assert_eq!(c.ppp.lcp_echo_interval, Some(Duration::from_secs(5)));
+        assert_eq!(c.ppp.lcp_echo_failures, 2);
+        assert_eq!(c.ppp.mru, 1460);
+        assert_eq!(c.ppp.gateway, Some(Ipv4Addr::new(10, 1, 0, 1)));
+        assert_eq!(
+            c.ppp.dns,
+            [
+                Some(Ipv4Addr::new(192, 0, 2, 53)),
+                Some(Ipv4Addr::new(192, 0, 2, 54))
+            ]
+        );
+        assert_eq!(c.ppp.default_pool.as_deref(), Some("b"));
+        assert!(c.ppp.ipv6cp);
+        assert_eq!(c.ppp.session_timeout, Some(Duration::from_secs(86400)));
+        assert_eq!(c.ppp.idle_timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(c.pools.len(), 2);
+        assert_eq!(c.pools[0].exclude, vec![Ipv4Addr::new(10, 1, 0, 7)]);
+        assert_eq!(c.users_file, Some(PathBuf::from("users.txt")));
+        let pools = c.build_pools().unwrap();
+        // 254 hosts minus the gateway and the exclusion.
+        assert_eq!(pools.get("a").unwrap().counters().size, 252);
+        assert_eq!(pools.get("b").unwrap().counters().size, 2);
+        assert_eq!(
+            c.lacs[0].proxy,
+            ProxyMode {
+                accept_proxy_auth: false,
+                accept_proxy_lcp: true,
+                force_chap: true,
+                renegotiate_lcp: false
+            }
+        );
+        assert!(c.lacs[1].proxy.renegotiate_lcp);
+    }
+
+    #[test]
+    fn ppp_defaults() {
+        let c = Config::from_toml_str(
+            "[ppp]\ngateway = \"10.0.0.1\"\nlcp_echo_interval = \"0s\"\n[[pool]]\nname = \"x\"\ncidr = \"10.0.0.0/24\"\n[[lac]]\nname = \"l\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.ppp.auth, DEFAULT_AUTH.to_vec());
+        assert_eq!(c.ppp.lcp_echo_interval, None);
+        // Without default_pool the first pool is the default.
+        assert_eq!(c.ppp.default_pool.as_deref(), Some("x"));
+        // The carrier default: proxy LCP and proxy authentication accepted.
+        assert_eq!(c.lacs[0].proxy, DEFAULT_PROXY_MODE);
+        assert_eq!(
+            c.lacs[0].proxy,
+            ProxyMode {
+                accept_proxy_auth: true,
+                accept_proxy_lcp: true,
+                force_chap: false,
+                renegotiate_lcp: false
+            }
+        );
+        let d = Config::default();
+        assert_eq!(d.ppp.lcp_echo_interval, Some(DEFAULT_LCP_ECHO_INTERVAL));
+        assert!(d.pools.is_empty() && d.users_file.is_none());
+    }
+
+    #[test]
+    fn ppp_errors() {
+        for (text, prefix) in [
+            (
+                "[ppp]\nauth = []\n",
+                "xlnsd.toml:2:8: ppp.auth: must name at least one method",
+            ),
+            (
+                "[ppp]\nauth = [\"pap\", \"eap\"]\n",
+                "xlnsd.toml:2:16: ppp.auth[1]: unknown authentication method \"eap\"",
+            ),
+            (
+                "[ppp]\nauth = [\"pap\", \"pap\"]\n",
+                "xlnsd.toml:2:16: ppp.auth[1]: \"pap\" listed twice",
+            ),
+            (
+                "[ppp]\nchap_name = \"\"\n",
+                "xlnsd.toml:2:13: ppp.chap_name: must not be empty",
+            ),
+            (
+                "[ppp]\nlcp_echo_interval = \"2h\"\n",
+                "xlnsd.toml:2:21: ppp.lcp_echo_interval: must be between 1s and 1h",
+            ),
+            (
+                "[ppp]\nlcp_echo_failures = 0\n",
+                "xlnsd.toml:2:21: ppp.lcp_echo_failures: must be between 1 and 100",
+            ),
+            (
+                "[ppp]\nmru = 64\n",
+                "xlnsd.toml:2:7: ppp.mru: must be between 128 and 65535",
+            ),
+            (
+                "[ppp]\ngateway = \"10.0.0\"\n",
+                "xlnsd.toml:2:11: ppp.gateway: \"10.0.0\" is not an IPv4 address",
+            ),
+            (
+                "[ppp]\ngateway = \"0.0.0.0\"\n",
+                "xlnsd.toml:2:11: ppp.gateway: 0.0.0.0 cannot be the LNS's address",
+            ),
+            (
+                "[ppp]\ndns = [\"1.1.1.1\", \"8.8.8.8\", \"9.9.9.9\"]\n",
+                "xlnsd.toml:2:7: ppp.dns: at most two servers",
+            ),
+            (
+                "[ppp]\ndns = [\"1.1.1.1\", \"::1\"]\n",
+                "xlnsd.toml:2:19: ppp.dns[1]: \"::1\" is not an IPv4 address",
+            ),
+            (
+                "[ppp]\nsession_timeout = \"0s\"\n",
+                "xlnsd.toml:2:19: ppp.session_timeout: must be between 1s and 8760h",
+            ),
+            (
+                "[ppp]\nidle_timeout = \"5\"\n",
+                "xlnsd.toml:2:16: ppp.idle_timeout: \"5\" is not a duration",
+            ),
+            (
+                "[ppp]\ngateway = \"10.0.0.1\"\ndefault_pool = \"nope\"\n",
+                "xlnsd.toml:3:16: ppp.default_pool: no [[pool]] named \"nope\"",
+            ),
+            (
+                "[users]\nfile = \"\"\n",
+                "xlnsd.toml:2:8: users.file: must not be empty",
+            ),
+        ] {
+            assert_err(text, ConfigErrorKind::Invalid, prefix);
+        }
+        assert_err(
+            "[ppp]\necho = 1\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:1: ppp.echo: unknown field `echo`",
+        );
+        assert_err(
+            "[users]\npath = \"u\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:2:1: users.path: unknown field `path`",
+        );
+    }
+
+    #[test]
+    fn pool_errors() {
+        let gw = "[ppp]\ngateway = \"10.0.0.1\"\n";
+        for (pools, prefix) in [
+            (
+                "[[pool]]\nname = \"\"\ncidr = \"10.0.0.0/24\"\n",
+                "xlnsd.toml:4:8: pool[0].name: must not be empty",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\n[[pool]]\nname = \"a\"\ncidr = \"10.1.0.0/24\"\n",
+                "xlnsd.toml:7:8: pool[1].name: duplicate pool name \"a\" (also pool[0].name)",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.1/24\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: \"10.0.0.1/24\" has host bits set; did you mean \"10.0.0.0/24\"?",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"2001:db8::/64\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: \"2001:db8::/64\" is not an IPv4 prefix",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/8\"\n",
+                "xlnsd.toml:5:8: pool[0].cidr: pool a: bad range",
+            ),
+            (
+                "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\nexclude = [\"10.0.0.300\"]\n",
+                "xlnsd.toml:6:12: pool[0].exclude[0]: \"10.0.0.300\" is not an IPv4 address",
+            ),
+        ] {
+            assert_err(&format!("{gw}{pools}"), ConfigErrorKind::Invalid, prefix);
+        }
+        assert_err(
+            "[[pool]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: ppp.gateway: pools need [ppp] gateway",
+        );
+        assert_err(
+            "[ppp]\ngateway = \"10.0.0.1\"\n[[pool]]\nname = \"a\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:1: pool[0]: missing field `cidr`",
+        );
+    }
+
+    #[test]
+    fn lac_proxy_errors() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\nrenegotiate_lcp = true\nforce_chap = true\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:14: lac[0].force_chap: force_chap has no effect with renegotiate_lcp = true",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nproxy_lcp = false\nforce_chap = true\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:14: lac[0].force_chap: force_chap has no effect with proxy_lcp = false",
+        );
+        assert_err(
+            "[[lac]]\nname = \"a\"\nproxy_auth = \"yes\"\n",
+            ConfigErrorKind::Schema,
+            "xlnsd.toml:3:14: lac[0].proxy_auth: invalid type: string \"yes\"",
+        );
+    }
+
+    #[test]
+    fn users_file_is_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("xlnsd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("xlnsd.toml");
+        std::fs::write(&path, "[users]\nfile = \"users\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.users_file, Some(dir.join("users")));
+        std::fs::write(&path, "[users]\nfile = \"/etc/xlns/users\"\n").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.users_file, Some(PathBuf::from("/etc/xlns/users")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lab_config_loads_with_its_users() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/lab/peer-vm/xlnsd.toml"
+        );
+        let c = Config::load(path).unwrap();
+        assert_eq!(c.ppp.gateway, Some(Ipv4Addr::new(10, 255, 100, 1)));
+        let users = crate::ppp::users::Users::load(c.users_file.as_deref().unwrap()).unwrap();
+        assert_eq!(users.len(), 64);
+        assert_eq!(users.get("user64").unwrap().password, "pw64");
+        let pools = c.build_pools().unwrap();
+        assert_eq!(pools.get("lab").unwrap().counters().size, 253);
     }
 
     #[test]

@@ -35,7 +35,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::config::{Config, HostNamePattern, LacConfig, Secret};
+use crate::config::{Config, DEFAULT_PROXY_MODE, HostNamePattern, LacConfig, Secret};
+use crate::ppp::session::proxy::ProxyMode;
 
 /// Result Code and Error Code values of RFC 2661 §4.4.2 that policy and admission use.
 ///
@@ -217,6 +218,7 @@ pub struct LacPolicy {
     max_sessions: Option<u32>,
     hello_interval: Duration,
     receive_window: u16,
+    proxy: ProxyMode,
     tunnels: u32,
     sessions: u32,
 }
@@ -266,6 +268,11 @@ impl LacPolicy {
     /// Our Receive Window Size AVP for these tunnels, resolved against `[l2tp]`.
     pub fn receive_window(&self) -> u16 {
         self.receive_window
+    }
+
+    /// What NAS-initiated calls of these LACs do with their proxy AVPs (RFC 2661 §4.4.5).
+    pub fn proxy_mode(&self) -> ProxyMode {
+        self.proxy
     }
 
     /// The policy's own tunnel limit.
@@ -345,6 +352,7 @@ impl LacPolicy {
             max_sessions: lac.max_sessions,
             hello_interval: lac.hello_interval.unwrap_or(config.l2tp.hello_interval),
             receive_window: lac.receive_window.unwrap_or(config.l2tp.receive_window),
+            proxy: lac.proxy,
             tunnels: 0,
             sessions: 0,
         }
@@ -385,6 +393,7 @@ impl PolicyTable {
             max_sessions: None,
             hello_interval: config.l2tp.hello_interval,
             receive_window: config.l2tp.receive_window,
+            proxy: DEFAULT_PROXY_MODE,
             tunnels: 0,
             sessions: 0,
         });

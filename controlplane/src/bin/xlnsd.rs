@@ -1,5 +1,5 @@
-//! xlnsd: the xlns control plane daemon (L2TP control connections; PPP, AAA and the
-//! data plane's session table follow in later issues).
+//! xlnsd: the xlns control plane daemon (L2TP control connections and PPP with local
+//! users and pools; RADIUS and the data plane's session table follow in later issues).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use tracing::error;
 use tracing_subscriber::EnvFilter;
 
 use xlns_controlplane::config::Config;
+use xlns_controlplane::ppp::users::Users;
 use xlns_controlplane::shell::Shell;
 
 /// xlns L2TPv2 Network Server: control plane daemon.
@@ -46,6 +47,16 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    let users = match &config.users_file {
+        Some(path) => match Users::load(path) {
+            Ok(users) => users,
+            Err(e) => {
+                eprintln!("xlnsd: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Users::new(),
+    };
     if args.check_config {
         println!("configuration ok");
         return ExitCode::SUCCESS;
@@ -65,7 +76,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let shell = Shell::bind(&config).await?;
+        let shell = Shell::bind(&config, users).await?;
         shell.run(shutdown_signal()).await
     });
     match result {

@@ -19,6 +19,7 @@ use crate::l2tp::endpoint::{
     Gatekeeper, SessionDecision, SessionKey, TunnelDecision, TunnelId, TunnelParams, TunnelRequest,
 };
 use crate::policy::{PolicyId, PolicyTable, ResultCode};
+use crate::ppp::session::proxy::ProxyMode;
 
 /// What the gate remembers of an admitted tunnel.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +108,18 @@ impl Gate {
             *up = true;
             let _ = self.admission.end_session_setup();
         }
+    }
+
+    /// The proxy policy of the LAC that carries `key` (RFC 2661 §4.4.5); the default
+    /// policy's for a session the gate does not know.
+    pub fn proxy_mode(&self, key: SessionKey) -> ProxyMode {
+        let policy = match self.sessions.get(&key) {
+            Some((id, _)) => self.policies.get(*id),
+            None => None,
+        };
+        policy
+            .unwrap_or_else(|| self.policies.default_policy())
+            .proxy_mode()
     }
 
     fn policy_of(&self, tunnel: TunnelId) -> Option<PolicyId> {

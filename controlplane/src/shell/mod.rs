@@ -5,9 +5,10 @@
 //!                          | recv_from         ^ send_to
 //!                          v                   |
 //!   +------------------ control task: owns all protocol state -------------------+
-//!   |  Endpoint  (every tunnel and session, one timer heap for all of them)      |
-//!   |  Gate      (per-LAC policy + admission control, the Endpoint's Gatekeeper) |
-//!   |  one sleep_until(endpoint.poll_timeout()): the only timer                  |
+//!   |  Endpoint     (every tunnel and session, one timer heap for all of them)   |
+//!   |  Gate         (per-LAC policy + admission control, the Gatekeeper)         |
+//!   |  PppSessions  (PPP of every session, users, pools, one timer heap)         |
+//!   |  one sleep_until(min of both heaps' tops): the only timer                  |
 //!   +-----------------------------------------------------------------------------+
 //!                          ^
 //!            shutdown signal (SIGINT / SIGTERM, or the caller's future)
@@ -19,10 +20,14 @@
 //! code 6, "requester is being shut down" (RFC 2661 §4.4.2), and the task waits (bounded)
 //! until the peers acknowledged them.
 //!
-//! Data messages (PPP frames) arrive here too while no data plane runs; until PPP exists
-//! (issue #4) they are counted and dropped.
+//! Data messages (PPP frames) arrive here too: every PPP control frame, and the IPv4/IPv6
+//! frames while no data plane runs. They go to the session's PPP ([`ppp::PppSessions`]);
+//! its frames go out as data messages through the same socket. The PPP sessions' datagrams
+//! are sent before the endpoint's, so that the last frames of a session that goes down
+//! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
 pub mod gate;
+pub mod ppp;
 
 use std::future::Future;
 use std::io;
@@ -35,7 +40,9 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role};
 use crate::l2tp::transport;
+use crate::ppp::users::Users;
 use gate::Gate;
+use ppp::PppSessions;
 
 /// Largest UDP payload we accept; L2TP control messages are far smaller.
 const MAX_DATAGRAM: usize = 65_535;
@@ -55,8 +62,8 @@ pub struct ShellStats {
     pub datagrams_out: u64,
     /// `send_to` failures.
     pub send_errors: u64,
-    /// Data messages (PPP frames) received and dropped while PPP is not there (issue #4).
-    pub data_dropped: u64,
+    /// Data messages (PPP frames) received and handed to PPP.
+    pub data_messages: u64,
 }
 
 /// The endpoint configuration that `config` describes (LNS role).
@@ -87,20 +94,31 @@ pub struct Shell {
     socket: UdpSocket,
     endpoint: Endpoint,
     gate: Gate,
+    ppp: PppSessions,
     stats: ShellStats,
 }
 
 impl Shell {
-    /// Binds the control socket of `config`.
-    pub async fn bind(config: &Config) -> io::Result<Shell> {
+    /// Binds the control socket of `config`; PPP sessions authenticate against `users`
+    /// and get addresses from `config`'s pools.
+    pub async fn bind(config: &Config, users: Users) -> io::Result<Shell> {
+        let pools = config
+            .build_pools()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let socket = UdpSocket::bind(config.l2tp.listen).await?;
         let seed = rand::random::<u64>();
         Ok(Shell {
             socket,
             endpoint: Endpoint::new(endpoint_config(config), seed),
             gate: Gate::new(config),
+            ppp: PppSessions::new(config, users, pools),
             stats: ShellStats::default(),
         })
+    }
+
+    /// PPP of every session (counters, pools).
+    pub fn ppp(&self) -> &PppSessions {
+        &self.ppp
     }
 
     /// The address the control socket is bound to.
@@ -114,7 +132,7 @@ impl Shell {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         tokio::pin!(shutdown);
         loop {
-            let deadline = self.endpoint.poll_timeout();
+            let deadline = self.next_deadline();
             tokio::select! {
                 _ = &mut shutdown => break,
                 received = self.socket.recv_from(&mut buf) => {
@@ -128,9 +146,7 @@ impl Shell {
                         }
                     }
                 }
-                _ = sleep_until(deadline) => {
-                    self.endpoint.handle_timeout(Instant::now(), &mut self.gate);
-                }
+                _ = sleep_until(deadline) => self.timeout(),
             }
             self.flush().await;
         }
@@ -138,36 +154,66 @@ impl Shell {
         Ok(())
     }
 
+    /// The earlier of the endpoint's and the PPP sessions' deadlines.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.endpoint.poll_timeout(), self.ppp.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn timeout(&mut self) {
+        let now = Instant::now();
+        self.endpoint.handle_timeout(now, &mut self.gate);
+        self.ppp.handle_timeout(now, &mut self.endpoint);
+    }
+
     fn datagram(&mut self, peer: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams_in += 1;
         let now = Instant::now();
-        if self
+        if let Some(data) = self
             .endpoint
             .handle_datagram(now, peer, datagram, &mut self.gate)
-            .is_some()
         {
-            self.stats.data_dropped += 1;
+            self.stats.data_messages += 1;
+            self.ppp
+                .handle_frame(now, data.key, data.payload, &mut self.endpoint);
         }
     }
 
-    /// Sends what the endpoint has to send and books its events.
+    /// Sends what PPP and the endpoint have to send and books the endpoint's events, until
+    /// neither has more (an event may make PPP send, PPP may make the endpoint send).
     async fn flush(&mut self) {
-        let now = Instant::now();
-        while let Some(tx) = self.endpoint.poll_transmit(now) {
-            match self.socket.send_to(&tx.payload, tx.peer).await {
-                Ok(_) => self.stats.datagrams_out += 1,
-                Err(e) => {
-                    self.stats.send_errors += 1;
-                    warn!(peer = %tx.peer, error = %e, "send failed");
-                }
+        loop {
+            let now = Instant::now();
+            while let Some(tx) = self.ppp.poll_transmit() {
+                self.send(&tx.payload, tx.peer).await;
+            }
+            while let Some(tx) = self.endpoint.poll_transmit(now) {
+                self.send(&tx.payload, tx.peer).await;
+            }
+            let mut events = false;
+            while let Some(event) = self.endpoint.poll_event() {
+                events = true;
+                self.event(now, event);
+            }
+            if !events {
+                break;
             }
         }
-        while let Some(event) = self.endpoint.poll_event() {
-            self.event(event);
+    }
+
+    async fn send(&mut self, payload: &[u8], peer: SocketAddr) {
+        match self.socket.send_to(payload, peer).await {
+            Ok(_) => self.stats.datagrams_out += 1,
+            Err(e) => {
+                self.stats.send_errors += 1;
+                warn!(%peer, error = %e, "send failed");
+            }
         }
     }
 
-    fn event(&mut self, event: Event) {
+    fn event(&mut self, now: Instant, event: Event) {
         match event {
             Event::TunnelUp {
                 tunnel,
@@ -190,6 +236,9 @@ impl Shell {
                     calling = %String::from_utf8_lossy(info.calling_number.as_deref().unwrap_or_default()),
                     "session up"
                 );
+                let mode = self.gate.proxy_mode(key);
+                self.ppp
+                    .session_up(now, key, &info, mode, &mut self.endpoint);
             }
             Event::SessionDown { key, reason } => {
                 info!(
@@ -198,6 +247,7 @@ impl Shell {
                     ?reason,
                     "session down"
                 );
+                self.ppp.session_down(now, key, &mut self.endpoint);
             }
         }
     }
@@ -209,8 +259,10 @@ impl Shell {
         info!(
             tunnels = tunnels.len(),
             sessions = self.endpoint.session_count(),
-            "shutting down: StopCCN to every tunnel"
+            ppp_sessions = self.ppp.len(),
+            "shutting down: LCP Terminate and CDN to every session, StopCCN to every tunnel"
         );
+        self.ppp.close_all(now, &mut self.endpoint);
         for tunnel in tunnels {
             self.endpoint
                 .close_tunnel(now, tunnel, STOPCCN_SHUTTING_DOWN);
@@ -219,7 +271,7 @@ impl Shell {
         let give_up = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         let mut buf = vec![0u8; MAX_DATAGRAM];
         while !self.endpoint.all_acked() {
-            let deadline = self.endpoint.poll_timeout();
+            let deadline = self.next_deadline();
             tokio::select! {
                 _ = tokio::time::sleep_until(give_up) => {
                     warn!("shutdown: not every StopCCN was acknowledged");
@@ -229,9 +281,7 @@ impl Shell {
                     let Ok((len, peer)) = received else { break };
                     self.datagram(peer, &buf[..len]);
                 }
-                _ = sleep_until(deadline) => {
-                    self.endpoint.handle_timeout(Instant::now(), &mut self.gate);
-                }
+                _ = sleep_until(deadline) => self.timeout(),
             }
             self.flush().await;
         }

@@ -1,0 +1,595 @@
+//! PPP for every L2TP session of the shell: one [`PppSession`] per established session,
+//! the local users and pools that answer them, and one timer heap for all of them.
+//!
+//! # Contract
+//!
+//! [`PppSessions`] is sans-IO like the cores it holds: it takes `now` and the
+//! [`Endpoint`] to encapsulate frames and to clear sessions, and queues datagrams for the
+//! shell ([`PppSessions::poll_transmit`]).
+//!
+//! * [`PppSessions::session_up`] (the endpoint's `SessionUp`): a session is created with
+//!   the LAC's [`ProxyMode`] and started with the ICCN's proxy AVPs (RFC 2661 §4.4.5).
+//! * [`PppSessions::handle_frame`] (a data message): the PPP Address/Control and Protocol
+//!   fields are parsed with [`xlns_dataplane::wire::ppp`] (compressed or not, RFC 1661 §6.5,
+//!   §6.6) and the rest goes to the session. A frame that does not parse is counted and
+//!   dropped.
+//! * Every frame a session sends is framed with Address/Control `ff 03` and a two-octet
+//!   Protocol, which every peer accepts whatever ACFC/PFC were negotiated (RFC 1661 §6.5,
+//!   §6.6: compression is permitted, never required), and encapsulated by the endpoint.
+//! * `NeedVerify` is answered from the users file, `NeedAddress` from the pools.
+//! * `Up` is logged as one line (tunnel, session, user, address, authentication method).
+//! * `Down`: the lease goes back to its pool, the session's last frames are sent, the
+//!   L2TP session is cleared with a CDN ([`cdn_for`]: Result Code and the RFC 3145 PPP
+//!   Disconnect Cause Code), one line with the reason label is logged, and the session's
+//!   state is freed.
+//! * Except when the peer terminated LCP itself: its LAC clears the call once its PPP is
+//!   done (xl2tpd sends CDN after pppd exited, which is after pppd's ip-down scripts; a CDN
+//!   of ours at once makes xl2tpd kill pppd in the middle of them). The session then
+//!   lingers, answering LCP only, until the LAC's CDN arrives or [`PEER_CDN_WAIT`] passed;
+//!   then we send the CDN. Its address is released at once all the same.
+//! * [`PppSessions::session_down`] (the endpoint's `SessionDown`, the CDN of the peer or
+//!   the tunnel going away): `lower_down`, the lease is released, the state freed.
+//! * Timers: one binary heap of (deadline, session, generation) with lazy deletion, as the
+//!   endpoint's: a session's entry is pushed when its deadline changes; stale entries are
+//!   skipped when they reach the top and compacted when they outnumber the live ones.
+//!   [`PppSessions::poll_timeout`] reads the top; nothing scans all sessions.
+//!
+//! Every path frees the session's entry and its address: after every session went down,
+//! [`PppSessions::len`] is 0 and every pool's `used` is 0.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
+
+use crate::config::Config;
+use crate::l2tp::attr::{PppDisconnectCause, ProxyAuthenType};
+use crate::l2tp::endpoint::{CallInfo, Endpoint, SessionKey, Transmit};
+use crate::l2tp::result::{PppDisconnectCode, PppDisconnectDirection};
+use crate::ppp::lcp::{AuthProtocol, ChapAlgorithm};
+use crate::ppp::lcp_link::Keepalive;
+use crate::ppp::lcp_proto::{LcpPolicy, PROTOCOL_LCP};
+use crate::ppp::pool::{PoolError, Pools};
+use crate::ppp::session::proxy::{ProxyInfo, ProxyMode};
+use crate::ppp::session::{DownReason, PppSession, SessionConfig, SessionEvent};
+use crate::ppp::users::Users;
+
+/// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
+pub const CDN_LOSS_OF_CARRIER: u16 = 1;
+/// CDN Result Code 3: "Call disconnected for administrative reasons" (RFC 2661 §4.4.2).
+pub const CDN_ADMINISTRATIVE: u16 = 3;
+
+/// How long a session whose peer terminated LCP waits for the LAC's CDN before sending
+/// its own.
+pub const PEER_CDN_WAIT: Duration = Duration::from_secs(10);
+
+/// Counters of the PPP glue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PppStats {
+    /// Sessions created.
+    pub sessions_started: u64,
+    /// Sessions that reached Up (IPCP opened) at least once.
+    pub sessions_up: u64,
+    /// Sessions that went down (any reason).
+    pub sessions_down: u64,
+    /// Authentication failures.
+    pub auth_failures: u64,
+    /// Sessions refused for want of an address.
+    pub address_unavailable: u64,
+    /// Sessions given up by the LCP echo keepalive.
+    pub echo_timeouts: u64,
+    /// Data messages whose PPP header did not parse.
+    pub malformed_frames: u64,
+    /// Data messages for a session without PPP state.
+    pub unknown_session: u64,
+    /// Frames the endpoint would not encapsulate (the session is no longer established).
+    pub not_encapsulated: u64,
+}
+
+/// One session's PPP and its timer bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    ppp: PppSession,
+    /// The deadline of this session's live heap entry.
+    armed: Option<Instant>,
+    /// Generation of the live heap entry; older ones are stale.
+    generation: u64,
+    /// The authentication method the LCP agreed, for the Up log line.
+    auth: Option<AuthProtocol>,
+    /// Down, waiting until then for the LAC's CDN (see the module documentation).
+    linger: Option<(Instant, DownReason)>,
+}
+
+impl Entry {
+    fn deadline(&self) -> Option<Instant> {
+        match (self.ppp.poll_timeout(), &self.linger) {
+            (Some(a), Some((b, _))) => Some(a.min(*b)),
+            (a, b) => a.or(b.as_ref().map(|(at, _)| *at)),
+        }
+    }
+}
+
+/// PPP of every session; see the module documentation.
+#[derive(Debug)]
+pub struct PppSessions {
+    template: SessionConfig,
+    users: Users,
+    pools: Pools,
+    sessions: HashMap<SessionKey, Entry>,
+    timers: BinaryHeap<Reverse<(Instant, SessionKey, u64)>>,
+    transmit: VecDeque<Transmit>,
+    stats: PppStats,
+}
+
+/// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
+/// proxy mode is set per session).
+pub fn session_config(config: &Config) -> SessionConfig {
+    let ppp = &config.ppp;
+    let mut session = SessionConfig::lns(
+        ppp.auth_protocols(),
+        ppp.gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        ppp.dns,
+    );
+    session.lcp = LcpPolicy {
+        mru: Some(ppp.mru),
+        ..LcpPolicy::authenticator(ppp.auth_protocols())
+    };
+    session.chap_name = ppp.chap_name.as_bytes().to_vec();
+    session.keepalive = ppp.lcp_echo_interval.map(|interval| Keepalive {
+        interval,
+        max_failures: ppp.lcp_echo_failures,
+    });
+    session.default_pool = ppp.default_pool.clone();
+    session.ipv6cp = ppp.ipv6cp;
+    session.session_timeout = ppp.session_timeout;
+    session.idle_timeout = ppp.idle_timeout;
+    session
+}
+
+/// The ICCN's proxy AVPs (RFC 2661 §4.4.5), `None` when it carried none.
+pub fn proxy_info(info: &CallInfo) -> Option<ProxyInfo> {
+    let proxy = ProxyInfo {
+        initial_received_lcp_confreq: info.initial_received_lcp_confreq.clone(),
+        last_sent_lcp_confreq: info.last_sent_lcp_confreq.clone(),
+        last_received_lcp_confreq: info.last_received_lcp_confreq.clone(),
+        authen_type: info.proxy_authen_type.map(ProxyAuthenType::from_code),
+        authen_name: info.proxy_authen_name.clone(),
+        authen_challenge: info.proxy_authen_challenge.clone(),
+        authen_id: info.proxy_authen_id,
+        authen_response: info.proxy_authen_response.clone(),
+    };
+    (proxy != ProxyInfo::default()).then_some(proxy)
+}
+
+/// The CDN for a PPP session that went down for `reason` (RFC 2661 §4.4.2, RFC 3145):
+/// the Result Code and the PPP Disconnect Cause Code AVP.
+///
+/// * No address: the pool's Result Code, 4 (temporary lack of facilities) when it is
+///   exhausted, 5 for a configuration fault ([`PoolError::cdn_result`]).
+/// * The peer left (its LCP Terminate-Request, unanswered echoes or LCP timers): 1, "loss
+///   of carrier": the PPP link is gone.
+/// * Anything we decided (authentication failure, policy, operator, timeouts): 3, "for
+///   administrative reasons". Result Code 2 would need a General Error Code, and none of
+///   them (§4.4.2) describes a PPP reason; the cause AVP does.
+///
+/// The cause's direction says where the failure arose: at the peer (1) for what the peer
+/// did or failed to do, at the local end (2) for our decisions (RFC 3145 §2).
+pub fn cdn_for(reason: &DownReason) -> (u16, PppDisconnectCause) {
+    use PppDisconnectCode as C;
+    let (result, code, protocol, direction) = match reason {
+        DownReason::AddressUnavailable(error) => (
+            error.cdn_result().result,
+            if matches!(error, PoolError::Exhausted { .. }) {
+                C::NcpAddressConvergence
+            } else {
+                C::NcpNoAddressPermitted
+            },
+            crate::ppp::ipcp_proto::PROTOCOL_IPCP,
+            PppDisconnectDirection::AtLocal,
+        ),
+        DownReason::LcpTerminated => (
+            CDN_LOSS_OF_CARRIER,
+            C::NormalDisconnection,
+            PROTOCOL_LCP,
+            PppDisconnectDirection::AtPeer,
+        ),
+        DownReason::EchoTimeout => (
+            CDN_LOSS_OF_CARRIER,
+            C::EchoTimeout,
+            PROTOCOL_LCP,
+            PppDisconnectDirection::AtPeer,
+        ),
+        DownReason::LcpTimeout => (
+            CDN_LOSS_OF_CARRIER,
+            C::LcpFsmTimeout,
+            PROTOCOL_LCP,
+            PppDisconnectDirection::AtPeer,
+        ),
+        DownReason::LowerDown => (
+            CDN_LOSS_OF_CARRIER,
+            C::NoInformation,
+            0,
+            PppDisconnectDirection::Global,
+        ),
+        DownReason::AuthFailed => (
+            CDN_ADMINISTRATIVE,
+            C::AuthFailed,
+            0,
+            PppDisconnectDirection::AtLocal,
+        ),
+        DownReason::ProxyRefused(_) => (
+            CDN_ADMINISTRATIVE,
+            C::AuthProtocolUnacceptable,
+            0,
+            PppDisconnectDirection::AtLocal,
+        ),
+        DownReason::NegotiationFailed(_) => (
+            CDN_ADMINISTRATIVE,
+            C::NoRecognizableLcp,
+            PROTOCOL_LCP,
+            PppDisconnectDirection::AtLocal,
+        ),
+        DownReason::NcpDown { protocol } => (
+            CDN_ADMINISTRATIVE,
+            C::NoNcps,
+            *protocol,
+            PppDisconnectDirection::AtLocal,
+        ),
+        DownReason::Admin | DownReason::SessionTimeout | DownReason::IdleTimeout => (
+            CDN_ADMINISTRATIVE,
+            C::Administrative,
+            0,
+            PppDisconnectDirection::AtLocal,
+        ),
+    };
+    (
+        result,
+        PppDisconnectCause {
+            code: code.code(),
+            protocol,
+            direction: u8::try_from(direction.code()).unwrap_or(0),
+            message: reason.label().as_bytes().to_vec(),
+        },
+    )
+}
+
+fn auth_label(auth: Option<&AuthProtocol>) -> &'static str {
+    match auth {
+        None => "none",
+        Some(AuthProtocol::Pap) => "pap",
+        Some(AuthProtocol::Chap(ChapAlgorithm::Md5)) => "chap-md5",
+        Some(AuthProtocol::Chap(ChapAlgorithm::MsChapV2)) => "mschap-v2",
+        Some(_) => "other",
+    }
+}
+
+impl PppSessions {
+    /// PPP for `config`'s `[ppp]` section with these users and pools.
+    pub fn new(config: &Config, users: Users, pools: Pools) -> PppSessions {
+        PppSessions {
+            template: session_config(config),
+            users,
+            pools,
+            sessions: HashMap::new(),
+            timers: BinaryHeap::new(),
+            transmit: VecDeque::new(),
+            stats: PppStats::default(),
+        }
+    }
+
+    /// Sessions with PPP state.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session has PPP state.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Live and stale timer entries.
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The pools (counters).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &PppStats {
+        &self.stats
+    }
+
+    /// The L2TP session `key` is established: start its PPP under the LAC's `mode`.
+    pub fn session_up(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        info: &CallInfo,
+        mode: ProxyMode,
+        endpoint: &mut Endpoint,
+    ) {
+        if self.sessions.contains_key(&key) {
+            return;
+        }
+        let mut config = self.template.clone();
+        config.proxy = mode;
+        let mut ppp = PppSession::new(config);
+        let proxy = proxy_info(info);
+        ppp.start(now, proxy.as_ref());
+        self.stats.sessions_started += 1;
+        self.sessions.insert(
+            key,
+            Entry {
+                ppp,
+                armed: None,
+                generation: 0,
+                auth: None,
+                linger: None,
+            },
+        );
+        self.service(now, key, endpoint);
+    }
+
+    /// A data message of session `key`: its PPP frame.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        frame: &[u8],
+        endpoint: &mut Endpoint,
+    ) {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            self.stats.unknown_session += 1;
+            return;
+        };
+        let Ok(packet) = Packet::new_checked(frame) else {
+            self.stats.malformed_frames += 1;
+            return;
+        };
+        entry
+            .ppp
+            .handle_frame(packet.protocol(), packet.payload(), now);
+        self.service(now, key, endpoint);
+    }
+
+    /// The L2TP session `key` is gone (CDN received, tunnel down): PPP is down at once.
+    pub fn session_down(&mut self, now: Instant, key: SessionKey, endpoint: &mut Endpoint) {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if entry.linger.is_some() {
+            // The LAC cleared the call after its peer's LCP Terminate-Request.
+            self.sessions.remove(&key);
+            self.compact();
+            return;
+        }
+        entry.ppp.lower_down(now);
+        self.service(now, key, endpoint);
+    }
+
+    /// Closes every session (shutdown): LCP Terminate-Request, then CDN.
+    pub fn close_all(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        let keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        for key in keys {
+            if let Some(entry) = self.sessions.get_mut(&key) {
+                entry.ppp.close(now, DownReason::Admin);
+            }
+            self.service(now, key, endpoint);
+        }
+    }
+
+    /// When [`PppSessions::handle_timeout`] is due: the earliest live timer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            if self.is_live(at, key, generation) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Fires every session timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if !self.is_live(at, key, generation) {
+                continue;
+            }
+            let Some(entry) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            entry.armed = None;
+            if let Some((until, _)) = &entry.linger
+                && *until <= now
+            {
+                if let Some((_, reason)) = entry.linger.take() {
+                    self.clear(now, key, &reason, endpoint);
+                }
+                continue;
+            }
+            entry.ppp.handle_timeout(now);
+            self.service(now, key, endpoint);
+        }
+    }
+
+    /// The next datagram to send (PPP frames, encapsulated).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmit.pop_front()
+    }
+
+    fn is_live(&self, at: Instant, key: SessionKey, generation: u64) -> bool {
+        self.sessions
+            .get(&key)
+            .is_some_and(|e| e.generation == generation && e.armed == Some(at))
+    }
+
+    /// Drains the session's frames and events until it has nothing more to say, then
+    /// re-arms its timer or, once it is down, clears the L2TP session and frees it.
+    fn service(&mut self, now: Instant, key: SessionKey, endpoint: &mut Endpoint) {
+        let mut down = None;
+        loop {
+            let Some(entry) = self.sessions.get_mut(&key) else {
+                return;
+            };
+            let mut progress = false;
+            while let Some((protocol, packet)) = entry.ppp.poll_transmit() {
+                progress = true;
+                let header = HeaderRepr::for_sending(protocol, false, false);
+                let mut frame = vec![0u8; header.buffer_len() + packet.len()];
+                header.emit(&mut frame);
+                frame[header.buffer_len()..].copy_from_slice(&packet);
+                match endpoint.encapsulate(key, &frame) {
+                    Some(tx) => self.transmit.push_back(tx),
+                    None => self.stats.not_encapsulated += 1,
+                }
+            }
+            let Some(event) = entry.ppp.poll_event() else {
+                if progress {
+                    continue;
+                }
+                break;
+            };
+            match event {
+                SessionEvent::NeedVerify(request) => {
+                    entry.ppp.answer_from(&self.users, &request, now);
+                }
+                SessionEvent::NeedAddress(request) => {
+                    entry.ppp.assign_from(&mut self.pools, &request, now);
+                }
+                SessionEvent::Up(up) => {
+                    self.stats.sessions_up += 1;
+                    entry.auth = up.lcp.peer_auth.clone();
+                    info!(
+                        tunnel = key.tunnel,
+                        session = key.session,
+                        user = %String::from_utf8_lossy(&up.user),
+                        address = %up.address,
+                        gateway = %up.gateway,
+                        auth = auth_label(entry.auth.as_ref()),
+                        mru = up.lcp.peer_mru,
+                        "ppp up"
+                    );
+                }
+                SessionEvent::Ipv6Up(v6) => {
+                    info!(
+                        tunnel = key.tunnel,
+                        session = key.session,
+                        ?v6,
+                        "ppp ipv6cp up"
+                    );
+                }
+                SessionEvent::Down { reason, lease } => {
+                    if let Some(lease) = lease
+                        && let Err(error) = lease.release(&mut self.pools)
+                    {
+                        warn!(%error, "releasing a lease");
+                    }
+                    down = Some(reason);
+                }
+            }
+        }
+        if let Some(reason) = down {
+            self.finish(now, key, reason, endpoint);
+        }
+        self.rearm(key);
+    }
+
+    /// The session went down: count, log, CDN (unless the L2TP session is gone already),
+    /// free.
+    fn finish(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        reason: DownReason,
+        endpoint: &mut Endpoint,
+    ) {
+        self.stats.sessions_down += 1;
+        match reason {
+            DownReason::AuthFailed => self.stats.auth_failures += 1,
+            DownReason::AddressUnavailable(_) => self.stats.address_unavailable += 1,
+            DownReason::EchoTimeout => self.stats.echo_timeouts += 1,
+            _ => {}
+        }
+        info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            reason = reason.label(),
+            "ppp down"
+        );
+        match reason {
+            DownReason::LowerDown => self.free(key),
+            DownReason::LcpTerminated => {
+                if let Some(entry) = self.sessions.get_mut(&key) {
+                    entry.linger = Some((now + PEER_CDN_WAIT, reason));
+                }
+            }
+            _ => self.clear(now, key, &reason, endpoint),
+        }
+    }
+
+    /// Sends the CDN for `reason` and frees the session.
+    fn clear(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        reason: &DownReason,
+        endpoint: &mut Endpoint,
+    ) {
+        let (result, cause) = cdn_for(reason);
+        info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            reason = reason.label(),
+            cdn_result = result,
+            cause = cause.code,
+            "sending CDN"
+        );
+        endpoint.close_session(now, key, result, Some(cause));
+        self.free(key);
+    }
+
+    fn free(&mut self, key: SessionKey) {
+        if let Some(entry) = self.sessions.remove(&key) {
+            debug!(counters = ?entry.ppp.counters(), "ppp session freed");
+        }
+        self.compact();
+    }
+
+    fn rearm(&mut self, key: SessionKey) {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let deadline = entry.deadline();
+        if deadline == entry.armed {
+            return;
+        }
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.armed = deadline;
+        if let Some(at) = deadline {
+            self.timers.push(Reverse((at, key, entry.generation)));
+        }
+        self.compact();
+    }
+
+    /// Drops stale heap entries once they outnumber the live ones.
+    fn compact(&mut self) {
+        if self.timers.len() <= 2 * self.sessions.len() + 64 {
+            return;
+        }
+        let sessions = &self.sessions;
+        self.timers.retain(|Reverse((at, key, generation))| {
+            sessions
+                .get(key)
+                .is_some_and(|e| e.generation == *generation && e.armed == Some(*at))
+        });
+    }
+}
