@@ -1500,13 +1500,22 @@ impl Endpoint {
         ids
     }
 
-    /// Whether every tunnel's transport has nothing unacknowledged (or is dead): what a
-    /// shutdown waits for after `close_tunnel` on every tunnel, rather than the whole
-    /// §5.7 wait.
+    /// Whether every tunnel's transport has nothing unacknowledged (or is dead).
     pub fn all_acked(&self) -> bool {
         self.tunnels
             .values()
             .all(|t| t.transport.all_acked() || t.transport.is_dead())
+    }
+
+    /// Whether every tunnel's transport is idle: nothing unacknowledged and no
+    /// acknowledgement owed to the peer (or the transport is dead). What a shutdown waits
+    /// for after `close_tunnel` on every tunnel, rather than the whole §5.7 wait: leaving
+    /// earlier would strand the acks of the peer's last messages, and the peer would
+    /// retransmit into a closed port.
+    pub fn all_idle(&self) -> bool {
+        self.tunnels
+            .values()
+            .all(|t| t.transport.is_idle() || t.transport.is_dead())
     }
 
     /// The state of a session and its call information.

@@ -106,6 +106,8 @@ impl Shell {
             .build_pools()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let socket = UdpSocket::bind(config.l2tp.listen).await?;
+        let rcvbuf = grow_receive_buffer(&socket, SOCKET_BUFFER);
+        info!(rcvbuf, "control socket receive buffer");
         let seed = rand::random::<u64>();
         Ok(Shell {
             socket,
@@ -270,7 +272,7 @@ impl Shell {
         self.flush().await;
         let give_up = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        while !self.endpoint.all_acked() {
+        while !self.endpoint.all_idle() {
             let deadline = self.next_deadline();
             tokio::select! {
                 _ = tokio::time::sleep_until(give_up) => {
@@ -297,6 +299,48 @@ impl Shell {
         );
         debug!(stats = ?self.stats, "shell stopped");
     }
+}
+
+/// Receive buffer asked for on the control socket. The kernel default (about 208 KiB)
+/// overflows when LACs send bursts (a LAC clearing a tunnel sends a CDN per session at
+/// once), and every datagram lost there costs the peer a retransmission timeout.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+/// Raises the socket's receive buffer to `bytes`: SO_RCVBUFFORCE where we may (root or
+/// CAP_NET_ADMIN, past net.core.rmem_max), else SO_RCVBUF (capped by rmem_max). Returns
+/// the size the kernel reports.
+fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let set = |option| {
+        // SAFETY: fd is a valid socket for the duration of the call; value is a c_int.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    if set(libc::SO_RCVBUFFORCE) != 0 {
+        let _ = set(libc::SO_RCVBUF);
+    }
+    let mut got: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: got and len are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut got as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 { got.max(0) as usize } else { 0 }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
