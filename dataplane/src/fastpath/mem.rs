@@ -137,7 +137,7 @@ impl MemSessions {
 }
 
 impl Sessions for MemSessions {
-    #[inline]
+    #[inline(always)]
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
         let key = (u32::from(tunnel) << 16) | u32::from(session);
         let slot = *self.upstream.get(&key)?;
@@ -152,7 +152,7 @@ impl Sessions for MemSessions {
             .copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
         self.record(*self.v4.get(&u32::from_be_bytes(dst))?)
     }

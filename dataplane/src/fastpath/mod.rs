@@ -184,16 +184,23 @@ impl<S: SessionStats> WorkerState<S> {
     }
 }
 
-/// Big-endian 16-bit read; the caller has checked the bounds.
+/// Big-endian 16-bit read; the caller has checked the bounds (out of bounds reads 0: one
+/// compare, never a panic).
 #[inline(always)]
 fn rd16(data: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([data[at], data[at + 1]])
+    match data.get(at..at.wrapping_add(2)) {
+        Some(&[a, b]) => u16::from_be_bytes([a, b]),
+        _ => 0,
+    }
 }
 
-/// Big-endian 16-bit write; the caller has checked the bounds.
+/// Big-endian 16-bit write; the caller has checked the bounds (out of bounds writes
+/// nothing).
 #[inline(always)]
 fn wr16(data: &mut [u8], at: usize, value: u16) {
-    data[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    if let Some(field) = data.get_mut(at..at.wrapping_add(2)) {
+        field.copy_from_slice(&value.to_be_bytes());
+    }
 }
 
 /// Whether `data[at..at + N]` equals `value`; false when out of bounds. Compiles to one or

@@ -68,7 +68,7 @@ impl Reader {
     /// The head (everything but the template) of the session with local tunnel id `tunnel`
     /// and local session id `session`: as [`Reader::lookup_upstream`], copying 80 octets
     /// instead of the 180-octet record.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_upstream_head(&self, tunnel: u16, session: u16) -> Option<(SlotId, SessionHead)> {
         let key = (u32::from(tunnel) << 16) | u32::from(session);
         if tunnel == 0 || session == 0 {
@@ -82,7 +82,7 @@ impl Reader {
 
     /// The session whose subscriber IPv4 address is `addr`. Lock-free, allocation-free,
     /// syscall-free.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_v4(&self, addr: [u8; 4]) -> Option<(SlotId, SessionRecord)> {
         let key = u32::from_be_bytes(addr);
         if key == 0 {

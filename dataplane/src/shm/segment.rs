@@ -374,7 +374,7 @@ impl Segment {
     /// Copies slot `slot`'s record out under its sequence lock. `None` when the slot is
     /// out of range or the writer kept it busy for 64 attempts (`SEQLOCK_RETRIES`).
     /// Allocation-free and syscall-free.
-    #[inline]
+    #[inline(always)]
     pub fn read_slot(&self, slot: u32) -> Option<SessionRecord> {
         let s = self.slots().get(slot as usize)?;
         for _ in 0..SEQLOCK_RETRIES {
@@ -406,7 +406,7 @@ impl Segment {
     /// [`SessionHead`]: everything but the template) out under the sequence lock, as
     /// [`Segment::read_slot`] does for the whole record. The upstream fast path needs no
     /// more, and 80 octets are less than half the record.
-    #[inline]
+    #[inline(always)]
     pub fn read_slot_head(&self, slot: u32) -> Option<SessionHead> {
         let s = self.slots().get(slot as usize)?;
         let head: &[AtomicU64; HEAD_WORDS] = s.words.first_chunk()?;

@@ -24,7 +24,7 @@ pub const fn drop_index(reason: DropReason) -> usize {
 }
 
 impl Sessions for Reader {
-    #[inline]
+    #[inline(always)]
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
         self.lookup_upstream_head(tunnel, session)
             .map(|(slot, head)| (slot.0, head))
@@ -36,7 +36,7 @@ impl Sessions for Reader {
             .filter(|rec| key != 0 && rec.upstream_key() == key)
     }
 
-    #[inline]
+    #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
         self.lookup_v4(dst).map(|(slot, rec)| (slot.0, rec))
     }
