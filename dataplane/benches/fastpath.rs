@@ -17,7 +17,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, black_box, criterion_group, criterion_main,
+};
 use xlns_dataplane::fastpath::{
     SessionStats, Sessions, SlotStats, Verdict, WorkerCtx, WorkerState, process_downstream,
     process_upstream,

@@ -95,10 +95,7 @@ pub fn v4_is_later_fragment(buf: &[u8], ip: usize) -> bool {
 #[inline(always)]
 pub fn decrement_ttl(buf: &mut [u8], ip: usize) -> Result<(), DropReason> {
     // TTL, protocol and checksum: one bounds check for the four octets.
-    let Some(Ok(f)) = buf
-        .get_mut(ip + 8..ip + 12)
-        .map(<&mut [u8; 4]>::try_from)
-    else {
+    let Some(Ok(f)) = buf.get_mut(ip + 8..ip + 12).map(<&mut [u8; 4]>::try_from) else {
         return Err(DropReason::Truncated);
     };
     if f[0] <= 1 {
@@ -107,7 +104,7 @@ pub fn decrement_ttl(buf: &mut [u8], ip: usize) -> Result<(), DropReason> {
     let old = u16::from_be_bytes([f[0], f[1]]);
     let new = old - 0x0100;
     let checksum = csum::update16(u16::from_be_bytes([f[2], f[3]]), old, new);
-    f[0] = f[0] - 1;
+    f[0] -= 1;
     f[2..4].copy_from_slice(&checksum.to_be_bytes());
     Ok(())
 }

@@ -426,7 +426,9 @@ impl Segment {
             if s.seq.load(Ordering::Relaxed) == s1 {
                 // SAFETY: `SessionHead` is `repr(C)`, 80 octets (asserted) of integers
                 // and integer arrays, valid for every bit pattern; so are 10 `u64`s.
-                return Some(unsafe { core::mem::transmute::<[u64; HEAD_WORDS], SessionHead>(words) });
+                return Some(unsafe {
+                    core::mem::transmute::<[u64; HEAD_WORDS], SessionHead>(words)
+                });
             }
             core::hint::spin_loop();
         }
