@@ -93,7 +93,112 @@ const _: () = {
     assert!(offset_of!(SessionRecord, template) == 84);
 };
 
+/// The first 80 octets of a [`SessionRecord`], everything but the template: what the
+/// upstream path needs (ids, peer address and port, MTU, subscriber addresses). Same
+/// field offsets as in the record (asserted), so the shared-memory reader copies only the
+/// record's first 10 words for it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionHead {
+    /// See [`SessionRecord::local_tunnel`].
+    pub local_tunnel: u16,
+    /// See [`SessionRecord::local_session`].
+    pub local_session: u16,
+    /// See [`SessionRecord::peer_tunnel`].
+    pub peer_tunnel: u16,
+    /// See [`SessionRecord::peer_session`].
+    pub peer_session: u16,
+    /// See [`SessionRecord::flags`].
+    pub flags: u32,
+    /// See [`SessionRecord::peer_addr`].
+    pub peer_addr: [u8; 16],
+    /// See [`SessionRecord::local_addr`].
+    pub local_addr: [u8; 16],
+    /// See [`SessionRecord::peer_port`].
+    pub peer_port: u16,
+    /// See [`SessionRecord::local_port`].
+    pub local_port: u16,
+    /// See [`SessionRecord::mtu`].
+    pub mtu: u16,
+    /// See [`SessionRecord::access_vlans`].
+    pub access_vlans: [u16; 2],
+    /// Explicit padding.
+    pub _pad0: u16,
+    /// See [`SessionRecord::subscriber_v4`].
+    pub subscriber_v4: [u8; 4],
+    /// See [`SessionRecord::subscriber_v6_prefix`].
+    pub subscriber_v6_prefix: [u8; 16],
+    /// See [`SessionRecord::subscriber_v6_len`].
+    pub subscriber_v6_len: u8,
+    /// See [`SessionRecord::template_len`].
+    pub template_len: u8,
+    /// Explicit padding (the record's `_pad1` up to the 80th octet).
+    pub _pad1: [u8; 2],
+}
+
+const _: () = {
+    assert!(size_of::<SessionHead>() == 80);
+    assert!(offset_of!(SessionHead, local_tunnel) == offset_of!(SessionRecord, local_tunnel));
+    assert!(offset_of!(SessionHead, local_session) == offset_of!(SessionRecord, local_session));
+    assert!(offset_of!(SessionHead, peer_tunnel) == offset_of!(SessionRecord, peer_tunnel));
+    assert!(offset_of!(SessionHead, peer_session) == offset_of!(SessionRecord, peer_session));
+    assert!(offset_of!(SessionHead, flags) == offset_of!(SessionRecord, flags));
+    assert!(offset_of!(SessionHead, peer_addr) == offset_of!(SessionRecord, peer_addr));
+    assert!(offset_of!(SessionHead, local_addr) == offset_of!(SessionRecord, local_addr));
+    assert!(offset_of!(SessionHead, peer_port) == offset_of!(SessionRecord, peer_port));
+    assert!(offset_of!(SessionHead, local_port) == offset_of!(SessionRecord, local_port));
+    assert!(offset_of!(SessionHead, mtu) == offset_of!(SessionRecord, mtu));
+    assert!(offset_of!(SessionHead, access_vlans) == offset_of!(SessionRecord, access_vlans));
+    assert!(offset_of!(SessionHead, subscriber_v4) == offset_of!(SessionRecord, subscriber_v4));
+    assert!(
+        offset_of!(SessionHead, subscriber_v6_prefix)
+            == offset_of!(SessionRecord, subscriber_v6_prefix)
+    );
+    assert!(
+        offset_of!(SessionHead, subscriber_v6_len) == offset_of!(SessionRecord, subscriber_v6_len)
+    );
+    assert!(offset_of!(SessionHead, template_len) == offset_of!(SessionRecord, template_len));
+};
+
+impl SessionHead {
+    /// The upstream lookup key, as [`SessionRecord::upstream_key`].
+    #[inline]
+    pub const fn upstream_key(&self) -> u32 {
+        ((self.local_tunnel as u32) << 16) | self.local_session as u32
+    }
+
+    /// Whether a flag of [`flags`] is set.
+    #[inline]
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
 impl SessionRecord {
+    /// The record's head (everything but the template).
+    #[inline]
+    pub const fn head(&self) -> SessionHead {
+        SessionHead {
+            local_tunnel: self.local_tunnel,
+            local_session: self.local_session,
+            peer_tunnel: self.peer_tunnel,
+            peer_session: self.peer_session,
+            flags: self.flags,
+            peer_addr: self.peer_addr,
+            local_addr: self.local_addr,
+            peer_port: self.peer_port,
+            local_port: self.local_port,
+            mtu: self.mtu,
+            access_vlans: self.access_vlans,
+            _pad0: self._pad0,
+            subscriber_v4: self.subscriber_v4,
+            subscriber_v6_prefix: self.subscriber_v6_prefix,
+            subscriber_v6_len: self.subscriber_v6_len,
+            template_len: self.template_len,
+            _pad1: [self._pad1[0], self._pad1[1]],
+        }
+    }
+
     /// An all-zero record (no session).
     pub const EMPTY: SessionRecord = SessionRecord {
         local_tunnel: 0,
@@ -122,6 +227,7 @@ impl SessionRecord {
     }
 
     /// Whether a flag of [`flags`] is set.
+    #[inline]
     pub const fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
     }

@@ -146,3 +146,34 @@ pub fn downstream_frame(i: u32) -> Vec<u8> {
     frame.extend_from_slice(&inner);
     frame
 }
+
+/// The same sessions in a shared-memory segment (what production runs): the writer (keep
+/// it alive), a reader attached to it, and the segment's path (remove it when done).
+pub fn shm_table(
+    sessions: u32,
+) -> (
+    xlns_dataplane::shm::Writer,
+    xlns_dataplane::shm::Reader,
+    std::path::PathBuf,
+) {
+    use xlns_dataplane::shm::{Geometry, Reader, Writer};
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!("xlns-fastpath.{}.{sessions}", std::process::id()));
+    let mut writer = Writer::create(
+        &path,
+        Geometry {
+            max_sessions: sessions,
+            max_workers: 1,
+        },
+    )
+    .unwrap();
+    for i in 0..sessions {
+        writer.insert(&record(i)).unwrap();
+    }
+    let reader = Reader::attach(&path).unwrap();
+    (writer, reader, path)
+}

@@ -45,7 +45,14 @@ pub fn ipv4(buf: &[u8], ip: usize, end: usize) -> Result<V4, DropReason> {
     if ip + total_len > end {
         return Err(DropReason::Truncated);
     }
-    if csum::fold(csum::sum(&buf[ip..ip + header_len])) != 0xffff {
+    let acc = match buf.get(ip..ip + header_len) {
+        Some(header) => match <&[u8; IPV4_HEADER_LEN]>::try_from(header) {
+            Ok(fixed) => csum::sum20(fixed),
+            Err(_) => csum::sum(header),
+        },
+        None => return Err(DropReason::Truncated),
+    };
+    if csum::fold(acc) != 0xffff {
         return Err(DropReason::BadChecksum);
     }
     Ok(V4 {
@@ -85,22 +92,25 @@ pub fn v4_is_later_fragment(buf: &[u8], ip: usize) -> bool {
 /// Decrement the TTL of a validated IPv4 header, patching the checksum incrementally
 /// (RFC 1624 eqn. 3 on the TTL/protocol word; RFC 1812 §5.3.1). Fails when the TTL
 /// would reach 0.
-#[inline]
+#[inline(always)]
 pub fn decrement_ttl(buf: &mut [u8], ip: usize) -> Result<(), DropReason> {
-    let ttl = buf[ip + 8];
-    if ttl <= 1 {
+    // TTL, protocol and checksum: one bounds check for the four octets.
+    let Some(Ok(f)) = buf.get_mut(ip + 8..ip + 12).map(<&mut [u8; 4]>::try_from) else {
+        return Err(DropReason::Truncated);
+    };
+    if f[0] <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    let old = rd16(buf, ip + 8);
+    let old = u16::from_be_bytes([f[0], f[1]]);
     let new = old - 0x0100;
-    wr16(buf, ip + 8, new);
-    let checksum = csum::update16(rd16(buf, ip + 10), old, new);
-    wr16(buf, ip + 10, checksum);
+    let checksum = csum::update16(u16::from_be_bytes([f[2], f[3]]), old, new);
+    f[0] -= 1;
+    f[2..4].copy_from_slice(&checksum.to_be_bytes());
     Ok(())
 }
 
 /// Decrement the hop limit of a validated IPv6 header (RFC 8200 §3).
-#[inline]
+#[inline(always)]
 pub fn decrement_hop_limit(buf: &mut [u8], ip: usize) -> Result<(), DropReason> {
     let hop_limit = buf[ip + 7];
     if hop_limit <= 1 {

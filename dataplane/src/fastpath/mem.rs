@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{SessionStats, Sessions};
-use crate::session::{SessionRecord, flags};
+use crate::session::{SessionHead, SessionRecord, flags};
 
 /// A fast, non-cryptographic hasher for integer keys.
 #[derive(Debug, Default, Clone, Copy)]
@@ -64,6 +64,8 @@ fn mask_v6(addr: [u8; 16], len: u8) -> u128 {
 #[derive(Debug, Default)]
 pub struct MemSessions {
     records: Vec<SessionRecord>,
+    /// The records' heads, apart: the upstream path reads only these.
+    heads: Vec<SessionHead>,
     upstream: IdMap<u32>,
     v4: IdMap<u32>,
     /// One map per prefix length, longest first.
@@ -75,6 +77,7 @@ impl MemSessions {
     pub fn with_capacity(capacity: usize) -> MemSessions {
         MemSessions {
             records: Vec::with_capacity(capacity),
+            heads: Vec::with_capacity(capacity),
             upstream: IdMap::with_capacity_and_hasher(capacity, Default::default()),
             v4: IdMap::with_capacity_and_hasher(capacity, Default::default()),
             v6: Vec::new(),
@@ -86,6 +89,7 @@ impl MemSessions {
     pub fn insert(&mut self, record: SessionRecord) -> u32 {
         let slot = self.records.len() as u32;
         self.records.push(record);
+        self.heads.push(record.head());
         self.upstream.insert(record.upstream_key(), slot);
         if record.has(flags::HAS_IPV4) {
             self.v4
@@ -133,13 +137,22 @@ impl MemSessions {
 }
 
 impl Sessions for MemSessions {
-    #[inline]
-    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionRecord)> {
+    #[inline(always)]
+    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
         let key = (u32::from(tunnel) << 16) | u32::from(session);
-        self.record(*self.upstream.get(&key)?)
+        let slot = *self.upstream.get(&key)?;
+        self.heads.get(slot as usize).map(|head| (slot, *head))
     }
 
     #[inline]
+    fn record(&self, slot: u32, key: u32) -> Option<SessionRecord> {
+        self.records
+            .get(slot as usize)
+            .filter(|record| record.upstream_key() == key)
+            .copied()
+    }
+
+    #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
         self.record(*self.v4.get(&u32::from_be_bytes(dst))?)
     }

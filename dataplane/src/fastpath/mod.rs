@@ -52,7 +52,7 @@ pub use mem::{MemSessions, SlotCounters, SlotStats};
 pub use template::build_template;
 pub use upstream::process_upstream;
 
-use crate::session::SessionRecord;
+use crate::session::{SessionHead, SessionRecord};
 use crate::wire::EthernetAddress;
 
 /// What the worker does with a frame after a `process_*` call. Offsets are absolute in the
@@ -72,12 +72,17 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// The session table as the fast path reads it. Lookups copy the record out (the
-/// shared-memory implementation reads it under the slot's sequence lock). The slot number
-/// identifies the session for [`SessionStats`].
+/// The session table as the fast path reads it. Lookups copy what the direction needs out
+/// (the shared-memory implementation reads it under the slot's sequence lock): upstream
+/// only the record's [`SessionHead`] (80 octets), downstream the whole record (the
+/// template). The slot number identifies the session for [`SessionStats`].
 pub trait Sessions {
     /// Upstream: by our (tunnel id, session id), in O(1).
-    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionRecord)>;
+    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)>;
+    /// The whole record in `slot`, if that slot still holds the session with upstream key
+    /// `key` ([`SessionHead::upstream_key`]); for the rare upstream packets answered
+    /// downstream (echo replies to the gateway address).
+    fn record(&self, slot: u32, key: u32) -> Option<SessionRecord>;
     /// Downstream: by the subscriber's IPv4 address (exact).
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)>;
     /// Downstream: by an IPv6 destination within the subscriber's prefix (longest match).
@@ -179,16 +184,23 @@ impl<S: SessionStats> WorkerState<S> {
     }
 }
 
-/// Big-endian 16-bit read; the caller has checked the bounds.
+/// Big-endian 16-bit read; the caller has checked the bounds (out of bounds reads 0: one
+/// compare, never a panic).
 #[inline(always)]
 fn rd16(data: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([data[at], data[at + 1]])
+    match data.get(at..at.wrapping_add(2)) {
+        Some(&[a, b]) => u16::from_be_bytes([a, b]),
+        _ => 0,
+    }
 }
 
-/// Big-endian 16-bit write; the caller has checked the bounds.
+/// Big-endian 16-bit write; the caller has checked the bounds (out of bounds writes
+/// nothing).
 #[inline(always)]
 fn wr16(data: &mut [u8], at: usize, value: u16) {
-    data[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    if let Some(field) = data.get_mut(at..at.wrapping_add(2)) {
+        field.copy_from_slice(&value.to_be_bytes());
+    }
 }
 
 /// Whether `data[at..at + N]` equals `value`; false when out of bounds. Compiles to one or

@@ -190,6 +190,9 @@ fn upstream<T: Sessions, S: SessionStats>(
                 return Err(DropReason::SpoofedInnerSource);
             }
             if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
+                let Some(record) = sessions.record(slot, record.upstream_key()) else {
+                    return Err(DropReason::UnknownSession);
+                };
                 return local::answer_v4(buf, inner_ip, v4, &record, slot, state);
             }
             inner::decrement_ttl(buf, inner_ip)?;
@@ -248,7 +251,7 @@ fn upstream<T: Sessions, S: SessionStats>(
 }
 
 #[inline(always)]
-fn peer_v4(record: &crate::session::SessionRecord) -> [u8; 4] {
+fn peer_v4(record: &crate::session::SessionHead) -> [u8; 4] {
     [
         record.peer_addr[0],
         record.peer_addr[1],

@@ -47,7 +47,7 @@ pub(crate) enum InsertError {
 }
 
 impl<'a> Index<'a> {
-    #[inline]
+    #[inline(always)]
     fn home(&self, key: u32) -> usize {
         let cap = self.tables[0].len();
         // Fibonacci hashing: the top bits of key x 2^64/phi; sequential keys (pool
@@ -58,7 +58,7 @@ impl<'a> Index<'a> {
 
     /// Reader lookup: calls `valid(slot)` for each bucket holding `key` until it accepts
     /// one. Lock-free, allocation-free, one atomic load per probe.
-    #[inline]
+    #[inline(always)]
     pub fn find<T>(&self, key: u32, mut valid: impl FnMut(u32) -> Option<T>) -> Option<T> {
         let mask = self.tables[0].len() - 1;
         let home = self.home(key);

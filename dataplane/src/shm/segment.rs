@@ -14,7 +14,7 @@ use super::layout::{
     ABI_VERSION, DROP_REASONS, Geometry, Header, Layout, MAGIC, MAX_PROBE, RECORD_WORDS, Region,
     Slot, SlotCounters,
 };
-use crate::session::SessionRecord;
+use crate::session::{SessionHead, SessionRecord};
 
 /// How often a reader retries a slot whose sequence lock moved under it before it gives
 /// up (returns "no session"). Bounded so that a writer killed in the middle of a write (an
@@ -278,11 +278,13 @@ impl Segment {
     }
 
     /// The layout (checked against the header).
+    #[inline]
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
     /// The header.
+    #[inline]
     pub fn header(&self) -> &Header {
         // SAFETY: the mapping starts with a header (checked in `attach`, written in
         // `create`) and is page aligned.
@@ -290,6 +292,7 @@ impl Segment {
     }
 
     /// A region as a slice of `T`.
+    #[inline]
     fn table<T>(&self, r: Region, count: usize) -> &[T] {
         debug_assert!(r.offset as usize + count * size_of::<T>() <= self.len);
         // SAFETY: the layout was checked against the mapping's length; every region is
@@ -304,6 +307,7 @@ impl Segment {
     }
 
     /// The session slots.
+    #[inline]
     pub fn slots(&self) -> &[Slot] {
         self.table(
             self.layout.slots,
@@ -312,15 +316,18 @@ impl Segment {
     }
 
     /// Index table `which` (0 or 1) of the upstream index.
+    #[inline]
     pub fn upstream_table(&self, which: usize) -> &[AtomicU64] {
         self.index_table(self.layout.upstream_index, which)
     }
 
     /// Index table `which` (0 or 1) of the IPv4 index.
+    #[inline]
     pub fn v4_table(&self, which: usize) -> &[AtomicU64] {
         self.index_table(self.layout.v4_index, which)
     }
 
+    #[inline]
     fn index_table(&self, r: Region, which: usize) -> &[AtomicU64] {
         let cap = self.layout.index_capacity as usize;
         let r = Region {
@@ -331,6 +338,7 @@ impl Segment {
     }
 
     /// Worker `worker`'s counter column (one cell per slot), if the worker exists.
+    #[inline]
     pub fn counter_column(&self, worker: u32) -> Option<&[SlotCounters]> {
         if worker >= self.layout.geometry.max_workers {
             return None;
@@ -366,7 +374,7 @@ impl Segment {
     /// Copies slot `slot`'s record out under its sequence lock. `None` when the slot is
     /// out of range or the writer kept it busy for 64 attempts (`SEQLOCK_RETRIES`).
     /// Allocation-free and syscall-free.
-    #[inline]
+    #[inline(always)]
     pub fn read_slot(&self, slot: u32) -> Option<SessionRecord> {
         let s = self.slots().get(slot as usize)?;
         for _ in 0..SEQLOCK_RETRIES {
@@ -388,6 +396,39 @@ impl Segment {
             fence(Ordering::Acquire);
             if s.seq.load(Ordering::Relaxed) == s1 {
                 return Some(record_from_words(&words));
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
+    /// Copies the first [`HEAD_WORDS`] words of slot `slot`'s record (its
+    /// [`SessionHead`]: everything but the template) out under the sequence lock, as
+    /// [`Segment::read_slot`] does for the whole record. The upstream fast path needs no
+    /// more, and 80 octets are less than half the record.
+    #[inline(always)]
+    pub fn read_slot_head(&self, slot: u32) -> Option<SessionHead> {
+        let s = self.slots().get(slot as usize)?;
+        let head: &[AtomicU64; HEAD_WORDS] = s.words.first_chunk()?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let mut words = [0u64; HEAD_WORDS];
+            for (w, a) in words.iter_mut().zip(head.iter()) {
+                // Relaxed: a torn copy is detected by the sequence check below.
+                *w = a.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                // SAFETY: `SessionHead` is `repr(C)`, 80 octets (asserted) of integers
+                // and integer arrays, valid for every bit pattern; so are 10 `u64`s.
+                return Some(unsafe {
+                    core::mem::transmute::<[u64; HEAD_WORDS], SessionHead>(words)
+                });
             }
             core::hint::spin_loop();
         }
@@ -454,16 +495,24 @@ fn words_from_record(rec: &SessionRecord) -> [u64; RECORD_WORDS] {
     words
 }
 
+/// A record as the slot stores it: the record and the last word's 4 spare octets.
+#[repr(C)]
+struct PaddedRecord {
+    rec: SessionRecord,
+    _tail: [u8; RECORD_WORDS * 8 - size_of::<SessionRecord>()],
+}
+
+const _: () = assert!(size_of::<PaddedRecord>() == RECORD_WORDS * 8);
+
+/// Words of a slot that hold the record's [`SessionHead`].
+pub const HEAD_WORDS: usize = size_of::<SessionHead>() / 8;
+
+const _: () = assert!(HEAD_WORDS * 8 == size_of::<SessionHead>() && HEAD_WORDS <= RECORD_WORDS);
+
+#[inline(always)]
 fn record_from_words(words: &[u64; RECORD_WORDS]) -> SessionRecord {
-    let mut rec = SessionRecord::EMPTY;
-    // SAFETY: every bit pattern of every `SessionRecord` field is valid (integers and
-    // arrays of integers only); 180 octets fit in both.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            words.as_ptr().cast::<u8>(),
-            (&mut rec as *mut SessionRecord).cast::<u8>(),
-            size_of::<SessionRecord>(),
-        );
-    }
-    rec
+    // SAFETY: `PaddedRecord` is `repr(C)`, as large as the words (asserted), and every
+    // bit pattern of every field is valid (integers and arrays of integers only). The
+    // reinterpretation avoids a separate `memcpy` of the record.
+    unsafe { core::mem::transmute::<[u64; RECORD_WORDS], PaddedRecord>(*words) }.rec
 }

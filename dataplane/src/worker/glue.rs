@@ -12,7 +12,7 @@
 //! new session (the new session's first Ns continues the old count).
 
 use crate::fastpath::{DropReason, SessionStats, Sessions};
-use crate::session::SessionRecord;
+use crate::session::{SessionHead, SessionRecord};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
 const _: () = assert!(DropReason::COUNT <= shm::DROP_REASONS);
@@ -24,13 +24,19 @@ pub const fn drop_index(reason: DropReason) -> usize {
 }
 
 impl Sessions for Reader {
-    #[inline]
-    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionRecord)> {
-        self.lookup_upstream(tunnel, session)
-            .map(|(slot, rec)| (slot.0, rec))
+    #[inline(always)]
+    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
+        self.lookup_upstream_head(tunnel, session)
+            .map(|(slot, head)| (slot.0, head))
     }
 
     #[inline]
+    fn record(&self, slot: u32, key: u32) -> Option<SessionRecord> {
+        self.read_slot(SlotId(slot))
+            .filter(|rec| key != 0 && rec.upstream_key() == key)
+    }
+
+    #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
         self.lookup_v4(dst).map(|(slot, rec)| (slot.0, rec))
     }
@@ -125,6 +131,9 @@ mod tests {
 
         assert_eq!(reader.by_upstream(7, 9).map(|(s, _)| s), Some(slot.0));
         assert_eq!(reader.by_upstream(7, 8), None);
+        assert_eq!(reader.record(slot.0, (7 << 16) | 9), Some(rec));
+        assert_eq!(reader.record(slot.0, (7 << 16) | 8), None);
+        assert_eq!(reader.by_upstream(7, 9).map(|(_, h)| h), Some(rec.head()));
         assert_eq!(reader.by_v4([10, 0, 0, 5]).map(|(s, _)| s), Some(slot.0));
         assert_eq!(reader.by_v4([10, 0, 0, 6]), None);
         assert_eq!(reader.by_v6([0x20; 16]), None);
