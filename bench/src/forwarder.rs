@@ -135,7 +135,7 @@ impl Forwarder {
         let port = |sock, ifname: &str, peer_mac| -> io::Result<Port> {
             Ok(Port {
                 sock,
-                own_mac: host::interface_mac(ifname)?.0,
+                own_mac: crate::traffic::interface_mac(ifname)?,
                 peer_mac,
                 pending: [EMPTY; 2 * BATCH],
                 npending: 0,

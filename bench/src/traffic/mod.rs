@@ -305,6 +305,44 @@ pub fn pin_to(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The MAC address of `ifname` in the calling thread's network namespace
+/// (`SIOCGIFHWADDR`: /sys shows the namespace it was mounted in, not the thread's).
+pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: plain socket(2); the fd is owned below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = ifname.as_bytes();
+    if name.len() >= req.ifr_name.len() {
+        return Err(io::Error::other(format!(
+            "interface name {ifname} too long"
+        )));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR fills the ifreq we pass.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } < 0 {
+        return Err(io::Error::other(format!(
+            "SIOCGIFHWADDR {ifname}: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: the kernel filled the hwaddr member.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(mac)
+}
+
 fn open_side(
     side: &SideSpec,
     prefixes: &[Ipv4Addr],
@@ -325,8 +363,8 @@ fn open_side(
         let port = TrafficPort::open(&side.ifname, &prog)?;
         let ifindex = xlns_dataplane::worker::host::ifindex(&side.ifname)?;
         let link = prog.attach(ifindex, AttachMode::Native).map_err(err)?;
-        let mac = xlns_dataplane::worker::host::interface_mac(&side.ifname)?;
-        Ok((port, link, prog, mac.0))
+        let mac = interface_mac(&side.ifname)?;
+        Ok((port, link, prog, mac))
     })
 }
 
