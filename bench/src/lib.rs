@@ -4,5 +4,13 @@
 //! measure (`dataplane/benches`, `controlplane/benches`).
 //!
 //! * [`lac`]: the LAC emulator's L2TP part, N tunnels x M sessions toward an LNS.
+//! * [`traffic`]: the AF_XDP traffic generator and sink (upstream L2TP/PPP, downstream
+//!   plain IP, loss per session, reordering, latency percentiles).
+//! * [`forwarder`]: the bare AF_XDP forwarder, the ceiling of a rig.
+//! * [`fwbench`]: the self-contained forwarding comparison (namespaces, bare forwarder,
+//!   xlns-dataplane, ratios).
 
+pub mod forwarder;
+pub mod fwbench;
 pub mod lac;
+pub mod traffic;

@@ -3,13 +3,24 @@
 //! `xlns-bench l2tp-setup --lns ADDR:PORT --tunnels N --sessions-per-tunnel M` opens N
 //! tunnels x M sessions toward an LNS as an LAC (RFC 2661), tears them down, and prints
 //! counts, rates and setup latency percentiles (a table, or one JSON line with `--json`).
+//!
+//! `xlns-bench traffic ...` runs the AF_XDP generator/sink for a session list;
+//! `xlns-bench forwarder --a IF --b IF` the bare forwarder; `xlns-bench forwarding-bench`
+//! the self-contained comparison bare forwarder vs xlns-dataplane (README.md).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use clap::{Parser, Subcommand, ValueEnum};
+use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
+use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
 use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
+use xlns_bench::traffic::{Direction, Rig, RunSpec, SessionList, SideSpec, Sizes, pin_to};
 
 #[derive(Debug, Parser)]
 #[command(name = "xlns-bench", version, about = "xlns benchmark drivers")]
@@ -72,6 +83,141 @@ enum Command {
         #[arg(long)]
         both: bool,
     },
+    /// AF_XDP traffic generator and sink for a session list (upstream on the LAC side,
+    /// downstream on the core side).
+    Traffic {
+        /// Session list (JSON, see README.md).
+        #[arg(long)]
+        sessions: PathBuf,
+        /// LAC-side interface (upstream sender, downstream sink).
+        #[arg(long)]
+        lac_if: String,
+        /// Its network namespace (default: the current one).
+        #[arg(long)]
+        lac_netns: Option<String>,
+        /// Core-side interface (downstream sender, upstream sink).
+        #[arg(long)]
+        core_if: String,
+        #[arg(long)]
+        core_netns: Option<String>,
+        /// MAC address of the LNS's access interface.
+        #[arg(long, value_parser = parse_mac)]
+        lns_access_mac: [u8; 6],
+        /// MAC address of the LNS's core interface.
+        #[arg(long, value_parser = parse_mac)]
+        lns_core_mac: [u8; 6],
+        /// The server's address (upstream destination, downstream source).
+        #[arg(long)]
+        server: Ipv4Addr,
+        #[arg(long, value_enum, default_value_t = DirArg::Both)]
+        direction: DirArg,
+        /// 64, 1400, ... (IP packet octets) or imix.
+        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
+        size: Sizes,
+        /// Packets per second per direction (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds to send.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// CPU to pin the generator to.
+        #[arg(long, default_value_t = 1)]
+        cpu: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bare AF_XDP forwarder: receive on one interface, rewrite MACs, send on the other.
+    Forwarder {
+        #[arg(long)]
+        a: String,
+        #[arg(long)]
+        b: String,
+        /// Destination MAC of frames sent on A (default: swap the frame's MACs).
+        #[arg(long, value_parser = parse_mac)]
+        a_peer_mac: Option<[u8; 6]>,
+        /// Destination MAC of frames sent on B (default: swap).
+        #[arg(long, value_parser = parse_mac)]
+        b_peer_mac: Option<[u8; 6]>,
+        /// Session list whose subscriber addresses the core-role XDP program on B takes.
+        #[arg(long)]
+        sessions: Option<PathBuf>,
+        #[arg(long, default_value_t = 1701)]
+        l2tp_port: u16,
+        #[arg(long, default_value_t = 8192)]
+        frames: u32,
+        #[arg(long, default_value_t = 2048)]
+        ring_size: u32,
+        /// CPU to pin to.
+        #[arg(long)]
+        cpu: Option<usize>,
+    },
+    /// Self-contained forwarding comparison: namespaces, bare forwarder, xlns-dataplane.
+    ForwardingBench {
+        #[arg(long, default_value_t = 1000)]
+        sessions: u32,
+        #[arg(long, default_value_t = 10)]
+        tunnels: u16,
+        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
+        size: Sizes,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Packets per second per direction (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Directions to run, comma separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DirArg::Up, DirArg::Down, DirArg::Both])]
+        directions: Vec<DirArg>,
+        /// xlns-dataplane binary (default: beside this one).
+        #[arg(long)]
+        dataplane: Option<PathBuf>,
+        /// CPU of the forwarder / data plane.
+        #[arg(long, default_value_t = 0)]
+        lns_cpu: usize,
+        /// CPU of the generator and sink.
+        #[arg(long, default_value_t = 1)]
+        gen_cpu: usize,
+        /// Only xlns-dataplane (no bare forwarder, no ratios).
+        #[arg(long)]
+        skip_bare: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DirArg {
+    Up,
+    Down,
+    Both,
+}
+
+impl From<DirArg> for Direction {
+    fn from(d: DirArg) -> Direction {
+        match d {
+            DirArg::Up => Direction::Up,
+            DirArg::Down => Direction::Down,
+            DirArg::Both => Direction::Both,
+        }
+    }
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    xlns_dataplane::worker::host::parse_mac(s)
+        .map(|m| m.0)
+        .ok_or_else(|| format!("not a MAC address: {s}"))
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("xlns-bench: {e}");
+    ExitCode::from(2)
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic store. Relaxed: the loop polls it.
+    STOP.store(true, Ordering::Relaxed);
 }
 
 fn main() -> ExitCode {
@@ -105,10 +251,174 @@ fn main() -> ExitCode {
             match l2tp_setup(config, teardown, json, both) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("xlns-bench: {e}");
-                    ExitCode::from(2)
+                Err(e) => fail(e),
+            }
+        }
+        Command::Traffic {
+            sessions,
+            lac_if,
+            lac_netns,
+            core_if,
+            core_netns,
+            lns_access_mac,
+            lns_core_mac,
+            server,
+            direction,
+            size,
+            rate,
+            duration,
+            cpu,
+            json,
+        } => {
+            let result = (|| -> Result<String, Box<dyn std::error::Error>> {
+                let list = SessionList::load(&sessions)?;
+                pin_to(cpu)?;
+                let mut rig = Rig::open(
+                    &SideSpec {
+                        netns: lac_netns,
+                        ifname: lac_if,
+                    },
+                    &SideSpec {
+                        netns: core_netns,
+                        ifname: core_if,
+                    },
+                    list.sessions,
+                    lns_access_mac,
+                    lns_core_mac,
+                    server,
+                )?;
+                let report = rig.run(&RunSpec {
+                    direction: direction.into(),
+                    sizes: size,
+                    rate_pps: rate,
+                    duration: Duration::from_secs_f64(duration),
+                    drain: Duration::from_millis(300),
+                })?;
+                Ok(if json {
+                    serde_json::to_string(&report)?
+                } else {
+                    report.table()
+                })
+            })();
+            match result {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
                 }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Forwarder {
+            a,
+            b,
+            a_peer_mac,
+            b_peer_mac,
+            sessions,
+            l2tp_port,
+            frames,
+            ring_size,
+            cpu,
+        } => {
+            let result = (|| -> Result<String, Box<dyn std::error::Error>> {
+                let b_prefixes = match sessions {
+                    Some(path) => SessionList::load(&path)?
+                        .sessions
+                        .iter()
+                        .map(|s| s.subscriber)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let config = ForwarderConfig {
+                    a,
+                    b,
+                    a_peer_mac,
+                    b_peer_mac,
+                    b_prefixes,
+                    l2tp_port,
+                    frames,
+                    ring_size,
+                    idle_poll_ms: 10,
+                };
+                for sig in [libc::SIGINT, libc::SIGTERM] {
+                    // SAFETY: the handler only stores an atomic.
+                    unsafe {
+                        libc::signal(
+                            sig,
+                            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                        )
+                    };
+                }
+                if let Some(cpu) = cpu {
+                    pin_to(cpu)?;
+                }
+                let mut fwd = Forwarder::new(&config)?;
+                println!("xlns-bench forwarder: ready a={} b={}", config.a, config.b);
+                fwd.run(&STOP);
+                Ok(serde_json::to_string(&fwd.stats)?)
+            })();
+            match result {
+                Ok(text) => {
+                    println!("xlns-bench forwarder: stopped {text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::ForwardingBench {
+            sessions,
+            tunnels,
+            size,
+            duration,
+            rate,
+            directions,
+            dataplane,
+            lns_cpu,
+            gen_cpu,
+            skip_bare,
+            json,
+        } => {
+            let exe = match std::env::current_exe() {
+                Ok(exe) => exe,
+                Err(e) => return fail(e),
+            };
+            let dataplane = dataplane.unwrap_or_else(|| exe.with_file_name("xlns-dataplane"));
+            let config = BenchConfig {
+                sessions,
+                tunnels,
+                sizes: size,
+                duration: Duration::from_secs_f64(duration),
+                rate_pps: rate,
+                directions: directions.into_iter().map(Direction::from).collect(),
+                dataplane,
+                bench: exe,
+                lns_cpu,
+                gen_cpu,
+                skip_bare,
+            };
+            match forwarding_bench(&config) {
+                Ok(report) => {
+                    if !json {
+                        print!("{}", report.table());
+                    }
+                    let line = serde_json::json!({
+                        "sessions": report.sessions,
+                        "tunnels": report.tunnels,
+                        "size": report.size,
+                        "rate_pps": report.rate_pps,
+                        "duration_s": report.duration_s,
+                        "loadavg_before": report.loadavg_before,
+                        "comparisons": report.comparisons,
+                    });
+                    println!("{line}");
+                    if json {
+                        match serde_json::to_string(&report) {
+                            Ok(full) => println!("{full}"),
+                            Err(e) => return fail(e),
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
         }
     }
