@@ -208,9 +208,18 @@ impl Topology {
             }
         });
         self.dataplane = Some(child);
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-            let status = self.dataplane.as_mut().unwrap().try_wait();
-            panic!("xlns-dataplane did not become ready in 30 s (exit: {status:?})");
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = self.dataplane.as_mut().unwrap().try_wait() {
+                panic!("xlns-dataplane exited before it was ready: {status}");
+            }
+            assert!(
+                Instant::now() < give_up,
+                "xlns-dataplane did not become ready in 30 s"
+            );
         }
     }
 
@@ -689,6 +698,9 @@ fn kill_9_during_traffic_then_restart_forwards_again() {
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
+        // Stops the sender however this closure ends: a panic below must not leave the
+        // scope waiting for it forever.
+        let _stop_sender = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(300));
         t.kill9_dataplane();
         std::thread::sleep(Duration::from_millis(300));
@@ -818,5 +830,14 @@ fn core_affinity_pin(core: usize) -> bool {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(core, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// Sets the flag when dropped (also while unwinding).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

@@ -294,7 +294,7 @@ fn run(args: Args) -> Result<(), BoxError> {
             mode: args.bind,
             idle_poll_ms: 10,
         };
-        let worker = Worker::new(plan, ctx, &reader, stat)
+        let worker = new_worker_when_queue_free(plan, ctx, &reader, stat)
             .map_err(|e| format!("worker {index} (queue {index}): {e}"))?;
         if let Some(fd) = worker.socket_fd(Side::Access) {
             access_prog.set_xsk(index, fd)?;
@@ -373,4 +373,36 @@ fn run(args: Args) -> Result<(), BoxError> {
     drop(links);
     println!("xlns-dataplane: stopped");
     result
+}
+
+/// How long a start waits for the kernel to release the AF_XDP queues of a previous
+/// instance.
+const QUEUE_RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Creates a worker, waiting while its queues are still bound: after a `kill -9` the kernel
+/// releases the dead instance's AF_XDP sockets asynchronously, and `bind` answers EBUSY
+/// for a moment. A restart must not fail because of that.
+fn new_worker_when_queue_free<'a>(
+    plan: WorkerPlan,
+    ctx: WorkerCtx,
+    reader: &'a Reader,
+    stats: &'a WorkerStats,
+) -> std::io::Result<Worker<'a>> {
+    let give_up = Instant::now() + QUEUE_RELEASE_WAIT;
+    let mut said = false;
+    loop {
+        match Worker::new(plan.clone(), ctx, reader, stats) {
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy && Instant::now() < give_up => {
+                if !said {
+                    eprintln!(
+                        "xlns-dataplane: queue {} still bound (a previous instance?), waiting: {e}",
+                        plan.queue
+                    );
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
