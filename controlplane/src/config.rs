@@ -1049,7 +1049,10 @@ impl RawDataplane {
             1,
             i64::from(xlns_dataplane::shm::Geometry::MAX_SESSIONS),
         )?
-        .unwrap_or(l2tp.max_sessions.clamp(1, xlns_dataplane::shm::Geometry::MAX_SESSIONS));
+        .unwrap_or(
+            l2tp.max_sessions
+                .clamp(1, xlns_dataplane::shm::Geometry::MAX_SESSIONS),
+        );
         let max_workers = int(
             src,
             "dataplane.max_workers",
@@ -2410,7 +2413,10 @@ renegotiate_lcp = true
             assert_err(text, ConfigErrorKind::Invalid, prefix);
         }
         // access_interface is required.
-        assert_eq!(err("[dataplane]\nshm = \"/x\"\n").kind, ConfigErrorKind::Schema);
+        assert_eq!(
+            err("[dataplane]\nshm = \"/x\"\n").kind,
+            ConfigErrorKind::Schema
+        );
     }
 
     #[test]

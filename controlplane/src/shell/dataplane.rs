@@ -151,7 +151,10 @@ impl Publisher {
         let our_mac = host::interface_mac(&config.access_interface).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("[dataplane] access_interface {}: {e}", config.access_interface),
+                format!(
+                    "[dataplane] access_interface {}: {e}",
+                    config.access_interface
+                ),
             )
         })?;
         let geometry = Geometry {
@@ -371,7 +374,9 @@ impl Publisher {
         let taken: Vec<u32> = self
             .orphans
             .iter()
-            .filter(|(up, o)| **up == rec.upstream_key() || o.rec.subscriber_v4 == rec.subscriber_v4)
+            .filter(|(up, o)| {
+                **up == rec.upstream_key() || o.rec.subscriber_v4 == rec.subscriber_v4
+            })
             .map(|(up, _)| *up)
             .collect();
         for up in taken {
@@ -403,7 +408,10 @@ impl Publisher {
     fn expire_orphans(&mut self, now: Instant) {
         let mut idle = Vec::new();
         for (up, orphan) in &mut self.orphans {
-            let counters = self.writer.session_counters(orphan.slot).unwrap_or_default();
+            let counters = self
+                .writer
+                .session_counters(orphan.slot)
+                .unwrap_or_default();
             if counters != orphan.last {
                 orphan.last = counters;
                 orphan.since = now;

@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
+use super::dataplane::{Publisher, SessionParams};
 use crate::config::Config;
 use crate::l2tp::attr::{PppDisconnectCause, ProxyAuthenType};
 use crate::l2tp::endpoint::{CallInfo, Endpoint, SessionKey, Transmit};
@@ -60,7 +61,6 @@ use crate::ppp::pool::{PoolError, Pools};
 use crate::ppp::session::proxy::{ProxyInfo, ProxyMode};
 use crate::ppp::session::{DownReason, PppSession, SessionConfig, SessionEvent};
 use crate::ppp::users::Users;
-use super::dataplane::{Publisher, SessionParams};
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
