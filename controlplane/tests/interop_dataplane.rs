@@ -134,7 +134,7 @@ fn traffic_run(name: &str, auth: &str, user: &str, extra: &[&str]) -> peer_vm::R
     for target in [GATEWAY, SERVER] {
         let ok = format!("dp-result session=1 ping={target} full_mtu ok");
         assert!(
-            actions.iter().any(|l| *l == ok),
+            actions.contains(&ok),
             "{ok} missing: {actions:#?}\n{}",
             run.dump()
         );
@@ -178,7 +178,7 @@ fn chap_full_mtu_pings_and_iperf3_both_ways() {
     let actions = action_lines(&run);
     for way in ["upstream", "downstream"] {
         let ok = format!("dp-result iperf3 {way} ok");
-        assert!(actions.iter().any(|l| *l == ok), "{ok}: {actions:#?}");
+        assert!(actions.contains(&ok), "{ok}: {actions:#?}");
     }
     // Three seconds of TCP each way: megabytes through the data plane, both ways.
     let [_, up_b, _, down_b] = down_counters(&run.lns_log)[0];
