@@ -35,6 +35,7 @@
 //! [[pool]]          # named IPv4 address pools
 //! [users]           # the local users file
 //! [[lac]]           # per-LAC policy, first match in file order wins
+//! [dataplane]       # the shared-memory segment of the AF_XDP data plane (absent: none)
 //! ```
 //!
 //! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
@@ -157,6 +158,30 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// `[users] file`: the local users file ([`crate::ppp::users`]); `None`: no local users.
     pub users_file: Option<PathBuf>,
+    /// `[dataplane]`: where sessions are published for xlns-dataplane; `None` (the section
+    /// is absent, or `enabled = false`): no data plane, PPP only.
+    pub dataplane: Option<DataplaneConfig>,
+}
+
+/// Default `[dataplane] shm`.
+pub const DEFAULT_DATAPLANE_SHM: &str = "/dev/shm/xlns.default";
+/// Default `[dataplane] max_workers`.
+pub const DEFAULT_DATAPLANE_MAX_WORKERS: u32 = 64;
+
+/// `[dataplane]`: the shared-memory segment xlnsd writes established sessions into
+/// (ARCHITECTURE.md §4, `crate::shell::dataplane`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// `shm`: the segment file (default [`DEFAULT_DATAPLANE_SHM`]).
+    pub shm: PathBuf,
+    /// `max_sessions`: session slots (default `[l2tp] max_sessions`).
+    pub max_sessions: u32,
+    /// `max_workers`: worker counter columns (default [`DEFAULT_DATAPLANE_MAX_WORKERS`]);
+    /// xlns-dataplane may run at most this many workers.
+    pub max_workers: u32,
+    /// `access_interface`: the interface the LACs are reached on; our MAC address and the
+    /// LACs' (from its neighbour table) go into every session's header template.
+    pub access_interface: String,
 }
 
 impl Config {
@@ -770,6 +795,17 @@ struct RawConfig {
     pool: Vec<RawPool>,
     #[serde(default)]
     users: RawUsers,
+    dataplane: Option<RawDataplane>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    enabled: Option<bool>,
+    shm: S<String>,
+    max_sessions: S<i64>,
+    max_workers: S<i64>,
+    access_interface: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -974,6 +1010,10 @@ impl RawConfig {
             }
             Some(v) => Some(PathBuf::from(v.get_ref())),
         };
+        let dataplane = match &self.dataplane {
+            None => None,
+            Some(raw) => raw.validate(src, &l2tp)?,
+        };
         Ok(Config {
             l2tp,
             admission,
@@ -981,7 +1021,61 @@ impl RawConfig {
             ppp,
             pools,
             users_file,
+            dataplane,
         })
+    }
+}
+
+impl RawDataplane {
+    fn validate(
+        &self,
+        src: &Source<'_>,
+        l2tp: &L2tpConfig,
+    ) -> Result<Option<DataplaneConfig>, ConfigError> {
+        if self.enabled == Some(false) {
+            return Ok(None);
+        }
+        let shm = match &self.shm {
+            None => PathBuf::from(DEFAULT_DATAPLANE_SHM),
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "dataplane.shm", "must not be empty"));
+            }
+            Some(v) => PathBuf::from(v.get_ref()),
+        };
+        let max_sessions = int(
+            src,
+            "dataplane.max_sessions",
+            &self.max_sessions,
+            1,
+            i64::from(xlns_dataplane::shm::Geometry::MAX_SESSIONS),
+        )?
+        .unwrap_or(
+            l2tp.max_sessions
+                .clamp(1, xlns_dataplane::shm::Geometry::MAX_SESSIONS),
+        );
+        let max_workers = int(
+            src,
+            "dataplane.max_workers",
+            &self.max_workers,
+            1,
+            i64::from(xlns_dataplane::shm::Geometry::MAX_WORKERS),
+        )?
+        .unwrap_or(DEFAULT_DATAPLANE_MAX_WORKERS);
+        let name = self.access_interface.get_ref();
+        // IFNAMSIZ is 16 with the NUL; a name is never empty and has no '/'.
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+            return Err(src.invalid(
+                self.access_interface.span(),
+                "dataplane.access_interface",
+                format!("{name:?} is not an interface name"),
+            ));
+        }
+        Ok(Some(DataplaneConfig {
+            shm,
+            max_sessions,
+            max_workers,
+            access_interface: name.clone(),
+        }))
     }
 }
 
@@ -2252,6 +2346,76 @@ renegotiate_lcp = true
             "[users]\npath = \"u\"\n",
             ConfigErrorKind::Schema,
             "xlnsd.toml:2:1: users.path: unknown field `path`",
+        );
+    }
+
+    #[test]
+    fn dataplane_section() {
+        let none = Config::from_toml_str("", "x").unwrap();
+        assert_eq!(none.dataplane, None);
+        let off = Config::from_toml_str(
+            "[dataplane]\nenabled = false\naccess_interface = \"eth0\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(off.dataplane, None);
+        let defaults = Config::from_toml_str(
+            "[l2tp]\nmax_sessions = 500\n[dataplane]\naccess_interface = \"lnsacc\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            defaults.dataplane,
+            Some(DataplaneConfig {
+                shm: PathBuf::from(DEFAULT_DATAPLANE_SHM),
+                max_sessions: 500,
+                max_workers: DEFAULT_DATAPLANE_MAX_WORKERS,
+                access_interface: "lnsacc".into(),
+            })
+        );
+        let full = Config::from_toml_str(
+            "[dataplane]\nenabled = true\nshm = \"/dev/shm/xlns.lab\"\nmax_sessions = 64\n\
+             max_workers = 2\naccess_interface = \"lnsacc\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            full.dataplane,
+            Some(DataplaneConfig {
+                shm: PathBuf::from("/dev/shm/xlns.lab"),
+                max_sessions: 64,
+                max_workers: 2,
+                access_interface: "lnsacc".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn dataplane_errors() {
+        for (text, prefix) in [
+            (
+                "[dataplane]\nmax_sessions = 0\naccess_interface = \"a\"\n",
+                "xlnsd.toml:2:16: dataplane.max_sessions: must be between 1 and",
+            ),
+            (
+                "[dataplane]\nmax_workers = 2000\naccess_interface = \"a\"\n",
+                "xlnsd.toml:2:15: dataplane.max_workers: must be between 1 and 1024",
+            ),
+            (
+                "[dataplane]\naccess_interface = \"a-very-long-interface\"\n",
+                "xlnsd.toml:2:20: dataplane.access_interface: \"a-very-long-interface\" is not",
+            ),
+            (
+                "[dataplane]\nshm = \"\"\naccess_interface = \"a\"\n",
+                "xlnsd.toml:2:7: dataplane.shm: must not be empty",
+            ),
+        ] {
+            assert_err(text, ConfigErrorKind::Invalid, prefix);
+        }
+        // access_interface is required.
+        assert_eq!(
+            err("[dataplane]\nshm = \"/x\"\n").kind,
+            ConfigErrorKind::Schema
         );
     }
 

@@ -7,7 +7,8 @@
 //!   +------------------ control task: owns all protocol state -------------------+
 //!   |  Endpoint     (every tunnel and session, one timer heap for all of them)   |
 //!   |  Gate         (per-LAC policy + admission control, the Gatekeeper)         |
-//!   |  PppSessions  (PPP of every session, users, pools, one timer heap)         |
+//!   |  PppSessions  (PPP of every session, users, pools, one timer heap,         |
+//!   |               the data plane Publisher: sessions into shared memory)       |
 //!   |  one sleep_until(min of both heaps' tops): the only timer                  |
 //!   +-----------------------------------------------------------------------------+
 //!                          ^
@@ -26,6 +27,7 @@
 //! are sent before the endpoint's, so that the last frames of a session that goes down
 //! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
+pub mod dataplane;
 pub mod gate;
 pub mod ppp;
 
@@ -109,11 +111,19 @@ impl Shell {
         let rcvbuf = grow_receive_buffer(&socket, SOCKET_BUFFER);
         info!(rcvbuf, "control socket receive buffer");
         let seed = rand::random::<u64>();
+        let mut ppp = PppSessions::new(config, users, pools);
+        if let Some(dp) = &config.dataplane {
+            ppp.set_dataplane(dataplane::Publisher::open(
+                dp,
+                socket.local_addr()?,
+                Instant::now(),
+            )?);
+        }
         Ok(Shell {
             socket,
             endpoint: Endpoint::new(endpoint_config(config), seed),
             gate: Gate::new(config),
-            ppp: PppSessions::new(config, users, pools),
+            ppp,
             stats: ShellStats::default(),
         })
     }

@@ -17,7 +17,12 @@
 //!   Protocol, which every peer accepts whatever ACFC/PFC were negotiated (RFC 1661 §6.5,
 //!   §6.6: compression is permitted, never required), and encapsulated by the endpoint.
 //! * `NeedVerify` is answered from the users file, `NeedAddress` from the pools.
-//! * `Up` is logged as one line (tunnel, session, user, address, authentication method).
+//! * `Up` is logged as one line (tunnel, session, user, address, authentication method);
+//!   with a data plane ([`PppSessions::set_dataplane`]) the session is published into the
+//!   shared-memory segment ([`super::dataplane::Publisher::publish`]) with what the
+//!   endpoint knows of its tunnel (the LAC's address, port and ids, Sequencing Required).
+//! * `Down`: with a data plane, the session is withdrawn from the segment first and its
+//!   final packet and octet counters go into the `ppp down` line.
 //! * `Down`: the lease goes back to its pool, the session's last frames are sent, the
 //!   L2TP session is cleared with a CDN ([`cdn_for`]: Result Code and the RFC 3145 PPP
 //!   Disconnect Cause Code), one line with the reason label is logged, and the session's
@@ -44,6 +49,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
+use super::dataplane::{Publisher, SessionParams};
 use crate::config::Config;
 use crate::l2tp::attr::{PppDisconnectCause, ProxyAuthenType};
 use crate::l2tp::endpoint::{CallInfo, Endpoint, SessionKey, Transmit};
@@ -121,6 +127,7 @@ pub struct PppSessions {
     timers: BinaryHeap<Reverse<(Instant, SessionKey, u64)>>,
     transmit: VecDeque<Transmit>,
     stats: PppStats,
+    dataplane: Option<Publisher>,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -255,6 +262,27 @@ pub fn cdn_for(reason: &DownReason) -> (u16, PppDisconnectCause) {
     )
 }
 
+/// What the data plane needs of session `key` besides PPP's `up`: the tunnel's peer and
+/// ids from the endpoint.
+fn session_params(
+    endpoint: &Endpoint,
+    key: SessionKey,
+    up: &crate::ppp::session::SessionUp,
+) -> Option<SessionParams> {
+    let tunnel = endpoint.tunnel_info(key.tunnel)?;
+    let (_, call) = endpoint.session_info(key)?;
+    Some(SessionParams {
+        peer: tunnel.peer,
+        peer_tunnel: tunnel.peer_tunnel,
+        peer_session: call.peer_session,
+        sequencing: call.sequencing_required,
+        mtu: up.lcp.peer_mru,
+        subscriber_v4: up.address,
+        acfc: up.lcp.tx_acfc,
+        pfc: up.lcp.tx_pfc,
+    })
+}
+
 fn auth_label(auth: Option<&AuthProtocol>) -> &'static str {
     match auth {
         None => "none",
@@ -276,7 +304,18 @@ impl PppSessions {
             timers: BinaryHeap::new(),
             transmit: VecDeque::new(),
             stats: PppStats::default(),
+            dataplane: None,
         }
+    }
+
+    /// Publishes every session that comes up into the data plane's segment from now on.
+    pub fn set_dataplane(&mut self, publisher: Publisher) {
+        self.dataplane = Some(publisher);
+    }
+
+    /// The data plane publisher, if any.
+    pub fn dataplane(&self) -> Option<&Publisher> {
+        self.dataplane.as_ref()
     }
 
     /// Sessions with PPP state.
@@ -385,17 +424,21 @@ impl PppSessions {
 
     /// When [`PppSessions::handle_timeout`] is due: the earliest live timer.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let tick = self.dataplane.as_ref().map(Publisher::poll_timeout);
         while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
             if self.is_live(at, key, generation) {
-                return Some(at);
+                return Some(tick.map_or(at, |t| t.min(at)));
             }
             self.timers.pop();
         }
-        None
+        tick
     }
 
     /// Fires every session timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        if let Some(dataplane) = &mut self.dataplane {
+            dataplane.handle_timeout(now);
+        }
         while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -478,6 +521,16 @@ impl PppSessions {
                         mru = up.lcp.peer_mru,
                         "ppp up"
                     );
+                    if let Some(dataplane) = &mut self.dataplane {
+                        match session_params(endpoint, key, &up) {
+                            Some(params) => dataplane.publish(key, &params),
+                            None => warn!(
+                                tunnel = key.tunnel,
+                                session = key.session,
+                                "ppp up for a session the endpoint does not know"
+                            ),
+                        }
+                    }
                 }
                 SessionEvent::Ipv6Up(v6) => {
                     info!(
@@ -519,12 +572,24 @@ impl PppSessions {
             DownReason::EchoTimeout => self.stats.echo_timeouts += 1,
             _ => {}
         }
-        info!(
-            tunnel = key.tunnel,
-            session = key.session,
-            reason = reason.label(),
-            "ppp down"
-        );
+        match self.dataplane.as_mut().and_then(|d| d.withdraw(key)) {
+            Some(c) => info!(
+                tunnel = key.tunnel,
+                session = key.session,
+                reason = reason.label(),
+                up_packets = c.up_packets,
+                up_bytes = c.up_bytes,
+                down_packets = c.down_packets,
+                down_bytes = c.down_bytes,
+                "ppp down"
+            ),
+            None => info!(
+                tunnel = key.tunnel,
+                session = key.session,
+                reason = reason.label(),
+                "ppp down"
+            ),
+        }
         match reason {
             DownReason::LowerDown => self.free(key),
             DownReason::LcpTerminated => {

@@ -61,6 +61,24 @@ impl Run {
     }
 }
 
+/// `s` without ANSI escape sequences (xlnsd's log colours: `ESC [ ... m`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -105,11 +123,53 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The lab topologies of `run.sh --topology`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// The LNS on the lab bridge (xlnsd alone).
+    Bridge,
+    /// Access and core veths: start.sh starts xlns-dataplane beside xlnsd.
+    Dataplane,
+}
+
+impl Topology {
+    fn name(self) -> &'static str {
+        match self {
+            Topology::Bridge => "bridge",
+            Topology::Dataplane => "dataplane",
+        }
+    }
+}
+
+/// The output directory of run `name` (`target/interop/<name>`).
+pub fn out_dir(name: &str) -> PathBuf {
+    repo_root().join("target/interop").join(name)
+}
+
+/// `target/{release,debug}/<bin>` of the workspace, the first that exists.
+pub fn workspace_bin(bin: &str) -> Option<PathBuf> {
+    ["release", "debug"]
+        .iter()
+        .map(|p| repo_root().join("target").join(p).join(bin))
+        .find(|p| p.exists())
+}
+
 /// Boots one guest against xlnsd started by `deploy/lab/peer-vm/start.sh`, with the
 /// given extra `run.sh` arguments, and returns what happened.
 pub fn run(harness: &Path, name: &str, args: &[&str]) -> Run {
+    run_with(harness, name, Topology::Bridge, args, &[])
+}
+
+/// [`run`] in `topology`, with extra environment for start.sh.
+pub fn run_with(
+    harness: &Path,
+    name: &str,
+    topology: Topology,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let _lab = LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let out = repo_root().join("target/interop").join(name);
+    let out = out_dir(name);
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).unwrap();
     let pcap = out.join("capture.pcap");
@@ -123,7 +183,11 @@ pub fn run(harness: &Path, name: &str, args: &[&str]) -> Run {
         .arg(&pcap)
         .arg("--timeout")
         .arg("180")
+        .arg("--topology")
+        .arg(topology.name())
         .args(args)
+        .env("PEER_TOPOLOGY", topology.name())
+        .envs(env.iter().copied())
         .env("XLNSD", env!("CARGO_BIN_EXE_xlnsd"))
         .env(
             "PEER_VM_ACCEL",
@@ -143,7 +207,7 @@ pub fn run(harness: &Path, name: &str, args: &[&str]) -> Run {
     Run {
         status: output.status.code().unwrap_or(-1),
         results,
-        lns_log: fs::read_to_string(out.join("lns.log")).unwrap_or_default(),
+        lns_log: strip_ansi(&fs::read_to_string(out.join("lns.log")).unwrap_or_default()),
         pcap,
         out,
     }

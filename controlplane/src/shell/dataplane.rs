@@ -1,0 +1,630 @@
+//! The session publisher: xlnsd's side of the shared-memory segment that xlns-dataplane
+//! forwards from (ARCHITECTURE.md §2, §4; issue #5).
+//!
+//! # Contract
+//!
+//! * [`Publisher::open`] (at start, `[dataplane]` configured): when the segment file
+//!   exists and has the configured geometry, xlnsd re-attaches to it
+//!   ([`Writer::attach_existing`]) and keeps every session found there forwarding (a
+//!   restart of xlnsd never black-holes established sessions, ARCHITECTURE.md §2).
+//!   Otherwise (no file, another ABI version or geometry) it creates a fresh segment;
+//!   a data plane attached to the old file must then be restarted.
+//! * [`Publisher::publish`] (PPP Up, IPCP opened): the session's [`SessionRecord`] (our and
+//!   the LAC's tunnel and session ids, the LAC's outer address and port as the endpoint
+//!   sees them, our address and port, MTU = the peer's MRU, the subscriber's IPv4 address,
+//!   ACFC / PFC as LCP agreed, SEQUENCING when the LAC required it, RFC 2661 §5.4) with its
+//!   downstream header template (our access MAC, the LAC's next-hop MAC) is inserted.
+//!   A second Up of the same session updates its record in place.
+//! * The LAC's MAC address comes from the kernel's neighbour table of the access
+//!   interface (`/proc/net/arp`): for the LAC's address when it is on link, else for the
+//!   gateway of the longest `/proc/net/route` match on that interface. Known MACs are
+//!   cached. When there is no complete entry yet, a datagram to the next hop's discard
+//!   port makes the kernel resolve it and the session waits (not published) until a
+//!   later tick finds the entry. Every tick re-reads the table for the next hops in use
+//!   and rewrites the templates of their sessions when a MAC changed. Nothing here blocks
+//!   or sleeps: reading `/proc` and sending one datagram are the only I/O.
+//! * [`Publisher::withdraw`] (PPP Down, whatever the reason): the session is removed from
+//!   the segment and its final counters are returned (the Down log line carries them; the
+//!   accounting issue #7 uses them).
+//! * Ticks ([`Publisher::poll_timeout`] / [`Publisher::handle_timeout`], every
+//!   [`TICK`]): the writer heartbeat, pending sessions, neighbour refresh, orphans.
+//! * IPv4 LACs only: an IPv6 peer's session is not published (counted in
+//!   [`PublisherStats::unsupported_peer`]) until the neighbour lookup learns IPv6.
+//!
+//! # After a restart: orphans
+//!
+//! Sessions found in the segment at [`Publisher::open`] belong to the previous xlnsd; this
+//! one has no tunnel, no PPP and no lease for them ("orphans"). They keep forwarding while
+//! their subscribers send or receive traffic. An orphan is removed when
+//! * a new session of ours needs its upstream key (our tunnel and session ids) or its
+//!   subscriber address (the pool, not knowing the old lease, handed it out again): the new
+//!   session wins; or
+//! * its counters did not move for [`ORPHAN_IDLE`]: its tunnel is dead. In practice that is
+//!   soon after the restart: the LAC's LCP echoes reach this xlnsd, which knows no PPP for
+//!   them and does not answer, so the client drops the link within its echo timeout.
+//!
+//! Taking orphans over (rebuilding their tunnels and PPP state) is the hitless restart of
+//! ARCHITECTURE.md §2, not done here.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+use xlns_dataplane::fastpath::template::build_template;
+use xlns_dataplane::session::{SessionRecord, flags};
+use xlns_dataplane::shm::{Counters, Geometry, ShmError, SlotId, Writer, monotonic_ns};
+use xlns_dataplane::wire::EthernetAddress;
+use xlns_dataplane::worker::host;
+
+use crate::config::DataplaneConfig;
+use crate::l2tp::endpoint::SessionKey;
+
+/// Interval of the heartbeat, pending-session retries and neighbour refresh.
+pub const TICK: Duration = Duration::from_secs(1);
+/// An orphan whose counters did not move for this long is removed.
+pub const ORPHAN_IDLE: Duration = Duration::from_secs(60);
+
+/// What the publisher needs to know of one session besides its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionParams {
+    /// The LAC's outer address and port, as the endpoint sees them.
+    pub peer: SocketAddr,
+    /// The LAC's tunnel id.
+    pub peer_tunnel: u16,
+    /// The LAC's session id.
+    pub peer_session: u16,
+    /// The LAC required sequenced data messages (RFC 2661 §5.4, Sequencing Required AVP).
+    pub sequencing: bool,
+    /// The peer's MRU (RFC 1661 §6.1).
+    pub mtu: u16,
+    /// The subscriber's IPv4 address.
+    pub subscriber_v4: Ipv4Addr,
+    /// We may omit Address and Control (RFC 1661 §6.6).
+    pub acfc: bool,
+    /// We may compress the Protocol field (RFC 1661 §6.5).
+    pub pfc: bool,
+}
+
+/// Counters of the publisher.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublisherStats {
+    /// Sessions inserted into the segment.
+    pub published: u64,
+    /// Records updated in place (second Up, neighbour MAC changed).
+    pub updated: u64,
+    /// Sessions removed at Down.
+    pub withdrawn: u64,
+    /// Sessions that waited for the LAC's MAC address.
+    pub waited_for_neighbour: u64,
+    /// Inserts or updates the segment refused (full, index full).
+    pub failures: u64,
+    /// Sessions of IPv6 LACs, not published.
+    pub unsupported_peer: u64,
+    /// Sessions found in the segment at start (left by the previous xlnsd).
+    pub adopted: u64,
+    /// Orphans removed (idle or displaced by a new session).
+    pub orphans_removed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    slot: SlotId,
+    rec: SessionRecord,
+    next_hop: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Orphan {
+    slot: SlotId,
+    rec: SessionRecord,
+    last: Counters,
+    since: Instant,
+}
+
+/// The session publisher; see the module documentation.
+#[derive(Debug)]
+pub struct Publisher {
+    writer: Writer,
+    interface: String,
+    our_mac: EthernetAddress,
+    listen: SocketAddr,
+    sessions: HashMap<SessionKey, Published>,
+    /// Waiting for the next hop's MAC: the record without template, and that next hop.
+    pending: HashMap<SessionKey, (SessionRecord, Ipv4Addr)>,
+    orphans: HashMap<u32, Orphan>,
+    neighbours: HashMap<Ipv4Addr, EthernetAddress>,
+    next_tick: Instant,
+    stats: PublisherStats,
+}
+
+impl Publisher {
+    /// Opens (re-attaches to, or creates) the segment of `config`; `listen` is the control
+    /// socket's address (our outer address and port). See the module documentation.
+    pub fn open(
+        config: &DataplaneConfig,
+        listen: SocketAddr,
+        now: Instant,
+    ) -> Result<Publisher, io::Error> {
+        let our_mac = host::interface_mac(&config.access_interface).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "[dataplane] access_interface {}: {e}",
+                    config.access_interface
+                ),
+            )
+        })?;
+        let geometry = Geometry {
+            max_sessions: config.max_sessions,
+            max_workers: config.max_workers,
+        };
+        let writer = open_writer(&config.shm, geometry).map_err(|e| {
+            io::Error::other(format!("[dataplane] shm {}: {e}", config.shm.display()))
+        })?;
+        let mut orphans = HashMap::new();
+        for (slot, rec) in writer.sessions() {
+            let last = writer.session_counters(slot).unwrap_or_default();
+            orphans.insert(
+                rec.upstream_key(),
+                Orphan {
+                    slot,
+                    rec,
+                    last,
+                    since: now,
+                },
+            );
+        }
+        let stats = PublisherStats {
+            adopted: orphans.len() as u64,
+            ..PublisherStats::default()
+        };
+        let publisher = Publisher {
+            writer,
+            interface: config.access_interface.clone(),
+            our_mac,
+            listen,
+            sessions: HashMap::new(),
+            pending: HashMap::new(),
+            orphans,
+            neighbours: HashMap::new(),
+            next_tick: now,
+            stats,
+        };
+        publisher.writer.heartbeat(monotonic_ns());
+        Ok(publisher)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &PublisherStats {
+        &self.stats
+    }
+
+    /// Sessions of ours in the segment.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether none of ours is in the segment.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Sessions left by the previous xlnsd and still in the segment.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Sessions waiting for their LAC's MAC address.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The writer (geometry, counters).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Publishes session `key` (PPP Up); see the module documentation.
+    pub fn publish(&mut self, key: SessionKey, params: &SessionParams) {
+        let SocketAddr::V4(peer) = params.peer else {
+            self.stats.unsupported_peer += 1;
+            warn!(
+                tunnel = key.tunnel,
+                session = key.session,
+                peer = %params.peer,
+                "data plane: IPv6 LACs are not published; the session has no fast path"
+            );
+            return;
+        };
+        let local = self.local_address(*peer.ip());
+        let mut rec = SessionRecord {
+            local_tunnel: key.tunnel,
+            local_session: key.session,
+            peer_tunnel: params.peer_tunnel,
+            peer_session: params.peer_session,
+            flags: flags::HAS_IPV4,
+            peer_port: peer.port(),
+            local_port: self.listen.port(),
+            mtu: params.mtu,
+            subscriber_v4: params.subscriber_v4.octets(),
+            ..SessionRecord::EMPTY
+        };
+        rec.peer_addr[..4].copy_from_slice(&peer.ip().octets());
+        rec.local_addr[..4].copy_from_slice(&local.octets());
+        if params.acfc {
+            rec.flags |= flags::ACFC;
+        }
+        if params.pfc {
+            rec.flags |= flags::PFC;
+        }
+        if params.sequencing {
+            rec.flags |= flags::SEQUENCING;
+        }
+        let next_hop = next_hop(*peer.ip(), &self.interface);
+        match self.neighbour(next_hop) {
+            Some(mac) => self.install(key, rec, next_hop, mac),
+            None => {
+                self.stats.waited_for_neighbour += 1;
+                info!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    %next_hop,
+                    "data plane: waiting for the LAC's MAC address"
+                );
+                self.pending.insert(key, (rec, next_hop));
+            }
+        }
+    }
+
+    /// Removes session `key` (PPP Down) and returns its final counters, `None` when it was
+    /// not in the segment.
+    pub fn withdraw(&mut self, key: SessionKey) -> Option<Counters> {
+        self.pending.remove(&key);
+        let published = self.sessions.remove(&key)?;
+        match self.writer.remove(published.slot) {
+            Ok(counters) => {
+                self.stats.withdrawn += 1;
+                Some(counters)
+            }
+            Err(error) => {
+                warn!(tunnel = key.tunnel, session = key.session, %error, "data plane: remove");
+                None
+            }
+        }
+    }
+
+    /// The counters of session `key` so far.
+    pub fn counters(&self, key: SessionKey) -> Option<Counters> {
+        let published = self.sessions.get(&key)?;
+        self.writer.session_counters(published.slot).ok()
+    }
+
+    /// When [`Publisher::handle_timeout`] is due.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_tick
+    }
+
+    /// Heartbeat, pending sessions, neighbour refresh, orphans (when due).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        self.writer.heartbeat(monotonic_ns());
+        self.refresh_neighbours();
+        self.expire_orphans(now);
+    }
+
+    fn install(
+        &mut self,
+        key: SessionKey,
+        mut rec: SessionRecord,
+        next_hop: Ipv4Addr,
+        mac: EthernetAddress,
+    ) {
+        let (template, len) = build_template(&rec, self.our_mac, mac);
+        rec.template = template;
+        rec.template_len = len;
+        if let Some(published) = self.sessions.get_mut(&key) {
+            match self.writer.update(published.slot, &rec) {
+                Ok(()) => {
+                    self.stats.updated += 1;
+                    published.rec = rec;
+                    published.next_hop = next_hop;
+                }
+                Err(error) => {
+                    self.stats.failures += 1;
+                    warn!(tunnel = key.tunnel, session = key.session, %error, "data plane: update");
+                }
+            }
+            return;
+        }
+        self.displace_orphans(&rec);
+        match self.writer.insert(&rec) {
+            Ok(slot) => {
+                self.stats.published += 1;
+                info!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    slot = slot.0,
+                    lac_mac = %mac,
+                    "data plane: session published"
+                );
+                self.sessions.insert(
+                    key,
+                    Published {
+                        slot,
+                        rec,
+                        next_hop,
+                    },
+                );
+            }
+            Err(error) => {
+                self.stats.failures += 1;
+                warn!(tunnel = key.tunnel, session = key.session, %error, "data plane: insert");
+            }
+        }
+    }
+
+    /// Removes the orphans whose upstream key or subscriber address `rec` needs.
+    fn displace_orphans(&mut self, rec: &SessionRecord) {
+        let taken: Vec<u32> = self
+            .orphans
+            .iter()
+            .filter(|(up, o)| {
+                **up == rec.upstream_key() || o.rec.subscriber_v4 == rec.subscriber_v4
+            })
+            .map(|(up, _)| *up)
+            .collect();
+        for up in taken {
+            self.remove_orphan(up, "displaced by a new session");
+        }
+    }
+
+    fn remove_orphan(&mut self, up: u32, why: &'static str) {
+        let Some(orphan) = self.orphans.remove(&up) else {
+            return;
+        };
+        self.stats.orphans_removed += 1;
+        match self.writer.remove(orphan.slot) {
+            Ok(c) => info!(
+                tunnel = orphan.rec.local_tunnel,
+                session = orphan.rec.local_session,
+                address = %Ipv4Addr::from(orphan.rec.subscriber_v4),
+                up_packets = c.up_packets,
+                up_bytes = c.up_bytes,
+                down_packets = c.down_packets,
+                down_bytes = c.down_bytes,
+                why,
+                "data plane: orphan removed"
+            ),
+            Err(error) => warn!(%error, "data plane: removing an orphan"),
+        }
+    }
+
+    fn expire_orphans(&mut self, now: Instant) {
+        let mut idle = Vec::new();
+        for (up, orphan) in &mut self.orphans {
+            let counters = self
+                .writer
+                .session_counters(orphan.slot)
+                .unwrap_or_default();
+            if counters != orphan.last {
+                orphan.last = counters;
+                orphan.since = now;
+            } else if now.duration_since(orphan.since) >= ORPHAN_IDLE {
+                idle.push(*up);
+            }
+        }
+        for up in idle {
+            self.remove_orphan(up, "idle");
+        }
+    }
+
+    /// The cached MAC of `hop`, else a fresh look at the table (prodding the kernel to
+    /// resolve it when it has no complete entry).
+    fn neighbour(&mut self, hop: Ipv4Addr) -> Option<EthernetAddress> {
+        if let Some(mac) = self.neighbours.get(&hop) {
+            return Some(*mac);
+        }
+        let table = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        match host::arp_lookup(&table, hop, Some(&self.interface)) {
+            Some(mac) => {
+                self.neighbours.insert(hop, mac);
+                Some(mac)
+            }
+            None => {
+                prod(hop);
+                None
+            }
+        }
+    }
+
+    /// Re-reads the neighbour table for every next hop in use: rewrites the templates of
+    /// the sessions behind a changed MAC, installs the pending sessions whose MAC is known.
+    fn refresh_neighbours(&mut self) {
+        if self.sessions.is_empty() && self.pending.is_empty() {
+            return;
+        }
+        let Ok(table) = std::fs::read_to_string("/proc/net/arp") else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for (hop, mac) in &mut self.neighbours {
+            if let Some(now_mac) = host::arp_lookup(&table, *hop, Some(&self.interface))
+                && now_mac != *mac
+            {
+                info!(next_hop = %hop, old = %mac, new = %now_mac, "data plane: LAC MAC changed");
+                *mac = now_mac;
+                changed.push((*hop, now_mac));
+            }
+        }
+        for (hop, mac) in changed {
+            let keys: Vec<(SessionKey, SessionRecord)> = self
+                .sessions
+                .iter()
+                .filter(|(_, p)| p.next_hop == hop)
+                .map(|(k, p)| (*k, p.rec))
+                .collect();
+            for (key, rec) in keys {
+                self.install(key, rec, hop, mac);
+            }
+        }
+        let waiting: Vec<(SessionKey, SessionRecord, Ipv4Addr)> = self
+            .pending
+            .iter()
+            .map(|(k, (rec, hop))| (*k, *rec, *hop))
+            .collect();
+        for (key, rec, hop) in waiting {
+            let mac = match host::arp_lookup(&table, hop, Some(&self.interface)) {
+                Some(mac) => mac,
+                None => match self.neighbour(hop) {
+                    Some(mac) => mac,
+                    None => continue,
+                },
+            };
+            self.neighbours.insert(hop, mac);
+            self.pending.remove(&key);
+            self.install(key, rec, hop, mac);
+        }
+    }
+
+    /// Our outer address toward `peer`: the listen address, or, when the socket listens on
+    /// every address, the source address the kernel's routing picks (a connected UDP
+    /// socket's local address; no datagram is sent).
+    fn local_address(&self, peer: Ipv4Addr) -> Ipv4Addr {
+        match self.listen.ip() {
+            IpAddr::V4(a) if !a.is_unspecified() => a,
+            _ => UdpSocket::bind("0.0.0.0:0")
+                .and_then(|s| {
+                    s.connect(SocketAddrV4::new(peer, self.listen.port()))?;
+                    s.local_addr()
+                })
+                .ok()
+                .and_then(|a| match a.ip() {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}
+
+/// Re-attach when the file holds a segment of this geometry, else create a fresh one.
+fn open_writer(path: &Path, geometry: Geometry) -> Result<Writer, ShmError> {
+    if path.exists() {
+        match Writer::attach_existing(path) {
+            Ok(w) if w.geometry() == geometry => {
+                info!(
+                    shm = %path.display(),
+                    sessions = w.len(),
+                    torn = w.torn_on_attach(),
+                    "data plane: re-attached to the existing segment"
+                );
+                return Ok(w);
+            }
+            Ok(w) => warn!(
+                shm = %path.display(),
+                found = ?w.geometry(),
+                wanted = ?geometry,
+                "data plane: the segment has another geometry; creating a fresh one \
+                 (restart xlns-dataplane)"
+            ),
+            Err(error) => warn!(
+                shm = %path.display(),
+                %error,
+                "data plane: cannot re-attach; creating a fresh segment (restart xlns-dataplane)"
+            ),
+        }
+    }
+    let w = Writer::create(path, geometry)?;
+    info!(
+        shm = %path.display(),
+        max_sessions = geometry.max_sessions,
+        max_workers = geometry.max_workers,
+        "data plane: segment created"
+    );
+    Ok(w)
+}
+
+/// The next hop toward `dest` on `interface`: the gateway of the longest matching route of
+/// `/proc/net/route` on that interface, or `dest` itself (on link, or no route known).
+pub fn next_hop(dest: Ipv4Addr, interface: &str) -> Ipv4Addr {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    route_lookup(&table, dest, interface).unwrap_or(dest)
+}
+
+/// The gateway for `dest` in a `/proc/net/route` text, restricted to `interface`; `None`
+/// when the longest match is on link (gateway 0) or nothing matches.
+pub fn route_lookup(table: &str, dest: Ipv4Addr, interface: &str) -> Option<Ipv4Addr> {
+    // "Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT": each
+    // address is the network-order word printed as a native-endian number.
+    let hex = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| u32::from_be_bytes(v.to_ne_bytes()))
+    };
+    let d = u32::from(dest);
+    let mut best: Option<(u32, Ipv4Addr)> = None;
+    for line in table.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let [iface, dst, gw, _flags, _ref, _use, _metric, mask, ..] = cols.as_slice() else {
+            continue;
+        };
+        if *iface != interface {
+            continue;
+        }
+        let (Some(dst), Some(gw), Some(mask)) = (hex(dst), hex(gw), hex(mask)) else {
+            continue;
+        };
+        if d & mask == dst && best.is_none_or(|(m, _)| mask.count_ones() > m.count_ones()) {
+            best = Some((mask, Ipv4Addr::from(gw)));
+        }
+    }
+    best.map(|(_, gw)| gw).filter(|gw| !gw.is_unspecified())
+}
+
+/// One datagram to `hop`'s discard port (9): the kernel resolves its MAC to send it.
+fn prod(hop: Ipv4Addr) {
+    if let Ok(s) = UdpSocket::bind("0.0.0.0:0") {
+        let _ = s.set_nonblocking(true);
+        let _ = s.send_to(b"", SocketAddrV4::new(hop, 9));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+        eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+        eth0\t0000A8C0\t0200000A\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+        other\t00000000\t0900000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+
+    #[test]
+    fn routes_pick_the_longest_match_on_the_interface() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        // 10.0.0.0/24 on link.
+        assert_eq!(route_lookup(ROUTES, a("10.0.0.7"), "eth0"), None);
+        // 192.168.0.0/16 via 10.0.0.2.
+        assert_eq!(
+            route_lookup(ROUTES, a("192.168.3.4"), "eth0"),
+            Some(a("10.0.0.2"))
+        );
+        // default via 10.0.0.1.
+        assert_eq!(
+            route_lookup(ROUTES, a("8.8.8.8"), "eth0"),
+            Some(a("10.0.0.1"))
+        );
+        assert_eq!(
+            route_lookup(ROUTES, a("8.8.8.8"), "other"),
+            Some(a("10.0.0.9"))
+        );
+        assert_eq!(route_lookup(ROUTES, a("8.8.8.8"), "none"), None);
+    }
+}
