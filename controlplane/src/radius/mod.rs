@@ -9,5 +9,5 @@
 
 //AUTH
 //CLIENT
-//DICT
+pub mod dictionary;
 pub mod wire;
