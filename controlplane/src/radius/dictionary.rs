@@ -265,7 +265,9 @@ impl Dictionary {
 
     /// A top-level attribute by vendor and number (vendor 0: standard).
     pub fn by_code(&self, vendor: u32, code: u32) -> Option<&AttributeDef> {
-        self.by_oid.get(&(vendor, vec![code])).map(|&i| &self.attrs[i])
+        self.by_oid
+            .get(&(vendor, vec![code]))
+            .map(|&i| &self.attrs[i])
     }
 
     /// A vendor by name (case-insensitive).
@@ -286,7 +288,10 @@ impl Dictionary {
     /// attributes are wrapped in Vendor-Specific (vendors of the 1,1 format only).
     pub fn encode(&self, name: &str, text: &str) -> Result<Attribute, String> {
         let (name, tag) = match name.rsplit_once(':') {
-            Some((n, t)) => (n, Some(t.parse::<u8>().map_err(|_| format!("bad tag {t}"))?)),
+            Some((n, t)) => (
+                n,
+                Some(t.parse::<u8>().map_err(|_| format!("bad tag {t}"))?),
+            ),
             None => (name, None),
         };
         let def = self
@@ -312,9 +317,9 @@ impl Dictionary {
                 Some(h) => hex_decode(h).ok_or_else(|| format!("{name}: bad hex"))?,
                 None => text.as_bytes().to_vec(),
             },
-            DataType::Integer | DataType::Date => (number(u32::MAX.into())? as u32)
-                .to_be_bytes()
-                .to_vec(),
+            DataType::Integer | DataType::Date => {
+                (number(u32::MAX.into())? as u32).to_be_bytes().to_vec()
+            }
             DataType::Signed => text
                 .parse::<i32>()
                 .map_err(|_| format!("{name}: bad number {text}"))?
@@ -393,7 +398,10 @@ impl Dictionary {
         };
         let mut v = value;
         let mut name = def.name.clone();
-        if def.has_tag && def.data_type != DataType::Integer && v.first().is_some_and(|&t| t <= 0x1f) {
+        if def.has_tag
+            && def.data_type != DataType::Integer
+            && v.first().is_some_and(|&t| t <= 0x1f)
+        {
             name = format!("{name}:{}", v[0]);
             v = &v[1..];
         }
@@ -490,7 +498,9 @@ impl Parser<'_> {
                 });
             }
         };
-        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         self.text(&text, &name, &dir, ctx, depth)
     }
 
@@ -516,14 +526,22 @@ impl Parser<'_> {
             };
             match keyword {
                 "$INCLUDE" | "$INCLUDE-" => {
-                    let target = f.get(1).ok_or_else(|| err("$INCLUDE without file".into()))?;
+                    let target = f
+                        .get(1)
+                        .ok_or_else(|| err("$INCLUDE without file".into()))?;
                     let p = Path::new(target);
-                    let p = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+                    let p = if p.is_absolute() {
+                        p.to_path_buf()
+                    } else {
+                        dir.join(p)
+                    };
                     self.file(&p, ctx, depth + 1, keyword == "$INCLUDE-")?;
                 }
                 "VENDOR" => self.vendor(&f).map_err(err)?,
                 "BEGIN-VENDOR" => {
-                    let name = f.get(1).ok_or_else(|| err("BEGIN-VENDOR without name".into()))?;
+                    let name = f
+                        .get(1)
+                        .ok_or_else(|| err("BEGIN-VENDOR without name".into()))?;
                     let v = self
                         .dict
                         .vendor(name)
@@ -531,7 +549,9 @@ impl Parser<'_> {
                     ctx.vendor_stack.push(v.id);
                 }
                 "END-VENDOR" => {
-                    let name = f.get(1).ok_or_else(|| err("END-VENDOR without name".into()))?;
+                    let name = f
+                        .get(1)
+                        .ok_or_else(|| err("END-VENDOR without name".into()))?;
                     let id = self.dict.vendor(name).map(|v| v.id);
                     if id.is_none() || ctx.vendor_stack.last().copied() != id {
                         return Err(err(format!("END-VENDOR {name} without BEGIN-VENDOR")));
@@ -539,7 +559,9 @@ impl Parser<'_> {
                     ctx.vendor_stack.pop();
                 }
                 "BEGIN-TLV" => {
-                    let name = f.get(1).ok_or_else(|| err("BEGIN-TLV without name".into()))?;
+                    let name = f
+                        .get(1)
+                        .ok_or_else(|| err("BEGIN-TLV without name".into()))?;
                     let a = self
                         .dict
                         .attribute(name)
@@ -557,7 +579,8 @@ impl Parser<'_> {
                     let [_, attr, name, number, ..] = f.as_slice() else {
                         return Err(err("VALUE needs attribute, name and number".into()));
                     };
-                    let n = parse_number(number).ok_or_else(|| err(format!("bad number {number}")))?;
+                    let n =
+                        parse_number(number).ok_or_else(|| err(format!("bad number {number}")))?;
                     self.pending_values.push((
                         file.to_string(),
                         line,
@@ -618,7 +641,8 @@ impl Parser<'_> {
             .map(|p| parse_number(p).and_then(|n| u32::try_from(n).ok()))
             .collect::<Option<Vec<u32>>>()
             .ok_or_else(|| format!("bad attribute number {oid}"))?;
-        let (data_type, fixed_len) = DataType::parse(ty).ok_or_else(|| format!("unknown type {ty}"))?;
+        let (data_type, fixed_len) =
+            DataType::parse(ty).ok_or_else(|| format!("unknown type {ty}"))?;
         let mut vendor = ctx.vendor_stack.last().copied().unwrap_or(0);
         if let Some((v, parent)) = ctx.tlv_stack.last() {
             vendor = *v;
@@ -669,7 +693,9 @@ impl Parser<'_> {
         if let Some(&i) = d.by_name.get(&key) {
             let old = &d.attrs[i];
             if old.vendor != def.vendor || old.oid != def.oid {
-                return Err(format!("duplicate attribute name {name} with another number"));
+                return Err(format!(
+                    "duplicate attribute name {name} with another number"
+                ));
             }
             // Same attribute again: the newer definition wins, values are kept.
             def.values = std::mem::take(&mut d.attrs[i].values);

@@ -8,6 +8,6 @@
 //! (Delegated-IPv6-Prefix), 5176 (dynamic authorization authenticators).
 
 //AUTH
-//CLIENT
+pub mod client;
 pub mod dictionary;
 pub mod wire;

@@ -252,8 +252,14 @@ impl Code {
                 Code::AccessRequest,
                 Code::AccessAccept | Code::AccessReject | Code::AccessChallenge
             ) | (Code::AccountingRequest, Code::AccountingResponse)
-                | (Code::StatusServer, Code::AccessAccept | Code::AccountingResponse)
-                | (Code::DisconnectRequest, Code::DisconnectAck | Code::DisconnectNak)
+                | (
+                    Code::StatusServer,
+                    Code::AccessAccept | Code::AccountingResponse
+                )
+                | (
+                    Code::DisconnectRequest,
+                    Code::DisconnectAck | Code::DisconnectNak
+                )
                 | (Code::CoaRequest, Code::CoaAck | Code::CoaNak)
         )
     }
@@ -562,7 +568,11 @@ impl Repr {
                 length: len,
             });
         }
-        if let Some(a) = self.attributes.iter().find(|a| a.value.len() > MAX_VALUE_LEN) {
+        if let Some(a) = self
+            .attributes
+            .iter()
+            .find(|a| a.value.len() > MAX_VALUE_LEN)
+        {
             return Err(Error::TooLong {
                 what: "attribute value",
                 length: a.value.len(),
@@ -606,7 +616,9 @@ impl Repr {
 
     /// The first sub-attribute `kind` of vendor `vendor` (in any Vendor-Specific).
     pub fn get_vendor(&self, vendor: u32, kind: u8) -> Option<&[u8]> {
-        vendor_attributes(&self.attributes, vendor).find(|a| a.kind == kind).map(|a| a.value)
+        vendor_attributes(&self.attributes, vendor)
+            .find(|a| a.kind == kind)
+            .map(|a| a.value)
     }
 }
 

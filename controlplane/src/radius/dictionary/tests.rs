@@ -65,14 +65,21 @@ fn builtin_parses_and_matches_wire_constants() {
         ("MS-Secondary-DNS-Server", ms::SECONDARY_DNS_SERVER),
     ] {
         let a = b.attribute(name).unwrap();
-        assert_eq!((a.vendor, a.code()), (ms::VENDOR_ID, Some(u32::from(code))), "{name}");
+        assert_eq!(
+            (a.vendor, a.code()),
+            (ms::VENDOR_ID, Some(u32::from(code))),
+            "{name}"
+        );
     }
     assert_eq!(b.vendor("microsoft").unwrap().id, 311);
     let tt = b.attribute("tunnel-type").unwrap();
     assert!(tt.has_tag);
     assert_eq!(tt.value("L2TP"), Some(3));
     assert_eq!(b.attribute("User-Password").unwrap().encrypt, 1);
-    assert_eq!(b.attribute("MS-CHAP2-Response").unwrap().fixed_len, Some(50));
+    assert_eq!(
+        b.attribute("MS-CHAP2-Response").unwrap().fixed_len,
+        Some(50)
+    );
     assert_eq!(
         b.attribute("NAS-Port-Type").unwrap().value_name(5),
         Some("Virtual")
@@ -84,7 +91,10 @@ fn encode_and_decode() {
     let d = Dictionary::builtin();
     let a = d.encode("NAS-Port-Type", "Virtual").unwrap();
     assert_eq!(a, Attribute::integer(attr::NAS_PORT_TYPE, 5));
-    assert_eq!(d.decode(&a), vec![("NAS-Port-Type".into(), "Virtual".into())]);
+    assert_eq!(
+        d.decode(&a),
+        vec![("NAS-Port-Type".into(), "Virtual".into())]
+    );
     let a = d.encode("Framed-IP-Address", "192.0.2.7").unwrap();
     assert_eq!(a.value, [192, 0, 2, 7]);
     assert_eq!(d.decode(&a)[0].1, "192.0.2.7");
@@ -100,13 +110,12 @@ fn encode_and_decode() {
         d.decode(&a),
         vec![("MS-Primary-DNS-Server".into(), "198.51.100.1".into())]
     );
-    let a = d.encode("Delegated-IPv6-Prefix", "2001:db8:100::/40").unwrap();
+    let a = d
+        .encode("Delegated-IPv6-Prefix", "2001:db8:100::/40")
+        .unwrap();
     assert_eq!(a.value, [0, 40, 0x20, 0x01, 0x0d, 0xb8, 0x01]);
     assert_eq!(d.decode(&a)[0].1, "2001:db8:100::/40");
-    assert_eq!(
-        d.encode("Class", "0x0102ff").unwrap().value,
-        [1, 2, 0xff]
-    );
+    assert_eq!(d.encode("Class", "0x0102ff").unwrap().value, [1, 2, 0xff]);
     assert!(d.encode("No-Such-Attribute", "1").is_err());
     assert!(d.encode("NAS-Port-Type", "Bogus").is_err());
     assert!(d.encode("Framed-IP-Address", "300.1.1.1").is_err());
@@ -126,7 +135,9 @@ fn encode_and_decode() {
 #[test]
 fn syntax_errors_name_file_and_line() {
     let mut d = Dictionary::new();
-    let e = d.merge_str("ATTRIBUTE A 1 string\nBOGUS x\n", "t").unwrap_err();
+    let e = d
+        .merge_str("ATTRIBUTE A 1 string\nBOGUS x\n", "t")
+        .unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("t", 2));
     let e = d.merge_str("\n\nVALUE Nope X 1\n", "t").unwrap_err();
     assert_eq!(e.line, 3);

@@ -107,7 +107,9 @@ fn rfc2865_7_2_chap_password() {
 
 #[test]
 fn accounting_request_known_answer() {
-    let expected = h("0407003287c80cf3fa05615caa7f5f008942a9f301066e656d6f2806000000015012ff1fff377d0ca54aeb025769fa1bb902");
+    let expected = h(
+        "0407003287c80cf3fa05615caa7f5f008942a9f301066e656d6f2806000000015012ff1fff377d0ca54aeb025769fa1bb902",
+    );
     let repr = Repr {
         code: Code::AccountingRequest,
         identifier: 7,
@@ -133,7 +135,9 @@ fn accounting_request_known_answer() {
 
 #[test]
 fn access_request_message_authenticator_known_answer() {
-    let expected = h("0109002c000102030405060708090a0b0c0d0e0f01066e656d6f501296d3609437a4a36358c3e45b928191cb");
+    let expected = h(
+        "0109002c000102030405060708090a0b0c0d0e0f01066e656d6f501296d3609437a4a36358c3e45b928191cb",
+    );
     let repr = Repr {
         code: Code::AccessRequest,
         identifier: 9,
@@ -155,7 +159,9 @@ fn access_request_message_authenticator_known_answer() {
 
 #[test]
 fn access_accept_message_authenticator_known_answer() {
-    let expected = h("0209002c4d5f7cce86fc5a9f6502e8ec50216e86501253059cb8154cbda36e0c226974e827c21b060000003c");
+    let expected = h(
+        "0209002c4d5f7cce86fc5a9f6502e8ec50216e86501253059cb8154cbda36e0c226974e827c21b060000003c",
+    );
     let repr = Repr {
         code: Code::AccessAccept,
         identifier: 9,
@@ -183,7 +189,9 @@ fn access_accept_message_authenticator_known_answer() {
     );
     // Two Message-Authenticators.
     let mut twice = repr.clone();
-    twice.attributes.push(Attribute::new(attr::MESSAGE_AUTHENTICATOR, [0; 16]));
+    twice
+        .attributes
+        .push(Attribute::new(attr::MESSAGE_AUTHENTICATOR, [0; 16]));
     let mut bytes = twice.to_bytes().unwrap();
     assert_eq!(
         sign_response(&mut bytes, &RA, b"secret"),
@@ -264,7 +272,10 @@ fn length_bounds() {
     // Length above 4096.
     let mut big = vec![0u8; 5000];
     big[2..4].copy_from_slice(&4097u16.to_be_bytes());
-    assert!(matches!(Repr::from_bytes(&big), Err(Error::BadLength { .. })));
+    assert!(matches!(
+        Repr::from_bytes(&big),
+        Err(Error::BadLength { .. })
+    ));
     assert!(matches!(
         Repr::from_bytes(&p[..19]),
         Err(Error::Truncated { .. })
@@ -279,7 +290,10 @@ fn length_bounds() {
     r[21] = 40;
     assert_eq!(
         Repr::from_bytes(&r),
-        Err(Error::BadAttributeLength { kind: 6, length: 40 })
+        Err(Error::BadAttributeLength {
+            kind: 6,
+            length: 40
+        })
     );
     // Emit limits.
     let too_long = Repr {
