@@ -7,7 +7,7 @@
 //! (Message-Authenticator), 2548 (Microsoft vendor attributes), 3162 (IPv6), 4818
 //! (Delegated-IPv6-Prefix), 5176 (dynamic authorization authenticators).
 
-//AUTH
+pub mod auth;
 pub mod client;
 pub mod dictionary;
 pub mod wire;
