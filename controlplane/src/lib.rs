@@ -5,6 +5,7 @@
 //! * [`policy`]: per-LAC policy lookup, live counters and limits (RFC 2661 §4.4.2 codes).
 //! * [`admission`]: sans-IO admission control of tunnel and session setups.
 //! * [`ppp`]: LCP, IPCP, IPv6CP, PAP, CHAP-MD5 and MS-CHAPv2 packets and their crypto.
+//! * [`radius`]: RADIUS client (RFC 2865/2866/2869): codec, dictionary, client core, PPP mapping.
 //! * [`shell`]: the tokio shell of xlnsd around the cores (socket, timers, signals).
 
 pub mod admission;
@@ -12,4 +13,5 @@ pub mod config;
 pub mod l2tp;
 pub mod policy;
 pub mod ppp;
+pub mod radius;
 pub mod shell;

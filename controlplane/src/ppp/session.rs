@@ -1036,7 +1036,7 @@ impl PppSession {
                 self.events.push_back(SessionEvent::NeedVerify(request));
             }
             auth::Event::Success { user, attributes } => {
-                let ReplyAttributes { address, pool } = attributes;
+                let ReplyAttributes { address, pool, .. } = attributes;
                 self.authenticated(user, address, pool, now);
             }
             auth::Event::Reauthenticated { .. } => {}

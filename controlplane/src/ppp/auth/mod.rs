@@ -127,14 +127,48 @@ pub struct VerifyRequest {
     pub credential: Credential,
 }
 
-/// Authorization attributes that come with an acceptance (local users file now, RADIUS
-/// reply attributes later, #7).
+/// Authorization attributes that come with an acceptance (local users file, or the
+/// RADIUS reply attributes of `radius::auth`, #7).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplyAttributes {
     /// A fixed IPv4 address (Framed-IP-Address).
     pub address: Option<Ipv4Addr>,
     /// The pool to allocate from (Framed-Pool).
     pub pool: Option<String>,
+    /// Framed-IP-Netmask.
+    pub netmask: Option<Ipv4Addr>,
+    /// Prefixes routed into the session (Framed-Route, RFC 2865 §5.22; the LAC
+    /// auto-dial scenario).
+    pub routes: Vec<FramedRoute>,
+    /// Framed-IPv6-Prefix (RFC 3162 §2.3).
+    pub ipv6_prefix: Option<ipnet::Ipv6Net>,
+    /// Delegated-IPv6-Prefix (RFC 4818), stored for DHCPv6-PD.
+    pub delegated_ipv6_prefix: Option<ipnet::Ipv6Net>,
+    /// Session-Timeout (RFC 2865 §5.27).
+    pub session_timeout: Option<Duration>,
+    /// Idle-Timeout (RFC 2865 §5.28).
+    pub idle_timeout: Option<Duration>,
+    /// Acct-Interim-Interval (RFC 2869 §5.16).
+    pub interim_interval: Option<Duration>,
+    /// Class attributes, echoed in accounting (RFC 2865 §5.25).
+    pub class: Vec<Vec<u8>>,
+    /// Framed-MTU (RFC 2865 §5.12).
+    pub mtu: Option<u16>,
+    /// Primary and secondary DNS servers (MS-Primary/Secondary-DNS-Server, RFC 2548
+    /// §2.6.2; IPCP options 129/131 of RFC 1877).
+    pub primary_dns: Option<Ipv4Addr>,
+    pub secondary_dns: Option<Ipv4Addr>,
+    /// DNS-Server-IPv6-Address (RFC 6911 §3.1).
+    pub dns_ipv6: Vec<std::net::Ipv6Addr>,
+}
+
+/// One Framed-Route: `prefix [gateway [metric ...]]` (RFC 2865 §5.22). A gateway of
+/// 0.0.0.0 (or none) means the session itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramedRoute {
+    pub prefix: ipnet::Ipv4Net,
+    pub gateway: Option<Ipv4Addr>,
+    pub metric: Option<u32>,
 }
 
 /// The answer to a [`VerifyRequest`].
@@ -205,6 +239,7 @@ impl Verifier for Users {
         let attributes = ReplyAttributes {
             address: user.address,
             pool: user.pool.clone(),
+            ..ReplyAttributes::default()
         };
         match &request.credential {
             Credential::Pap { password } => {

@@ -124,6 +124,7 @@ fn user1_success() -> Event {
         attributes: ReplyAttributes {
             address: Some("10.0.0.5".parse().unwrap()),
             pool: Some("p".into()),
+            ..ReplyAttributes::default()
         },
     }
 }
