@@ -391,7 +391,7 @@ fn new_worker_when_queue_free<'a>(
     let give_up = Instant::now() + QUEUE_RELEASE_WAIT;
     let mut said = false;
     loop {
-        match Worker::new(plan.clone(), ctx, reader, stats) {
+        match Worker::new(plan, ctx, reader, stats) {
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy && Instant::now() < give_up => {
                 if !said {
                     eprintln!(
