@@ -46,13 +46,33 @@ pub fn process_downstream<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
+    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state, true) {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
     finish(state, verdict)
 }
 
+/// [`process_downstream`] without the common-case parser: the general parser alone, for
+/// the tests that compare the two.
+#[cfg(test)]
+pub(super) fn process_downstream_general<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state, false) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn downstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
@@ -62,12 +82,16 @@ fn downstream<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
+    fast: bool,
 ) -> Result<Verdict, DropReason> {
     let end = match start.checked_add(len) {
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast_v4(buf, start, end, now_ns, ctx, sessions, state) {
+    if let Some(verdict) = fast
+        .then(|| fast_v4(buf, start, end, now_ns, ctx, sessions, state))
+        .flatten()
+    {
         return verdict;
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;

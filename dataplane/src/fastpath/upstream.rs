@@ -46,7 +46,25 @@ pub fn process_upstream<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
+    let verdict = match upstream(buf, start, len, ctx, sessions, state, true) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+/// [`process_upstream`] without the common-case parser: the general parser alone, for
+/// the tests that compare the two.
+#[cfg(test)]
+pub(super) fn process_upstream_general<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match upstream(buf, start, len, ctx, sessions, state, false) {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
@@ -61,12 +79,16 @@ fn upstream<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
+    fast: bool,
 ) -> Result<Verdict, DropReason> {
     let end = match start.checked_add(len) {
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast_v4(buf, start, end, ctx, sessions, state) {
+    if let Some(verdict) = fast
+        .then(|| fast_v4(buf, start, end, ctx, sessions, state))
+        .flatten()
+    {
         return verdict;
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
