@@ -28,6 +28,21 @@ pub fn sum20(h: &[u8; 20]) -> u64 {
     w(0) + w(4) + w(8) + w(12) + w(16)
 }
 
+/// Whether the 20-octet IPv4 header `h` has a correct header checksum, i.e.
+/// `fold(sum20(h)) == 0xffff`. The one's complement sum does not depend on byte order
+/// (RFC 1071 §2(B)): the words are summed as the machine reads them, without swapping,
+/// and 0xffff reads the same either way.
+#[inline(always)]
+pub fn verify20(h: &[u8; 20]) -> bool {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    // Five 32-bit words: acc < 2^35, so one 64 -> 32 step leaves at most 2^32 + 4.
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    acc == 0xffff
+}
+
 /// Fold a 64-bit accumulator to 16 bits (end-around carry), not complemented.
 #[inline(always)]
 pub fn fold(mut acc: u64) -> u16 {
@@ -82,6 +97,23 @@ mod tests {
     fn sum20_equals_sum() {
         let h: [u8; 20] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(0xa5));
         assert_eq!(sum20(&h), sum(&h));
+    }
+
+    proptest! {
+        #[test]
+        fn verify20_equals_fold_of_sum20(h in proptest::array::uniform20(any::<u8>()), fix in any::<bool>()) {
+            let mut h = h;
+            if fix {
+                h[10] = 0;
+                h[11] = 0;
+                let checksum = finish(sum20(&h));
+                h[10..12].copy_from_slice(&checksum.to_be_bytes());
+            }
+            prop_assert_eq!(verify20(&h), fold(sum20(&h)) == 0xffff);
+            if fix {
+                prop_assert!(verify20(&h));
+            }
+        }
     }
 
     #[test]

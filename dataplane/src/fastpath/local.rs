@@ -63,7 +63,16 @@ pub(super) fn answer_v4<S: SessionStats>(
     let checksum = csum::update16(rd16(buf, icmp + 2), old, new);
     wr16(buf, icmp + 2, checksum);
 
-    let (offset, len) = encapsulate(buf, ip, v4.total_len, false, record, slot, &mut state.stats)?;
+    let (offset, len) = encapsulate(
+        buf,
+        ip,
+        v4.total_len,
+        false,
+        &record.head(),
+        &record.template,
+        slot,
+        &mut state.stats,
+    )?;
     state.stats.downstream(slot, v4.total_len);
     Ok(Verdict::Reply { offset, len })
 }

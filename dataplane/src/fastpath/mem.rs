@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{SessionStats, Sessions};
-use crate::session::{SessionHead, SessionRecord, flags};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
 
 /// A fast, non-cryptographic hasher for integer keys.
 #[derive(Debug, Default, Clone, Copy)]
@@ -155,6 +155,18 @@ impl Sessions for MemSessions {
     #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
         self.record(*self.v4.get(&u32::from_be_bytes(dst))?)
+    }
+
+    #[inline(always)]
+    fn by_v4_split(
+        &self,
+        dst: [u8; 4],
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(u32, SessionHead)> {
+        let slot = *self.v4.get(&u32::from_be_bytes(dst))?;
+        let head = *self.heads.get(slot as usize)?;
+        *template = self.records.get(slot as usize)?.template;
+        Some((slot, head))
     }
 
     #[inline]

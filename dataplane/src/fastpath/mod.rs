@@ -52,7 +52,7 @@ pub use mem::{MemSessions, SlotCounters, SlotStats};
 pub use template::build_template;
 pub use upstream::process_upstream;
 
-use crate::session::{SessionHead, SessionRecord};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
 use crate::wire::EthernetAddress;
 
 /// What the worker does with a frame after a `process_*` call. Offsets are absolute in the
@@ -87,6 +87,31 @@ pub trait Sessions {
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)>;
     /// Downstream: by an IPv6 destination within the subscriber's prefix (longest match).
     fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)>;
+    /// [`Sessions::by_v4`], the record delivered as its head and its template (copied
+    /// into `template`, all [`TEMPLATE_CAPACITY`] octets), both from the same consistent
+    /// read. The downstream path uses this: an implementation can skip building a whole
+    /// [`SessionRecord`] and the copies of it.
+    #[inline(always)]
+    fn by_v4_split(
+        &self,
+        dst: [u8; 4],
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(u32, SessionHead)> {
+        let (slot, record) = self.by_v4(dst)?;
+        *template = record.template;
+        Some((slot, record.head()))
+    }
+    /// [`Sessions::by_v6`], split as [`Sessions::by_v4_split`].
+    #[inline(always)]
+    fn by_v6_split(
+        &self,
+        dst: [u8; 16],
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(u32, SessionHead)> {
+        let (slot, record) = self.by_v6(dst)?;
+        *template = record.template;
+        Some((slot, record.head()))
+    }
 }
 
 /// Per-session state the worker keeps in its own memory: packet and byte counters

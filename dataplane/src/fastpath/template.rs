@@ -22,7 +22,7 @@
 //! or O set by other means is patched correctly too.
 
 use super::{DropReason, SessionStats, csum, rd16, wr16};
-use crate::session::{SessionRecord, TEMPLATE_CAPACITY, flags};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
 use crate::wire::EthernetAddress;
 use crate::wire::l2tp::{self, HeaderKind, HeaderRepr, Sequence};
 use crate::wire::ppp;
@@ -32,8 +32,8 @@ use super::inner::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTO_UDP};
 const TTL: u8 = 64;
 const UDP_HEADER_LEN: usize = 8;
 
-fn vlan_count(record: &SessionRecord) -> usize {
-    match record.access_vlans {
+fn vlan_count(access_vlans: [u16; 2]) -> usize {
+    match access_vlans {
         [0, _] => 0,
         [_, 0] => 1,
         _ => 2,
@@ -51,7 +51,7 @@ pub fn build_template(
     t[0..6].copy_from_slice(&next_hop_mac.0);
     t[6..12].copy_from_slice(&our_mac.0);
     let mut at = 12;
-    let tpids: &[u16] = match vlan_count(record) {
+    let tpids: &[u16] = match vlan_count(record.access_vlans) {
         0 => &[],
         1 => &[0x8100],
         _ => &[0x88a8, 0x8100],
@@ -121,17 +121,16 @@ struct Layout {
     ns_at: Option<usize>,
 }
 
-#[inline]
-fn layout(record: &SessionRecord) -> Option<Layout> {
+#[inline(always)]
+fn layout(record: &SessionHead, t: &[u8; TEMPLATE_CAPACITY]) -> Option<Layout> {
     let len = usize::from(record.template_len);
-    let ip = 14 + 4 * vlan_count(record);
+    let ip = 14 + 4 * vlan_count(record.access_vlans);
     let v6 = record.has(flags::OUTER_IPV6);
     let udp = ip + if v6 { IPV6_HEADER_LEN } else { IPV4_HEADER_LEN };
     let l2tp_at = udp + UDP_HEADER_LEN;
     if len > TEMPLATE_CAPACITY || len < l2tp_at + 6 {
         return None;
     }
-    let t = &record.template;
     let word = rd16(t, l2tp_at);
     if word & l2tp::flags::T != 0 || word & l2tp::flags::VERSION_MASK != u16::from(l2tp::VERSION) {
         return None;
@@ -167,21 +166,23 @@ fn layout(record: &SessionRecord) -> Option<Layout> {
     })
 }
 
-/// Write `record`'s template in front of the IP packet at `buf[ip..ip + ip_len]` and patch
+/// Write the session's template (`record`'s head, `template` its template) in front of the IP packet at `buf[ip..ip + ip_len]` and patch
 /// it: outer IPv4 total length and checksum (incremental) or IPv6 payload length, UDP
 /// length (and the UDP checksum over IPv6), L2TP Length when L is set, Ns when S is set,
 /// and the PPP protocol for an IPv6 inner packet. Returns the frame's (offset, length).
-#[inline]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(super) fn encapsulate<S: SessionStats>(
     buf: &mut [u8],
     ip: usize,
     ip_len: usize,
     inner_v6: bool,
-    record: &SessionRecord,
+    record: &SessionHead,
+    template: &[u8; TEMPLATE_CAPACITY],
     slot: u32,
     stats: &mut S,
 ) -> Result<(usize, usize), DropReason> {
-    let Some(l) = layout(record) else {
+    let Some(l) = layout(record, template) else {
         return Err(DropReason::BadTemplate);
     };
     if ip < l.len {
@@ -195,7 +196,7 @@ pub(super) fn encapsulate<S: SessionStats>(
     if udp_len > usize::from(u16::MAX) - IPV4_HEADER_LEN {
         return Err(DropReason::TooBig);
     }
-    buf[out..ip].copy_from_slice(&record.template[..l.len]);
+    buf[out..ip].copy_from_slice(&template[..l.len]);
     let outer_ip = out + l.ip;
     let udp = out + l.udp;
     if l.v6 {

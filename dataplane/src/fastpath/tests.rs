@@ -1602,6 +1602,77 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The common-case parsers (untagged IPv4, plain L2TP, PPP FF 03 00 21, inner IPv4)
+    /// decide exactly as the general parsers do: same verdict, same bytes, same counters,
+    /// for valid frames mutated in their headers and cut short.
+    #[test]
+    fn common_case_parsers_equal_the_general_ones(
+        flips in proptest::collection::vec((0usize..96, any::<u8>()), 0..4),
+        cut in 0usize..100,
+        to_gateway in any::<bool>(),
+        tcp_syn in any::<bool>(),
+        down in any::<bool>(),
+        headroom in 0usize..300,
+        length_field in 0usize..4,
+        length in prop_oneof![0u16..100, any::<u16>()],
+    ) {
+        let sessions = table(&[record(false, flags::SEQUENCING, [0, 0])]);
+        let inner = if tcp_syn {
+            let src = if down { SERVER_V4 } else { SUB_V4 };
+            let dst = if down { SUB_V4 } else { SERVER_V4 };
+            ip_packet(&src, &dst, 64, 6, &tcp(0x02, &[2, 4, 0x05, 0xb4]))
+        } else if to_gateway && !down {
+            ip_packet(&SUB_V4, &GATEWAY_V4, 64, 1, &[8, 0, 0xf7, 0xff, 0, 0, 0, 0])
+        } else {
+            inner_v4(64, down)
+        };
+        let mut frame = if down {
+            core_frame(0, &inner)
+        } else {
+            access_frame(
+                false,
+                0,
+                &l2tp_message(TUNNEL, SESSION, L2TP_VARIANTS[0], ppp_ipv(false, true, false), &inner),
+            )
+        };
+        for (at, value) in flips {
+            let len = frame.len();
+            frame[at % len] = value;
+        }
+        // Outer IPv4 total length, UDP length, inner IPv4 total length (upstream), the
+        // length octets of every header the common case checks.
+        let at = [None, Some(16), Some(38), Some(54)][length_field];
+        if let Some(at) = at.filter(|at| *at + 2 <= frame.len()) {
+            frame[at..at + 2].copy_from_slice(&length.to_be_bytes());
+        }
+        let len = frame.len().saturating_sub(cut % 40 * usize::from(cut >= 60));
+        let mut fast_state = state();
+        let mut general_state = state();
+        let mut fast = buffer(&frame, headroom);
+        let mut general = fast.clone();
+        let (a, b) = if down {
+            (
+                process_downstream(&mut fast, headroom, len, 0, &ctx(), &sessions, &mut fast_state),
+                super::downstream::process_downstream_general(
+                    &mut general, headroom, len, 0, &ctx(), &sessions, &mut general_state,
+                ),
+            )
+        } else {
+            (
+                process_upstream(&mut fast, headroom, len, &ctx(), &sessions, &mut fast_state),
+                super::upstream::process_upstream_general(
+                    &mut general, headroom, len, &ctx(), &sessions, &mut general_state,
+                ),
+            )
+        };
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(fast, general);
+        prop_assert_eq!(fast_state.drops, general_state.drops);
+        prop_assert_eq!(fast_state.stats.get(0), general_state.stats.get(0));
+    }
+}
+
 fn check_bounds(verdict: Verdict, buf_len: usize) -> Result<(), TestCaseError> {
     if let Verdict::Forward { offset, len } | Verdict::Reply { offset, len } = verdict {
         prop_assert!(offset + len <= buf_len);

@@ -10,7 +10,7 @@ use super::error::ShmError;
 use super::index::Index;
 use super::layout::{Geometry, SlotCounters};
 use super::segment::Segment;
-use crate::session::{SessionHead, SessionRecord, flags};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
 
 /// A read-mostly view of a segment, shared by every worker thread of xlns-dataplane.
 #[derive(Debug)]
@@ -91,6 +91,27 @@ impl Reader {
         self.v4().find(key, |slot| {
             let rec = self.seg.read_slot(slot)?;
             (rec.has(flags::HAS_IPV4) && rec.subscriber_v4 == addr).then_some((SlotId(slot), rec))
+        })
+    }
+
+    /// [`Reader::lookup_v4`], the record delivered as its head (returned) and its
+    /// template (copied into `template`), from the same consistent read.
+    #[inline(always)]
+    pub fn lookup_v4_split(
+        &self,
+        addr: [u8; 4],
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(SlotId, SessionHead)> {
+        let key = u32::from_be_bytes(addr);
+        if key == 0 {
+            return None;
+        }
+        // `template` may be written for a slot that then fails the check; the caller
+        // reads it only on `Some`, and the accepted slot's copy is the last written.
+        self.v4().find(key, |slot| {
+            let head = self.seg.read_slot_split(slot, template)?;
+            (head.has(flags::HAS_IPV4) && head.subscriber_v4 == addr)
+                .then_some((SlotId(slot), head))
         })
     }
 

@@ -14,7 +14,7 @@ use super::layout::{
     ABI_VERSION, DROP_REASONS, Geometry, Header, Layout, MAGIC, MAX_PROBE, RECORD_WORDS, Region,
     Slot, SlotCounters,
 };
-use crate::session::{SessionHead, SessionRecord};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
 
 /// How often a reader retries a slot whose sequence lock moved under it before it gives
 /// up (returns "no session"). Bounded so that a writer killed in the middle of a write (an
@@ -435,6 +435,51 @@ impl Segment {
         None
     }
 
+    /// Copies slot `slot`'s record out under its sequence lock as [`Segment::read_slot`]
+    /// does, delivered as its head (returned) and its template (written to `template`):
+    /// the downstream fast path's read, without assembling a [`SessionRecord`] and
+    /// copying it again. `template` is written only from a consistent copy.
+    #[inline(always)]
+    pub fn read_slot_split(
+        &self,
+        slot: u32,
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<SessionHead> {
+        let s = self.slots().get(slot as usize)?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let mut words = [0u64; RECORD_WORDS];
+            for (w, a) in words.iter_mut().zip(s.words.iter()) {
+                // Relaxed: a torn copy is detected by the sequence check below.
+                *w = a.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                let (head, rest) = words.split_first_chunk::<HEAD_WORDS>()?;
+                // The template starts at octet 84 of the record: 4 octets into the first
+                // word after the head.
+                let mut tail = [0u8; (RECORD_WORDS - HEAD_WORDS) * 8];
+                for (octets, w) in tail.chunks_exact_mut(8).zip(rest) {
+                    octets.copy_from_slice(&w.to_ne_bytes());
+                }
+                let at = TEMPLATE_OFFSET - HEAD_WORDS * 8;
+                template.copy_from_slice(tail.get(at..at + TEMPLATE_CAPACITY)?);
+                // SAFETY: `SessionHead` is `repr(C)`, 80 octets (asserted) of integers
+                // and integer arrays, valid for every bit pattern; so are 10 `u64`s.
+                return Some(unsafe {
+                    core::mem::transmute::<[u64; HEAD_WORDS], SessionHead>(*head)
+                });
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
     /// Writes `rec` into slot `slot` under its sequence lock. Only the single writer calls
     /// this (`Writer` owns the only `&mut`).
     pub(crate) fn write_slot(&self, slot: u32, rec: &SessionRecord) {
@@ -508,6 +553,15 @@ const _: () = assert!(size_of::<PaddedRecord>() == RECORD_WORDS * 8);
 pub const HEAD_WORDS: usize = size_of::<SessionHead>() / 8;
 
 const _: () = assert!(HEAD_WORDS * 8 == size_of::<SessionHead>() && HEAD_WORDS <= RECORD_WORDS);
+
+/// Where the template lies in a record.
+const TEMPLATE_OFFSET: usize = core::mem::offset_of!(SessionRecord, template);
+
+const _: () = assert!(
+    TEMPLATE_OFFSET >= HEAD_WORDS * 8
+        && TEMPLATE_OFFSET + TEMPLATE_CAPACITY <= RECORD_WORDS * 8
+        && TEMPLATE_OFFSET + TEMPLATE_CAPACITY == size_of::<SessionRecord>()
+);
 
 #[inline(always)]
 fn record_from_words(words: &[u64; RECORD_WORDS]) -> SessionRecord {

@@ -12,7 +12,7 @@
 //! new session (the new session's first Ns continues the old count).
 
 use crate::fastpath::{DropReason, SessionStats, Sessions};
-use crate::session::{SessionHead, SessionRecord};
+use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
 const _: () = assert!(DropReason::COUNT <= shm::DROP_REASONS);
@@ -43,6 +43,25 @@ impl Sessions for Reader {
 
     #[inline]
     fn by_v6(&self, _dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
+        None
+    }
+
+    #[inline(always)]
+    fn by_v4_split(
+        &self,
+        dst: [u8; 4],
+        template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(u32, SessionHead)> {
+        self.lookup_v4_split(dst, template)
+            .map(|(slot, head)| (slot.0, head))
+    }
+
+    #[inline]
+    fn by_v6_split(
+        &self,
+        _dst: [u8; 16],
+        _template: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<(u32, SessionHead)> {
         None
     }
 }
