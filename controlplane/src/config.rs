@@ -2595,6 +2595,9 @@ mod management_tests {
         let bad = Config::from_toml_str("[management]\nmetrics = \"9101\"\n", "xlnsd.toml")
             .unwrap_err()
             .to_string();
-        assert!(bad.starts_with("xlnsd.toml:2:11: management.metrics:"), "{bad}");
+        assert!(
+            bad.starts_with("xlnsd.toml:2:11: management.metrics:"),
+            "{bad}"
+        );
     }
 }

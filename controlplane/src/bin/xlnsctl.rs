@@ -48,7 +48,10 @@ fn main() -> ExitCode {
         if !args.json {
             eprintln!(
                 "xlnsctl: {}",
-                answer.get("error").and_then(Value::as_str).unwrap_or("failed")
+                answer
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed")
             );
         }
         ExitCode::FAILURE
@@ -62,7 +65,8 @@ fn ask(args: &Args) -> std::io::Result<Value> {
     stream.write_all(line.as_bytes())?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
-    serde_json::from_str(&answer).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_str(&answer)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn cell(v: Option<&Value>) -> String {
@@ -98,7 +102,13 @@ fn human(answer: &Value) -> String {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| rows.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     let line = |cells: Vec<String>| {

@@ -303,7 +303,10 @@ fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
-fn counted<K: Ord>(map: BTreeMap<K, u64>, f: impl Fn(&K) -> Vec<(&'static str, String)>) -> Vec<Sample> {
+fn counted<K: Ord>(
+    map: BTreeMap<K, u64>,
+    f: impl Fn(&K) -> Vec<(&'static str, String)>,
+) -> Vec<Sample> {
     map.iter().map(|(k, v)| (f(k), *v as f64)).collect()
 }
 
@@ -393,7 +396,10 @@ impl Shell {
             "HELLO messages by direction.",
             Family::Counter(vec![
                 (labels(&[("direction", "sent")]), e.hellos_sent as f64),
-                (labels(&[("direction", "received")]), e.hellos_received as f64),
+                (
+                    labels(&[("direction", "received")]),
+                    e.hellos_received as f64,
+                ),
             ]),
         ));
         families.push((
@@ -576,13 +582,42 @@ impl prometheus_client::collector::Collector for Collector {
     }
 }
 
-/// The Prometheus text exposition of `snapshot` (metric names prefixed `xlns_`).
+/// The Prometheus text exposition (format 0.0.4) of `snapshot`, metric names prefixed
+/// `xlns_`. `prometheus-client` writes OpenMetrics, where a counter family `x` has
+/// samples `x_total`; the 0.0.4 format (what `promtool check metrics` reads) names the
+/// family after its samples, so counter HELP/TYPE lines get the `_total` suffix and the
+/// OpenMetrics `# EOF` line is dropped.
 pub fn render(snapshot: Arc<Snapshot>) -> String {
     let mut registry = Registry::with_prefix("xlns");
     registry.register_collector(Box::new(Collector(snapshot)));
-    let mut out = String::new();
-    if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
-        out.clear();
+    let mut open = String::new();
+    if prometheus_client::encoding::text::encode(&mut open, &registry).is_err() {
+        return String::new();
+    }
+    let counters: std::collections::HashSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + 64);
+    for line in open.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let header = ["# HELP ", "# TYPE "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+        match header {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
     }
     out
 }
@@ -610,7 +645,7 @@ pub async fn serve(listener: TcpListener, snapshots: watch::Receiver<Arc<Snapsho
                 (
                     "200 OK",
                     render(snapshot),
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    "text/plain; version=0.0.4; charset=utf-8",
                 )
             } else {
                 ("404 Not Found", "not found\n".to_owned(), "text/plain")

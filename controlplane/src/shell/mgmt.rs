@@ -215,7 +215,10 @@ impl Shell {
     fn session_row(&self, key: SessionKey, now: Instant) -> Value {
         let r = self.telemetry.sessions.get(&key);
         let l2tp = self.endpoint.session_info(key);
-        let peer = self.endpoint.tunnel_info(key.tunnel).map(|t| t.peer.to_string());
+        let peer = self
+            .endpoint
+            .tunnel_info(key.tunnel)
+            .map(|t| t.peer.to_string());
         json!({
             "tunnel": key.tunnel,
             "session": key.session,
@@ -257,7 +260,8 @@ impl Shell {
             .filter(|(key, r)| {
                 tunnel.is_none_or(|t| key.tunnel == t)
                     && user.is_none_or(|u| r.user.as_deref() == Some(u))
-                    && address.is_none_or(|a| r.address.map(|x| x.to_string()).as_deref() == Some(a))
+                    && address
+                        .is_none_or(|a| r.address.map(|x| x.to_string()).as_deref() == Some(a))
                     && lac.is_none_or(|l| self.gate.tunnel_policy(key.tunnel) == Some(l))
             })
             .map(|(key, _)| self.session_row(*key, now))
@@ -332,7 +336,11 @@ impl Shell {
         if !self.ppp.close(now, key, &mut self.endpoint) {
             self.endpoint.close_session(now, key, CDN_ADMIN, None);
         }
-        debug!(tunnel = key.tunnel, session = key.session, "cleared by operator");
+        debug!(
+            tunnel = key.tunnel,
+            session = key.session,
+            "cleared by operator"
+        );
         json!({"ok": true, "message": format!("session {}/{} cleared", key.tunnel, key.session)})
     }
 
