@@ -161,6 +161,8 @@ pub struct Config {
     /// `[dataplane]`: where sessions are published for xlns-dataplane; `None` (the section
     /// is absent, or `enabled = false`): no data plane, PPP only.
     pub dataplane: Option<DataplaneConfig>,
+    /// `[management]`: the Prometheus endpoint and the xlnsctl socket.
+    pub management: ManagementConfig,
 }
 
 /// Default `[dataplane] shm`.
@@ -796,6 +798,8 @@ struct RawConfig {
     #[serde(default)]
     users: RawUsers,
     dataplane: Option<RawDataplane>,
+    #[serde(default)]
+    management: RawManagement,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1022,6 +1026,7 @@ impl RawConfig {
             pools,
             users_file,
             dataplane,
+            management: self.management.validate(src)?,
         })
     }
 }
@@ -2516,5 +2521,83 @@ renegotiate_lcp = true
         let c = Config::load(path).unwrap();
         assert!(!c.lacs.is_empty());
         assert!(!c.l2tp.accept_unknown_lacs);
+    }
+}
+
+/// `[management]`: operator interfaces of xlnsd (issue #8). Each key absent: that
+/// interface is off.
+///
+/// ```toml
+/// [management]
+/// metrics = "127.0.0.1:9101"        # Prometheus /metrics over HTTP
+/// socket = "/run/xlns/xlnsd.sock"   # xlnsctl (line-delimited JSON)
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagementConfig {
+    /// `metrics`: address of the HTTP listener serving `/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `socket`: path of the Unix socket xlnsctl talks to.
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManagement {
+    metrics: S<String>,
+    socket: S<String>,
+}
+
+impl RawManagement {
+    fn validate(&self, src: &Source<'_>) -> Result<ManagementConfig, ConfigError> {
+        let metrics = match &self.metrics {
+            None => None,
+            Some(v) => Some(v.get_ref().parse().map_err(|_| {
+                src.invalid(
+                    v.span(),
+                    "management.metrics",
+                    format!("{:?} is not an address:port", v.get_ref()),
+                )
+            })?),
+        };
+        let socket = match &self.socket {
+            None => None,
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(src.invalid(v.span(), "management.socket", "must not be empty"));
+            }
+            Some(v) => Some(PathBuf::from(v.get_ref())),
+        };
+        Ok(ManagementConfig { metrics, socket })
+    }
+}
+
+#[cfg(test)]
+mod management_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn management_section() {
+        let none = Config::from_toml_str("", "xlnsd.toml").unwrap();
+        assert_eq!(none.management, ManagementConfig::default());
+        let full = Config::from_toml_str(
+            "[management]\nmetrics = \"127.0.0.1:9101\"\nsocket = \"/run/xlns/xlnsd.sock\"\n",
+            "xlnsd.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            full.management.metrics,
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert_eq!(
+            full.management.socket,
+            Some(PathBuf::from("/run/xlns/xlnsd.sock"))
+        );
+        let bad = Config::from_toml_str("[management]\nmetrics = \"9101\"\n", "xlnsd.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.starts_with("xlnsd.toml:2:11: management.metrics:"),
+            "{bad}"
+        );
     }
 }

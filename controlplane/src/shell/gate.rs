@@ -122,6 +122,12 @@ impl Gate {
             .proxy_mode()
     }
 
+    /// The name of the LAC policy that admitted `tunnel` (metrics, xlnsctl).
+    pub fn tunnel_policy(&self, tunnel: TunnelId) -> Option<&str> {
+        let id = self.policy_of(tunnel)?;
+        self.policies.get(id).map(|p| p.name())
+    }
+
     fn policy_of(&self, tunnel: TunnelId) -> Option<PolicyId> {
         self.tunnels.get(&tunnel).map(|e| e.policy)
     }

@@ -29,6 +29,8 @@
 
 pub mod dataplane;
 pub mod gate;
+pub mod metrics;
+pub mod mgmt;
 pub mod ppp;
 
 use std::future::Future;
@@ -36,7 +38,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -98,6 +103,11 @@ pub struct Shell {
     gate: Gate,
     ppp: PppSessions,
     stats: ShellStats,
+    telemetry: metrics::Telemetry,
+    /// Where snapshots for `/metrics` are published (none without `[management] metrics`).
+    snapshots: Option<watch::Sender<Arc<metrics::Snapshot>>>,
+    /// Requests of the management socket (none without `[management] socket`).
+    requests: Option<mpsc::Receiver<mgmt::Request>>,
 }
 
 impl Shell {
@@ -119,12 +129,35 @@ impl Shell {
                 Instant::now(),
             )?);
         }
+        let snapshots = match config.management.metrics {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                info!(listen = %listener.local_addr()?, "metrics endpoint");
+                let (tx, rx) = watch::channel(Arc::new(metrics::Snapshot::default()));
+                tokio::spawn(metrics::serve(listener, rx));
+                Some(tx)
+            }
+            None => None,
+        };
+        let requests = match &config.management.socket {
+            Some(path) => {
+                let listener = mgmt::bind(path)?;
+                info!(socket = %path.display(), "management socket");
+                let (tx, rx) = mpsc::channel(mgmt::QUEUE);
+                tokio::spawn(mgmt::serve(listener, tx));
+                Some(rx)
+            }
+            None => None,
+        };
         Ok(Shell {
             socket,
             endpoint: Endpoint::new(endpoint_config(config), seed),
             gate: Gate::new(config),
             ppp,
             stats: ShellStats::default(),
+            telemetry: metrics::Telemetry::default(),
+            snapshots,
+            requests,
         })
     }
 
@@ -143,10 +176,17 @@ impl Shell {
         info!(listen = %self.local_addr()?, "xlnsd control plane running");
         let mut buf = vec![0u8; MAX_DATAGRAM];
         tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+        let mut requests = self.requests.take();
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = tick.tick(), if self.snapshots.is_some() => self.publish_snapshot(),
+                Some(request) = recv_request(&mut requests) => {
+                    let answer = self.manage(&request.args);
+                    let _ = request.reply.send(answer);
+                }
                 received = self.socket.recv_from(&mut buf) => {
                     let (len, peer) = received?;
                     self.datagram(peer, &buf[..len]);
@@ -166,6 +206,15 @@ impl Shell {
         Ok(())
     }
 
+    fn publish_snapshot(&mut self) {
+        if self.snapshots.is_some() {
+            let snapshot = Arc::new(self.snapshot());
+            if let Some(tx) = &self.snapshots {
+                tx.send_replace(snapshot);
+            }
+        }
+    }
+
     /// The earlier of the endpoint's and the PPP sessions' deadlines.
     fn next_deadline(&mut self) -> Option<Instant> {
         match (self.endpoint.poll_timeout(), self.ppp.poll_timeout()) {
@@ -176,16 +225,26 @@ impl Shell {
 
     fn timeout(&mut self) {
         let now = Instant::now();
-        self.endpoint.handle_timeout(now, &mut self.gate);
+        self.endpoint.handle_timeout(
+            now,
+            &mut metrics::Recorder {
+                gate: &mut self.gate,
+                telemetry: &mut self.telemetry,
+            },
+        );
         self.ppp.handle_timeout(now, &mut self.endpoint);
     }
 
     fn datagram(&mut self, peer: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams_in += 1;
         let now = Instant::now();
+        let mut gate = metrics::Recorder {
+            gate: &mut self.gate,
+            telemetry: &mut self.telemetry,
+        };
         if let Some(data) = self
             .endpoint
-            .handle_datagram(now, peer, datagram, &mut self.gate)
+            .handle_datagram(now, peer, datagram, &mut gate)
         {
             self.stats.data_messages += 1;
             self.ppp
@@ -205,6 +264,9 @@ impl Shell {
                 self.send(&tx.payload, tx.peer).await;
             }
             let mut events = false;
+            while let Some(note) = self.ppp.poll_note() {
+                self.telemetry.ppp_note(note);
+            }
             while let Some(event) = self.endpoint.poll_event() {
                 events = true;
                 self.event(now, event);
@@ -234,13 +296,16 @@ impl Shell {
                 host_name,
             } => {
                 self.gate.tunnel_up(tunnel);
+                self.telemetry.tunnel_up(now, tunnel);
                 info!(tunnel, peer_tunnel, %peer, host_name = %String::from_utf8_lossy(&host_name), "tunnel up");
             }
             Event::TunnelDown { tunnel, reason } => {
+                self.telemetry.tunnel_down(tunnel);
                 info!(tunnel, ?reason, "tunnel down");
             }
             Event::SessionUp { key, info } => {
                 self.gate.session_up(key);
+                self.telemetry.session_up(now, key);
                 info!(
                     tunnel = key.tunnel,
                     session = key.session,
@@ -260,6 +325,7 @@ impl Shell {
                     "session down"
                 );
                 self.ppp.session_down(now, key, &mut self.endpoint);
+                self.telemetry.session_down(key, &reason);
             }
         }
     }
@@ -351,6 +417,18 @@ fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> usize {
         )
     };
     if rc == 0 { got.max(0) as usize } else { 0 }
+}
+
+/// How often the metrics snapshot is rebuilt.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+
+async fn recv_request(
+    requests: &mut Option<mpsc::Receiver<mgmt::Request>>,
+) -> Option<mgmt::Request> {
+    match requests {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

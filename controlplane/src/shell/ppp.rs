@@ -59,7 +59,7 @@ use crate::ppp::lcp_link::Keepalive;
 use crate::ppp::lcp_proto::{LcpPolicy, PROTOCOL_LCP};
 use crate::ppp::pool::{PoolError, Pools};
 use crate::ppp::session::proxy::{ProxyInfo, ProxyMode};
-use crate::ppp::session::{DownReason, PppSession, SessionConfig, SessionEvent};
+use crate::ppp::session::{DownReason, Phase, PppSession, SessionConfig, SessionEvent};
 use crate::ppp::users::Users;
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
@@ -94,6 +94,29 @@ pub struct PppStats {
     pub not_encapsulated: u64,
 }
 
+/// What the shell's telemetry learns of a session ([`PppSessions::poll_note`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PppNote {
+    /// The session entered `phase` at `at` (RFC 1661 §3).
+    Phase {
+        key: SessionKey,
+        phase: Phase,
+        at: Instant,
+    },
+    /// IPCP opened: the user and the address.
+    Up {
+        key: SessionKey,
+        user: Vec<u8>,
+        address: std::net::Ipv4Addr,
+        at: Instant,
+    },
+    /// The session went down for this reason ([`DownReason::label`]).
+    Down {
+        key: SessionKey,
+        reason: &'static str,
+    },
+}
+
 /// One session's PPP and its timer bookkeeping.
 #[derive(Debug)]
 struct Entry {
@@ -106,6 +129,8 @@ struct Entry {
     auth: Option<AuthProtocol>,
     /// Down, waiting until then for the LAC's CDN (see the module documentation).
     linger: Option<(Instant, DownReason)>,
+    /// The phase last reported as a [`PppNote`].
+    phase: Phase,
 }
 
 impl Entry {
@@ -128,6 +153,7 @@ pub struct PppSessions {
     transmit: VecDeque<Transmit>,
     stats: PppStats,
     dataplane: Option<Publisher>,
+    notes: VecDeque<PppNote>,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -305,6 +331,7 @@ impl PppSessions {
             transmit: VecDeque::new(),
             stats: PppStats::default(),
             dataplane: None,
+            notes: VecDeque::new(),
         }
     }
 
@@ -369,6 +396,7 @@ impl PppSessions {
                 generation: 0,
                 auth: None,
                 linger: None,
+                phase: Phase::Dead,
             },
         );
         self.service(now, key, endpoint);
@@ -409,6 +437,22 @@ impl PppSessions {
         }
         entry.ppp.lower_down(now);
         self.service(now, key, endpoint);
+    }
+
+    /// Closes session `key` for the operator: LCP Terminate-Request, then CDN. `false`
+    /// when it has no PPP state.
+    pub fn close(&mut self, now: Instant, key: SessionKey, endpoint: &mut Endpoint) -> bool {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        entry.ppp.close(now, DownReason::Admin);
+        self.service(now, key, endpoint);
+        true
+    }
+
+    /// The next note for the shell's telemetry.
+    pub fn poll_note(&mut self) -> Option<PppNote> {
+        self.notes.pop_front()
     }
 
     /// Closes every session (shutdown): LCP Terminate-Request, then CDN.
@@ -484,6 +528,14 @@ impl PppSessions {
                 return;
             };
             let mut progress = false;
+            if entry.ppp.phase() != entry.phase {
+                entry.phase = entry.ppp.phase();
+                self.notes.push_back(PppNote::Phase {
+                    key,
+                    phase: entry.phase,
+                    at: now,
+                });
+            }
             while let Some((protocol, packet)) = entry.ppp.poll_transmit() {
                 progress = true;
                 let header = HeaderRepr::for_sending(protocol, false, false);
@@ -511,6 +563,12 @@ impl PppSessions {
                 SessionEvent::Up(up) => {
                     self.stats.sessions_up += 1;
                     entry.auth = up.lcp.peer_auth.clone();
+                    self.notes.push_back(PppNote::Up {
+                        key,
+                        user: up.user.clone(),
+                        address: up.address,
+                        at: now,
+                    });
                     info!(
                         tunnel = key.tunnel,
                         session = key.session,
@@ -566,6 +624,10 @@ impl PppSessions {
         endpoint: &mut Endpoint,
     ) {
         self.stats.sessions_down += 1;
+        self.notes.push_back(PppNote::Down {
+            key,
+            reason: reason.label(),
+        });
         match reason {
             DownReason::AuthFailed => self.stats.auth_failures += 1,
             DownReason::AddressUnavailable(_) => self.stats.address_unavailable += 1,
