@@ -548,6 +548,11 @@ impl PppSessions {
         self.sessions.get(&key).map(|e| &e.reply)
     }
 
+    /// The sessions with PPP state.
+    pub fn keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
+        self.sessions.keys().copied()
+    }
+
     /// The Acct-Session-Id of session `key` (RADIUS sessions).
     pub fn acct_session_id(&self, key: SessionKey) -> Option<&str> {
         self.sessions.get(&key)?.acct_session_id.as_deref()
