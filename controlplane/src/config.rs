@@ -36,6 +36,7 @@
 //! [users]           # the local users file
 //! [[lac]]           # per-LAC policy, first match in file order wins
 //! [dataplane]       # the shared-memory segment of the AF_XDP data plane (absent: none)
+//! [radius]          # RADIUS servers, NAS attributes, accounting spool (absent: local only)
 //! ```
 //!
 //! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
@@ -163,6 +164,9 @@ pub struct Config {
     pub dataplane: Option<DataplaneConfig>,
     /// `[management]`: the Prometheus endpoint and the xlnsctl socket.
     pub management: ManagementConfig,
+    /// `[radius]`: RADIUS authentication and accounting (#7); `None`: the section is
+    /// absent, every session authenticates locally.
+    pub radius: Option<RadiusConfig>,
 }
 
 /// Default `[dataplane] shm`.
@@ -461,6 +465,8 @@ pub struct LacConfig {
     /// `proxy_lcp`, `proxy_auth`, `force_chap`, `renegotiate_lcp`: what to do with the
     /// proxy AVPs of NAS-initiated calls. Default [`DEFAULT_PROXY_MODE`].
     pub proxy: ProxyMode,
+    /// `aaa`: `"local"` or `"radius"`; `None`: `[radius] auth` decides.
+    pub aaa: Option<AaaMode>,
 }
 
 /// What kind of problem a [`ConfigError`] reports.
@@ -800,6 +806,7 @@ struct RawConfig {
     dataplane: Option<RawDataplane>,
     #[serde(default)]
     management: RawManagement,
+    radius: Option<RawRadius>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -890,6 +897,7 @@ struct RawLac {
     proxy_auth: Option<bool>,
     force_chap: S<bool>,
     renegotiate_lcp: Option<bool>,
+    aaa: S<String>,
 }
 
 /// Checks one optional integer against `min..=max`, naming `key` in the error.
@@ -984,6 +992,11 @@ impl RawConfig {
     fn validate(self, src: &Source<'_>) -> Result<Config, ConfigError> {
         let l2tp = self.l2tp.validate(src)?;
         let admission = self.admission.validate(src)?;
+        let radius = match &self.radius {
+            None => None,
+            Some(raw) => Some(raw.validate(src)?),
+        };
+        check_aaa(src, &self.lac, self.radius.as_ref().zip(radius.as_ref()))?;
         let mut lacs: Vec<LacConfig> = Vec::with_capacity(self.lac.len());
         for (i, raw) in self.lac.into_iter().enumerate() {
             let lac = raw.validate(src, i, &lacs)?;
@@ -1027,6 +1040,7 @@ impl RawConfig {
             users_file,
             dataplane,
             management: self.management.validate(src)?,
+            radius,
         })
     }
 }
@@ -1572,6 +1586,10 @@ impl RawLac {
                 U16_MAX,
             )?,
             proxy: self.proxy_mode(src, index)?,
+            aaa: match &self.aaa {
+                None => None,
+                Some(v) => Some(aaa_mode(src, &key("aaa"), v)?),
+            },
         })
     }
 
@@ -1647,6 +1665,271 @@ fn parse_prefix(s: &str) -> Result<IpNet, String> {
     Ok(net)
 }
 
+// ---------------------------------------------------------------------------------------
+// [radius] (#7)
+
+/// Default `[radius] timeout`: the first retransmission timeout.
+pub const DEFAULT_RADIUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `[radius] max_timeout`: the retransmission timeout cap.
+pub const DEFAULT_RADIUS_MAX_TIMEOUT: Duration = Duration::from_secs(16);
+/// Default `[radius] retries`: transmissions of one request to one server.
+pub const DEFAULT_RADIUS_RETRIES: u32 = 3;
+/// Default `[radius] dead_time`.
+pub const DEFAULT_RADIUS_DEAD_TIME: Duration = Duration::from_secs(60);
+/// Default `[radius] nas_identifier`.
+pub const DEFAULT_NAS_IDENTIFIER: &str = "xlns";
+/// Default `[radius] spool_max_records`.
+pub const DEFAULT_SPOOL_MAX_RECORDS: u32 = 1_000_000;
+
+/// How a session is authenticated: `aaa = "local" | "radius"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AaaMode {
+    /// The local users file.
+    #[default]
+    Local,
+    /// RADIUS Access-Request to `[radius]`'s auth servers.
+    Radius,
+}
+
+/// One `[[radius.auth_server]]` or `[[radius.acct_server]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusServerConfig {
+    /// `address`: `ip:port`.
+    pub address: SocketAddr,
+    /// `secret`: the shared secret, not empty.
+    pub secret: Secret,
+}
+
+/// `[radius]`: RADIUS authentication and accounting (RFC 2865, RFC 2866).
+///
+/// ```toml
+/// [radius]
+/// auth = "radius"                 # default for LACs without `aaa` ("local" if absent)
+/// nas_identifier = "lns1"
+/// nas_ip_address = "192.0.2.1"
+/// timeout = "2s"                  # first retransmission timeout
+/// max_timeout = "16s"
+/// retries = 3                     # transmissions per server
+/// dead_time = "60s"
+/// interim_interval = "5m"         # unless the Access-Accept says otherwise
+/// spool = "/var/lib/xlns/acct.spool"
+/// spool_max_records = 1000000
+/// [[radius.auth_server]]
+/// address = "127.0.0.1:1812"
+/// secret = "testing123"
+/// [[radius.acct_server]]
+/// address = "127.0.0.1:1813"
+/// secret = "testing123"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusConfig {
+    /// `auth`: the default [`AaaMode`] of sessions whose LAC entry has no `aaa`.
+    pub auth: AaaMode,
+    /// `auth_server`, in order of preference.
+    pub auth_servers: Vec<RadiusServerConfig>,
+    /// `acct_server`, in order of preference; empty: no accounting.
+    pub acct_servers: Vec<RadiusServerConfig>,
+    /// `nas_identifier` (NAS-Identifier, RFC 2865 §5.32).
+    pub nas_identifier: String,
+    /// `nas_ip_address` (NAS-IP-Address, RFC 2865 §5.4).
+    pub nas_ip_address: Option<Ipv4Addr>,
+    /// `timeout`.
+    pub timeout: Duration,
+    /// `max_timeout`.
+    pub max_timeout: Duration,
+    /// `retries`: transmissions to one server, 1..=10.
+    pub retries: u32,
+    /// `dead_time`.
+    pub dead_time: Duration,
+    /// `interim_interval`: Acct-Interim-Interval when the Access-Accept has none;
+    /// `None`: no Interim-Update.
+    pub interim_interval: Option<Duration>,
+    /// `spool`: the accounting spool file; `None`: records live in memory only.
+    pub spool: Option<PathBuf>,
+    /// `spool_max_records`: records kept unacknowledged at most.
+    pub spool_max_records: u32,
+}
+
+impl RadiusConfig {
+    /// The [`AaaMode`] of sessions under `lac` (`None`: no `[[lac]]` matched).
+    pub fn mode_for(&self, lac: Option<&LacConfig>) -> AaaMode {
+        lac.and_then(|l| l.aaa).unwrap_or(self.auth)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusServer {
+    address: Spanned<String>,
+    secret: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadius {
+    auth: S<String>,
+    #[serde(default)]
+    auth_server: Vec<RawRadiusServer>,
+    #[serde(default)]
+    acct_server: Vec<RawRadiusServer>,
+    nas_identifier: S<String>,
+    nas_ip_address: S<String>,
+    timeout: S<String>,
+    max_timeout: S<String>,
+    retries: S<i64>,
+    dead_time: S<String>,
+    interim_interval: S<String>,
+    spool: S<String>,
+    spool_max_records: S<i64>,
+}
+
+fn aaa_mode(src: &Source<'_>, key: &str, v: &Spanned<String>) -> Result<AaaMode, ConfigError> {
+    match v.get_ref().as_str() {
+        "local" => Ok(AaaMode::Local),
+        "radius" => Ok(AaaMode::Radius),
+        other => Err(src.invalid(
+            v.span(),
+            key,
+            format!("{other:?} is neither \"local\" nor \"radius\""),
+        )),
+    }
+}
+
+fn radius_servers(
+    src: &Source<'_>,
+    key: &str,
+    raw: &[RawRadiusServer],
+) -> Result<Vec<RadiusServerConfig>, ConfigError> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let address = s.address.get_ref().parse::<SocketAddr>().map_err(|_| {
+            src.invalid(
+                s.address.span(),
+                &format!("{key}[{i}].address"),
+                format!("{:?} is not an address:port", s.address.get_ref()),
+            )
+        })?;
+        if s.secret.get_ref().is_empty() {
+            return Err(src.invalid(
+                s.secret.span(),
+                &format!("{key}[{i}].secret"),
+                "must not be empty",
+            ));
+        }
+        out.push(RadiusServerConfig {
+            address,
+            secret: Secret::new(s.secret.get_ref().as_bytes().to_vec()),
+        });
+    }
+    Ok(out)
+}
+
+impl RawRadius {
+    fn validate(&self, src: &Source<'_>) -> Result<RadiusConfig, ConfigError> {
+        let auth = match &self.auth {
+            None => AaaMode::Local,
+            Some(v) => aaa_mode(src, "radius.auth", v)?,
+        };
+        let nas_identifier = match &self.nas_identifier {
+            None => DEFAULT_NAS_IDENTIFIER.to_owned(),
+            Some(v) if v.get_ref().is_empty() || v.get_ref().len() > 253 => {
+                return Err(src.invalid(
+                    v.span(),
+                    "radius.nas_identifier",
+                    "must hold 1 to 253 octets",
+                ));
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        let nas_ip_address = match &self.nas_ip_address {
+            None => None,
+            Some(v) => Some(ipv4(src, "radius.nas_ip_address", v)?),
+        };
+        let ms = Duration::from_millis;
+        let timeout = duration(src, "radius.timeout", &self.timeout, ms(10), ms(60_000))?
+            .unwrap_or(DEFAULT_RADIUS_TIMEOUT);
+        let max_timeout = duration(
+            src,
+            "radius.max_timeout",
+            &self.max_timeout,
+            ms(10),
+            ms(600_000),
+        )?
+        .unwrap_or(DEFAULT_RADIUS_MAX_TIMEOUT.max(timeout));
+        if max_timeout < timeout
+            && let Some(v) = &self.max_timeout
+        {
+            return Err(src.invalid(
+                v.span(),
+                "radius.max_timeout",
+                "must not be below radius.timeout",
+            ));
+        }
+        Ok(RadiusConfig {
+            auth,
+            auth_servers: radius_servers(src, "radius.auth_server", &self.auth_server)?,
+            acct_servers: radius_servers(src, "radius.acct_server", &self.acct_server)?,
+            nas_identifier,
+            nas_ip_address,
+            timeout,
+            max_timeout,
+            retries: int(src, "radius.retries", &self.retries, 1, 10)?
+                .unwrap_or(DEFAULT_RADIUS_RETRIES),
+            dead_time: duration(src, "radius.dead_time", &self.dead_time, ms(0), TIMEOUT_MAX)?
+                .unwrap_or(DEFAULT_RADIUS_DEAD_TIME),
+            interim_interval: duration(
+                src,
+                "radius.interim_interval",
+                &self.interim_interval,
+                Duration::from_secs(1),
+                TIMEOUT_MAX,
+            )?,
+            spool: match &self.spool {
+                None => None,
+                Some(v) if v.get_ref().is_empty() => {
+                    return Err(src.invalid(v.span(), "radius.spool", "must not be empty"));
+                }
+                Some(v) => Some(PathBuf::from(v.get_ref())),
+            },
+            spool_max_records: int(
+                src,
+                "radius.spool_max_records",
+                &self.spool_max_records,
+                1,
+                U32_MAX,
+            )?
+            .unwrap_or(DEFAULT_SPOOL_MAX_RECORDS),
+        })
+    }
+}
+
+/// RADIUS authentication (globally or for a LAC) needs an auth server.
+fn check_aaa(
+    src: &Source<'_>,
+    lacs: &[RawLac],
+    radius: Option<(&RawRadius, &RadiusConfig)>,
+) -> Result<(), ConfigError> {
+    let has_servers = radius.is_some_and(|(_, r)| !r.auth_servers.is_empty());
+    if has_servers {
+        return Ok(());
+    }
+    const WHY: &str = "RADIUS authentication needs a [[radius.auth_server]]";
+    if let Some((raw, config)) = radius
+        && config.auth == AaaMode::Radius
+        && let Some(v) = &raw.auth
+    {
+        return Err(src.invalid(v.span(), "radius.auth", WHY));
+    }
+    for (i, lac) in lacs.iter().enumerate() {
+        if let Some(v) = &lac.aaa
+            && v.get_ref() == "radius"
+        {
+            return Err(src.invalid(v.span(), &format!("lac[{i}].aaa"), WHY));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -1670,6 +1953,73 @@ mod tests {
         );
         assert_eq!(e.kind, kind, "{shown}");
         e
+    }
+
+    #[test]
+    fn radius_section() {
+        let c = Config::from_toml_str(
+            r#"
+[radius]
+auth = "radius"
+nas_identifier = "lns1"
+nas_ip_address = "192.0.2.1"
+timeout = "500ms"
+retries = 2
+interim_interval = "5m"
+spool = "/tmp/acct.spool"
+[[radius.auth_server]]
+address = "127.0.0.1:1812"
+secret = "s1"
+[[radius.acct_server]]
+address = "127.0.0.1:1813"
+secret = "s2"
+[[lac]]
+name = "a"
+aaa = "local"
+[[lac]]
+name = "b"
+"#,
+            "xlnsd.toml",
+        )
+        .unwrap();
+        let r = c.radius.clone().unwrap();
+        assert_eq!(r.auth, AaaMode::Radius);
+        assert_eq!(r.nas_identifier, "lns1");
+        assert_eq!(r.nas_ip_address, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.timeout, Duration::from_millis(500));
+        assert_eq!(r.max_timeout, DEFAULT_RADIUS_MAX_TIMEOUT);
+        assert_eq!(r.retries, 2);
+        assert_eq!(r.interim_interval, Some(Duration::from_secs(300)));
+        assert_eq!(r.auth_servers[0].address.port(), 1812);
+        assert_eq!(r.acct_servers[0].secret.as_bytes(), b"s2");
+        assert_eq!(r.mode_for(Some(&c.lacs[0])), AaaMode::Local);
+        assert_eq!(r.mode_for(Some(&c.lacs[1])), AaaMode::Radius);
+        assert_eq!(r.mode_for(None), AaaMode::Radius);
+        assert_eq!(Config::default().radius, None);
+    }
+
+    #[test]
+    fn radius_errors() {
+        assert_err(
+            "[[lac]]\nname = \"a\"\naaa = \"radius\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:7: lac[0].aaa: RADIUS authentication needs",
+        );
+        assert_err(
+            "[radius]\nauth = \"tacacs\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: radius.auth: \"tacacs\" is neither",
+        );
+        assert_err(
+            "[radius]\n[[radius.auth_server]]\naddress = \"127.0.0.1\"\nsecret = \"x\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:11: radius.auth_server[0].address:",
+        );
+        assert_err(
+            "[radius]\n[[radius.acct_server]]\naddress = \"127.0.0.1:1813\"\nsecret = \"\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:10: radius.acct_server[0].secret: must not be empty",
+        );
     }
 
     #[test]
@@ -1847,9 +2197,9 @@ accept = false
     #[test]
     fn unknown_section() {
         assert_err(
-            "[l2tp]\n\n[radius]\nserver = \"x\"\n",
+            "[l2tp]\n\n[tacacs]\nserver = \"x\"\n",
             ConfigErrorKind::Schema,
-            "xlnsd.toml:3:2: radius: unknown field `radius`",
+            "xlnsd.toml:3:2: tacacs: unknown field `tacacs`",
         );
     }
 

@@ -667,6 +667,12 @@ impl PppSession {
         self.session_timeout = timeout;
     }
 
+    /// Sets the DNS servers IPCP offers (RADIUS reply attributes arrive after the session
+    /// was created; IPCP starts after authentication).
+    pub fn set_dns(&mut self, dns: [Option<Ipv4Addr>; 2]) {
+        self.config.dns = dns;
+    }
+
     /// Sets or clears the idle timeout.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         self.idle_timeout = timeout;

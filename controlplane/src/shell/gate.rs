@@ -128,6 +128,14 @@ impl Gate {
         self.policies.get(id).map(|p| p.name())
     }
 
+    /// The `[[lac]]` name of session `key`'s tunnel (`None`: the default policy or an
+    /// unknown session).
+    pub fn lac_name(&self, key: SessionKey) -> Option<&str> {
+        let (id, _) = self.sessions.get(&key)?;
+        let policy = self.policies.get(*id)?;
+        (!policy.is_default()).then(|| policy.name())
+    }
+
     fn policy_of(&self, tunnel: TunnelId) -> Option<PolicyId> {
         self.tunnels.get(&tunnel).map(|e| e.policy)
     }

@@ -10,6 +10,8 @@
 //!   |  PppSessions  (PPP of every session, users, pools, one timer heap,         |
 //!   |               the data plane Publisher: sessions into shared memory)       |
 //!   |  one sleep_until(min of both heaps' tops): the only timer                  |
+//!   |  Aaa          (RADIUS: requests are spawned, answers come back through a   |
+//!   |               bounded channel, one more select! branch)                    |
 //!   +-----------------------------------------------------------------------------+
 //!                          ^
 //!            shutdown signal (SIGINT / SIGTERM, or the caller's future)
@@ -27,6 +29,7 @@
 //! are sent before the endpoint's, so that the last frames of a session that goes down
 //! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
+pub mod aaa;
 pub mod dataplane;
 pub mod gate;
 pub mod metrics;
@@ -44,7 +47,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{AaaMode, Config};
 use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role};
 use crate::l2tp::transport;
 use crate::ppp::users::Users;
@@ -108,6 +111,8 @@ pub struct Shell {
     snapshots: Option<watch::Sender<Arc<metrics::Snapshot>>>,
     /// Requests of the management socket (none without `[management] socket`).
     requests: Option<mpsc::Receiver<mgmt::Request>>,
+    /// RADIUS (`[radius]`), if configured.
+    aaa: Option<aaa::Aaa>,
 }
 
 impl Shell {
@@ -158,6 +163,10 @@ impl Shell {
             telemetry: metrics::Telemetry::default(),
             snapshots,
             requests,
+            aaa: config
+                .radius
+                .as_ref()
+                .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
         })
     }
 
@@ -199,6 +208,15 @@ impl Shell {
                     }
                 }
                 _ = sleep_until(deadline) => self.timeout(),
+                Some(answer) = aaa::recv(self.aaa.as_mut()) => {
+                    self.ppp.verify_answer(
+                        Instant::now(),
+                        answer.key,
+                        answer.id,
+                        answer.result,
+                        &mut self.endpoint,
+                    );
+                }
             }
             self.flush().await;
         }
@@ -271,8 +289,27 @@ impl Shell {
                 events = true;
                 self.event(now, event);
             }
+            self.send_verifications();
             if !events {
                 break;
+            }
+        }
+    }
+
+    /// Hands the sessions' RADIUS verifications to the client (spawned, never awaited).
+    fn send_verifications(&mut self) {
+        let local = self.socket.local_addr().ok();
+        while let Some((key, request, acct_session_id)) = self.ppp.poll_verify() {
+            match &mut self.aaa {
+                Some(aaa) => {
+                    let ctx = aaa.context(key, acct_session_id, &self.endpoint, local);
+                    aaa.verify(key, request, &ctx);
+                }
+                None => warn!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    "RADIUS verification without [radius]"
+                ),
             }
         }
     }
@@ -314,8 +351,12 @@ impl Shell {
                     "session up"
                 );
                 let mode = self.gate.proxy_mode(key);
+                let aaa = self
+                    .aaa
+                    .as_ref()
+                    .map_or(AaaMode::Local, |a| a.mode_for(self.gate.lac_name(key)));
                 self.ppp
-                    .session_up(now, key, &info, mode, &mut self.endpoint);
+                    .session_up_with(now, key, &info, mode, aaa, &mut self.endpoint);
             }
             Event::SessionDown { key, reason } => {
                 info!(

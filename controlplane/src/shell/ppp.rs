@@ -16,7 +16,10 @@
 //! * Every frame a session sends is framed with Address/Control `ff 03` and a two-octet
 //!   Protocol, which every peer accepts whatever ACFC/PFC were negotiated (RFC 1661 §6.5,
 //!   §6.6: compression is permitted, never required), and encapsulated by the endpoint.
-//! * `NeedVerify` is answered from the users file, `NeedAddress` from the pools.
+//! * `NeedVerify` is answered from the users file, or, for sessions started with
+//!   [`AaaMode::Radius`], queued for the shell's RADIUS client
+//!   ([`PppSessions::poll_verify`], [`PppSessions::verify_answer`]); `NeedAddress` is
+//!   answered from the pools.
 //! * `Up` is logged as one line (tunnel, session, user, address, authentication method);
 //!   with a data plane ([`PppSessions::set_dataplane`]) the session is published into the
 //!   shared-memory segment ([`super::dataplane::Publisher::publish`]) with what the
@@ -49,11 +52,13 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
+use super::aaa::SessionIds;
 use super::dataplane::{Publisher, SessionParams};
-use crate::config::Config;
+use crate::config::{AaaMode, Config};
 use crate::l2tp::attr::{PppDisconnectCause, ProxyAuthenType};
 use crate::l2tp::endpoint::{CallInfo, Endpoint, SessionKey, Transmit};
 use crate::l2tp::result::{PppDisconnectCode, PppDisconnectDirection};
+use crate::ppp::auth::{AuthResult, ReplyAttributes, VerifyRequest};
 use crate::ppp::lcp::{AuthProtocol, ChapAlgorithm};
 use crate::ppp::lcp_link::Keepalive;
 use crate::ppp::lcp_proto::{LcpPolicy, PROTOCOL_LCP};
@@ -131,6 +136,12 @@ struct Entry {
     linger: Option<(Instant, DownReason)>,
     /// The phase last reported as a [`PppNote`].
     phase: Phase,
+    /// Local users file or RADIUS.
+    aaa: AaaMode,
+    /// Acct-Session-Id (RADIUS sessions).
+    acct_session_id: Option<String>,
+    /// What the Access-Accept said (Framed-Route, Class, ... for routing and accounting).
+    reply: ReplyAttributes,
 }
 
 impl Entry {
@@ -154,6 +165,9 @@ pub struct PppSessions {
     stats: PppStats,
     dataplane: Option<Publisher>,
     notes: VecDeque<PppNote>,
+    /// RADIUS verifications for the shell to send ([`PppSessions::poll_verify`]).
+    verify: VecDeque<(SessionKey, VerifyRequest)>,
+    ids: SessionIds,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -332,6 +346,8 @@ impl PppSessions {
             stats: PppStats::default(),
             dataplane: None,
             notes: VecDeque::new(),
+            verify: VecDeque::new(),
+            ids: SessionIds::new(),
         }
     }
 
@@ -370,13 +386,29 @@ impl PppSessions {
         &self.stats
     }
 
-    /// The L2TP session `key` is established: start its PPP under the LAC's `mode`.
+    /// The L2TP session `key` is established: start its PPP under the LAC's `mode`,
+    /// authenticated from the local users.
     pub fn session_up(
         &mut self,
         now: Instant,
         key: SessionKey,
         info: &CallInfo,
         mode: ProxyMode,
+        endpoint: &mut Endpoint,
+    ) {
+        self.session_up_with(now, key, info, mode, AaaMode::Local, endpoint);
+    }
+
+    /// [`PppSessions::session_up`] with the authentication `aaa`: with
+    /// [`AaaMode::Radius`] the session gets an Acct-Session-Id and its `NeedVerify` goes to
+    /// [`PppSessions::poll_verify`], answered by [`PppSessions::verify_answer`].
+    pub fn session_up_with(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        info: &CallInfo,
+        mode: ProxyMode,
+        aaa: AaaMode,
         endpoint: &mut Endpoint,
     ) {
         if self.sessions.contains_key(&key) {
@@ -397,6 +429,9 @@ impl PppSessions {
                 auth: None,
                 linger: None,
                 phase: Phase::Dead,
+                aaa,
+                acct_session_id: (aaa == AaaMode::Radius).then(|| self.ids.next_id()),
+                reply: ReplyAttributes::default(),
             },
         );
         self.service(now, key, endpoint);
@@ -508,6 +543,65 @@ impl PppSessions {
         }
     }
 
+    /// The next RADIUS verification to send: the session, its request and its
+    /// Acct-Session-Id.
+    pub fn poll_verify(&mut self) -> Option<(SessionKey, VerifyRequest, Option<String>)> {
+        let (key, request) = self.verify.pop_front()?;
+        let id = self
+            .sessions
+            .get(&key)
+            .and_then(|e| e.acct_session_id.clone());
+        Some((key, request, id))
+    }
+
+    /// The RADIUS answer to a [`PppSessions::poll_verify`] request. An acceptance's
+    /// Session-Timeout, Idle-Timeout and DNS servers are applied to the session (RFC 2865
+    /// §5.27, §5.28; RFC 2548 §2.6.2), Framed-IP-Address and Framed-Pool choose its
+    /// address, Framed-MTU caps the data plane's MTU, and the rest (Framed-Route, Class,
+    /// ...) is kept with the session.
+    pub fn verify_answer(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        id: u64,
+        result: AuthResult,
+        endpoint: &mut Endpoint,
+    ) {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if result.accepted {
+            let a = &result.attributes;
+            if a.session_timeout.is_some() {
+                entry.ppp.set_session_timeout(a.session_timeout);
+            }
+            if a.idle_timeout.is_some() {
+                entry.ppp.set_idle_timeout(a.idle_timeout);
+            }
+            if a.primary_dns.is_some() || a.secondary_dns.is_some() {
+                entry.ppp.set_dns([a.primary_dns, a.secondary_dns]);
+            }
+            entry.reply = a.clone();
+        }
+        entry.ppp.handle_verify_result(id, result, now);
+        self.service(now, key, endpoint);
+    }
+
+    /// The Access-Accept attributes of session `key` (empty for local users).
+    pub fn reply_attributes(&self, key: SessionKey) -> Option<&ReplyAttributes> {
+        self.sessions.get(&key).map(|e| &e.reply)
+    }
+
+    /// The sessions with PPP state.
+    pub fn keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
+        self.sessions.keys().copied()
+    }
+
+    /// The Acct-Session-Id of session `key` (RADIUS sessions).
+    pub fn acct_session_id(&self, key: SessionKey) -> Option<&str> {
+        self.sessions.get(&key)?.acct_session_id.as_deref()
+    }
+
     /// The next datagram to send (PPP frames, encapsulated).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmit.pop_front()
@@ -554,9 +648,10 @@ impl PppSessions {
                 break;
             };
             match event {
-                SessionEvent::NeedVerify(request) => {
-                    entry.ppp.answer_from(&self.users, &request, now);
-                }
+                SessionEvent::NeedVerify(request) => match entry.aaa {
+                    AaaMode::Local => entry.ppp.answer_from(&self.users, &request, now),
+                    AaaMode::Radius => self.verify.push_back((key, request)),
+                },
                 SessionEvent::NeedAddress(request) => {
                     entry.ppp.assign_from(&mut self.pools, &request, now);
                 }
@@ -581,7 +676,13 @@ impl PppSessions {
                     );
                     if let Some(dataplane) = &mut self.dataplane {
                         match session_params(endpoint, key, &up) {
-                            Some(params) => dataplane.publish(key, &params),
+                            Some(mut params) => {
+                                // Framed-MTU (RFC 2865 §5.12) caps what LCP agreed.
+                                if let Some(mtu) = entry.reply.mtu {
+                                    params.mtu = params.mtu.min(mtu);
+                                }
+                                dataplane.publish(key, &params)
+                            }
                             None => warn!(
                                 tunnel = key.tunnel,
                                 session = key.session,

@@ -1,0 +1,257 @@
+//! A real FreeRADIUS (Debian package `freeradius`, 3.2.x) for the tests, started with its
+//! own configuration in a temporary directory (see `radius_freeradius.rs` for the
+//! Message-Authenticator note). Include it with
+//! `#[path = "support/freeradius.rs"] mod freeradius;`.
+//!
+//! `FreeRadius::start` fails the test when FreeRADIUS is not installed, unless
+//! `XLNS_SKIP_FREERADIUS=1` (then it returns `None`).
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xlns_controlplane::radius::client::{ClientConfig, ServerConfig};
+
+/// The shared secret of every client.
+pub const SECRET: &str = "xlns-test-secret";
+
+pub fn freeradius_binary() -> Option<PathBuf> {
+    for p in ["/usr/sbin/freeradius", "/usr/sbin/radiusd"] {
+        if Path::new(p).exists() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    if std::env::var_os("XLNS_SKIP_FREERADIUS").is_some_and(|v| v == "1") {
+        eprintln!("FreeRADIUS not installed: skipped (XLNS_SKIP_FREERADIUS=1)");
+        return None;
+    }
+    panic!(
+        "FreeRADIUS is not installed (/usr/sbin/freeradius): apt-get install freeradius \
+         freeradius-utils, or set XLNS_SKIP_FREERADIUS=1 to skip these tests"
+    );
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub const USERS: &str = r#"papuser Cleartext-Password := "pap-pass"
+	Framed-IP-Address = 10.11.12.13,
+	Framed-IP-Netmask = 255.255.255.255,
+	Framed-Route = "192.0.2.0/24 0.0.0.0 1",
+	Session-Timeout = 3600,
+	Idle-Timeout = 600,
+	Acct-Interim-Interval = 300,
+	Framed-MTU = 1400,
+	MS-Primary-DNS-Server = 198.51.100.53,
+	MS-Secondary-DNS-Server = 198.51.100.54,
+	Class = "class-pap"
+
+chapuser Cleartext-Password := "chap-pass"
+	Framed-Pool = "gold",
+	Framed-Route = "203.0.113.0/25",
+	Session-Timeout = 7200,
+	Idle-Timeout = 900,
+	Class = "class-chap"
+
+msuser Cleartext-Password := "ms-pass"
+	Framed-IP-Address = 10.11.12.14,
+	Framed-Pool = "silver",
+	Session-Timeout = 1800,
+	Idle-Timeout = 300,
+	Class = "class-ms"
+"#;
+
+/// A FreeRADIUS process with its configuration directory; killed and removed on drop.
+pub struct FreeRadius {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub auth: SocketAddr,
+    pub acct: SocketAddr,
+}
+
+impl FreeRadius {
+    pub fn start(name: &str) -> Option<FreeRadius> {
+        let bin = freeradius_binary()?;
+        let dir = std::env::temp_dir().join(format!("xlns-fr-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (auth_port, acct_port) = (free_udp_port(), free_udp_port());
+        let d = dir.display();
+        let conf = format!(
+            r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}
+raddbdir = {d}
+radacctdir = {d}
+name = freeradius
+confdir = {d}
+modconfdir = {d}
+run_dir = {d}
+db_dir = {d}
+libdir = /usr/lib/freeradius
+pidfile = {d}/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {{
+  destination = stdout
+  auth = yes
+}}
+security {{
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = no
+}}
+thread pool {{
+  start_servers = 1
+  max_servers = 2
+  min_spare_servers = 1
+  max_spare_servers = 2
+  max_requests_per_server = 0
+}}
+client xlns {{
+  ipaddr = 127.0.0.1
+  secret = {SECRET}
+  require_message_authenticator = yes
+}}
+modules {{
+  pap {{
+  }}
+  chap {{
+  }}
+  mschap {{
+  }}
+  files {{
+    filename = {d}/users
+  }}
+  detail {{
+    filename = {d}/detail
+    header = "%t"
+    permissions = 0600
+    locking = no
+  }}
+}}
+server default {{
+  listen {{
+    type = auth
+    ipaddr = 127.0.0.1
+    port = {auth_port}
+  }}
+  listen {{
+    type = acct
+    ipaddr = 127.0.0.1
+    port = {acct_port}
+  }}
+  authorize {{
+    files
+    chap
+    mschap
+    pap
+  }}
+  authenticate {{
+    Auth-Type PAP {{
+      pap
+    }}
+    Auth-Type CHAP {{
+      chap
+    }}
+    Auth-Type MS-CHAP {{
+      mschap
+    }}
+  }}
+  preacct {{
+  }}
+  accounting {{
+    detail
+  }}
+  post-auth {{
+    update reply {{
+      Message-Authenticator := 0x00
+    }}
+    Post-Auth-Type REJECT {{
+      update reply {{
+        Message-Authenticator := 0x00
+      }}
+    }}
+  }}
+}}
+"#
+        );
+        std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
+        std::fs::write(dir.join("users"), USERS).unwrap();
+        let log = std::fs::File::create(dir.join("radiusd.log")).unwrap();
+        let child = Command::new(bin)
+            .args(["-f", "-X", "-d"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut fr = FreeRadius {
+            child,
+            dir,
+            auth: SocketAddr::from((Ipv4Addr::LOCALHOST, auth_port)),
+            acct: SocketAddr::from((Ipv4Addr::LOCALHOST, acct_port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = fr.log();
+            if log.contains("Ready to process requests") {
+                return Some(fr);
+            }
+            if let Ok(Some(status)) = fr.child.try_wait() {
+                panic!("freeradius exited with {status}:\n{log}");
+            }
+            if Instant::now() > deadline {
+                panic!("freeradius not ready after 20 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default()
+    }
+
+    pub fn server(addr: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            address: addr,
+            secret: SECRET.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            auth_servers: vec![FreeRadius::server(self.auth)],
+            acct_servers: vec![FreeRadius::server(self.acct)],
+            initial_rto: Duration::from_millis(500),
+            max_transmissions: 3,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+impl Drop for FreeRadius {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("FreeRADIUS log kept in {}", self.dir.display());
+        }
+    }
+}
