@@ -217,6 +217,11 @@ impl Publisher {
         self.orphans.len()
     }
 
+    /// Whether session `key` is in the segment.
+    pub fn is_published(&self, key: SessionKey) -> bool {
+        self.sessions.contains_key(&key)
+    }
+
     /// Sessions waiting for their LAC's MAC address.
     pub fn pending(&self) -> usize {
         self.pending.len()

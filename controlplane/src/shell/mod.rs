@@ -412,6 +412,7 @@ impl Shell {
             datagrams_in = self.stats.datagrams_in,
             datagrams_out = self.stats.datagrams_out,
             send_errors = self.stats.send_errors,
+            bypassed_dataplane = self.ppp.stats().bypassed_dataplane,
             "xlnsd stopped"
         );
         debug!(stats = ?self.stats, "shell stopped");

@@ -12,7 +12,9 @@
 //! * [`PppSessions::handle_frame`] (a data message): the PPP Address/Control and Protocol
 //!   fields are parsed with [`xlns_dataplane::wire::ppp`] (compressed or not, RFC 1661 §6.5,
 //!   §6.6) and the rest goes to the session. A frame that does not parse is counted and
-//!   dropped.
+//!   dropped. With a data plane, an IPv4 / IPv6 packet here bypassed it (the XDP program
+//!   redirects every one it sees): counted in [`PppStats::bypassed_dataplane`] and logged
+//!   (rate limited), then dropped as before.
 //! * Every frame a session sends is framed with Address/Control `ff 03` and a two-octet
 //!   Protocol, which every peer accepts whatever ACFC/PFC were negotiated (RFC 1661 §6.5,
 //!   §6.6: compression is permitted, never required), and encapsulated by the endpoint.
@@ -64,7 +66,9 @@ use crate::ppp::lcp_link::Keepalive;
 use crate::ppp::lcp_proto::{LcpPolicy, PROTOCOL_LCP};
 use crate::ppp::pool::{PoolError, Pools};
 use crate::ppp::session::proxy::{ProxyInfo, ProxyMode};
-use crate::ppp::session::{DownReason, Phase, PppSession, SessionConfig, SessionEvent};
+use crate::ppp::session::{
+    DownReason, PROTOCOL_IPV4, PROTOCOL_IPV6, Phase, PppSession, SessionConfig, SessionEvent,
+};
 use crate::ppp::users::Users;
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
@@ -97,6 +101,9 @@ pub struct PppStats {
     pub unknown_session: u64,
     /// Frames the endpoint would not encapsulate (the session is no longer established).
     pub not_encapsulated: u64,
+    /// With a data plane: IPv4 / IPv6 packets of a session that reached xlnsd's socket
+    /// instead of the data plane (dropped here; see [`PppSessions::handle_frame`]).
+    pub bypassed_dataplane: u64,
 }
 
 /// What the shell's telemetry learns of a session ([`PppSessions::poll_note`]).
@@ -453,6 +460,26 @@ impl PppSessions {
             self.stats.malformed_frames += 1;
             return;
         };
+        let protocol = packet.protocol();
+        if let Some(dataplane) = &self.dataplane
+            && (protocol == PROTOCOL_IPV4 || protocol == PROTOCOL_IPV6)
+        {
+            self.stats.bypassed_dataplane += 1;
+            let count = self.stats.bypassed_dataplane;
+            // Logged at the 1st, 2nd, 4th, 8th, ... occurrence: visible, never a flood.
+            if count.is_power_of_two() {
+                warn!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    protocol = format_args!("{protocol:#06x}"),
+                    published = dataplane.is_published(key),
+                    count,
+                    "data plane bypassed: a subscriber packet reached xlnsd's socket instead of \
+                     the XDP program and is dropped (does another interface of this host answer \
+                     ARP for the access address? net.ipv4.conf.all.arp_ignore=1)"
+                );
+            }
+        }
         entry
             .ppp
             .handle_frame(packet.protocol(), packet.payload(), now);

@@ -9,11 +9,6 @@
 set -e
 SERVER=${SERVER:-10.255.1.2}
 COUNT=${COUNT:-20}
-# WARMUP=N: N pings per session first whose losses are tolerated (see the known problem
-# in controlplane/tests/interop_dataplane.rs: the first packets of a session).
-if [ -n "${WARMUP:-}" ]; then
-    ping -n -q -c "$WARMUP" -i 0.1 -W 1 -I "$PEER_IFACE_1" "$SERVER" | tail -n 2 || true
-fi
 n=1
 while [ "$n" -le "${PEER_SESSIONS:-1}" ]; do
     eval "iface=\$PEER_IFACE_$n gw=\$PEER_PEER_$n"

@@ -54,6 +54,20 @@ core_ns=${PEER_CORE_NETNS:-lns-core}
 gateway=$(sed -n 's/^gateway *= *"\([0-9.]*\)".*/\1/p' "$config" | head -n1)
 [ -n "$gateway" ] || { echo "start.sh: no [ppp] gateway in $config" >&2; exit 1; }
 
+# Only the access interface may answer ARP for the access address. With the default
+# arp_ignore=0 the kernel answers on every interface that hears the request, and the lab's
+# bridge labbr0 (no address, but in this namespace) hears the guest's broadcast request for
+# 10.255.0.1 too: the guest gets two replies, labbr0's MAC and lnsacc's, and keeps
+# whichever came first. With labbr0's MAC its frames are delivered to this namespace
+# through labbr0, never crossing lnsacc: xlnsd still gets the control messages (the
+# socket takes 10.255.0.1 on any interface), but the data messages never meet the XDP
+# program, and xlnsd drops them (its "reached the control plane" warning) until the
+# kernel's next ARP probe from lnsacc corrects the guest's entry, seconds later.
+# arp_ignore=1: reply only when the target address is configured on the receiving
+# interface. A production LNS whose access address shares a LAN with other interfaces
+# needs the same.
+sysctl -q -w net.ipv4.conf.all.arp_ignore=1
+
 children=()
 stopping=0
 cleanup() {
