@@ -82,6 +82,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::super::Error;
     use super::super::wire;
+    use super::super::wire::strategies::{bytes, cp_repr};
     use super::*;
     use proptest::prelude::*;
 
@@ -147,10 +148,6 @@ mod tests {
         );
     }
 
-    fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(any::<u8>(), 0..max)
-    }
-
     fn ipv6cp_option() -> impl Strategy<Value = Ipv6cpOption> {
         prop_oneof![
             any::<[u8; 8]>().prop_map(Ipv6cpOption::InterfaceIdentifier),
@@ -163,40 +160,7 @@ mod tests {
     }
 
     fn ipv6cp_repr() -> impl Strategy<Value = Repr> {
-        let options = || proptest::collection::vec(ipv6cp_option(), 0..8);
-        prop_oneof![
-            (any::<u8>(), options()).prop_map(|(identifier, options)| Repr::ConfigureRequest {
-                identifier,
-                options
-            }),
-            (any::<u8>(), options()).prop_map(|(identifier, options)| Repr::ConfigureAck {
-                identifier,
-                options
-            }),
-            (any::<u8>(), options()).prop_map(|(identifier, options)| Repr::ConfigureNak {
-                identifier,
-                options
-            }),
-            (any::<u8>(), options()).prop_map(|(identifier, options)| Repr::ConfigureReject {
-                identifier,
-                options
-            }),
-            (any::<u8>(), bytes(32))
-                .prop_map(|(identifier, data)| Repr::TerminateRequest { identifier, data }),
-            (any::<u8>(), bytes(32))
-                .prop_map(|(identifier, data)| Repr::TerminateAck { identifier, data }),
-            (any::<u8>(), bytes(32)).prop_map(|(identifier, rejected)| Repr::CodeReject {
-                identifier,
-                rejected
-            }),
-            (prop_oneof![Just(0u8), 8u8..=255], any::<u8>(), bytes(32)).prop_map(
-                |(code, identifier, data)| Repr::Unknown {
-                    code,
-                    identifier,
-                    data
-                }
-            ),
-        ]
+        cp_repr(ipv6cp_option)
     }
 
     proptest! {

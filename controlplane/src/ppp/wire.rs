@@ -559,6 +559,64 @@ impl<O: ConfigOption> CpRepr<O> {
     }
 }
 
+/// proptest strategies shared by the control protocols' tests (IPCP, IPv6CP).
+#[cfg(test)]
+pub(crate) mod strategies {
+    use super::CpRepr;
+    use proptest::prelude::*;
+
+    /// Up to `max - 1` arbitrary octets.
+    pub(crate) fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..max)
+    }
+
+    /// Every [`CpRepr`] variant, with options drawn from the strategy `option` makes.
+    pub(crate) fn cp_repr<O, S>(option: fn() -> S) -> impl Strategy<Value = CpRepr<O>>
+    where
+        O: core::fmt::Debug + Clone,
+        S: Strategy<Value = O>,
+    {
+        let options = move || proptest::collection::vec(option(), 0..8);
+        prop_oneof![
+            (any::<u8>(), options()).prop_map(|(identifier, options)| {
+                CpRepr::ConfigureRequest {
+                    identifier,
+                    options,
+                }
+            }),
+            (any::<u8>(), options()).prop_map(|(identifier, options)| CpRepr::ConfigureAck {
+                identifier,
+                options
+            }),
+            (any::<u8>(), options()).prop_map(|(identifier, options)| CpRepr::ConfigureNak {
+                identifier,
+                options
+            }),
+            (any::<u8>(), options()).prop_map(|(identifier, options)| {
+                CpRepr::ConfigureReject {
+                    identifier,
+                    options,
+                }
+            }),
+            (any::<u8>(), bytes(32))
+                .prop_map(|(identifier, data)| CpRepr::TerminateRequest { identifier, data }),
+            (any::<u8>(), bytes(32))
+                .prop_map(|(identifier, data)| CpRepr::TerminateAck { identifier, data }),
+            (any::<u8>(), bytes(32)).prop_map(|(identifier, rejected)| CpRepr::CodeReject {
+                identifier,
+                rejected
+            }),
+            (prop_oneof![Just(0u8), 8u8..=255], any::<u8>(), bytes(32)).prop_map(
+                |(code, identifier, data)| CpRepr::Unknown {
+                    code,
+                    identifier,
+                    data
+                }
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
