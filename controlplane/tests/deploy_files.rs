@@ -1,0 +1,338 @@
+//! The files under deploy/ (issue #8), checked by the tools that read them:
+//!
+//! * every example configuration passes `xlnsd --check-config`, and those with a
+//!   `[dataplane]` section `xlns-dataplane --check-config` too (when that binary is built
+//!   next to xlnsd);
+//! * the systemd units pass `systemd-analyze verify` (when installed; the binaries'
+//!   paths rewritten to the built ones) and ask for the capabilities they need and no
+//!   others;
+//! * the Prometheus scrape configuration and alert rules pass `promtool check` (when
+//!   installed);
+//! * the Grafana dashboard is valid JSON, and every metric its queries and the alert
+//!   rules use is one a live xlnsd exports (read from a `/metrics` scrape of an xlnsd
+//!   started here with a data plane segment, so that the data plane families are there).
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn xlnsd() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xlnsd"))
+}
+
+fn dataplane() -> Option<PathBuf> {
+    let p = xlnsd().with_file_name("xlns-dataplane");
+    p.exists().then_some(p)
+}
+
+fn check_config(binary: &Path, config: &Path) -> (bool, String) {
+    let out = Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tool(name: &str) -> bool {
+    Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+#[test]
+fn example_configurations_pass_check_config() {
+    let mut files = vec![deploy().join("xlnsd.example.toml")];
+    for scenario in ["remote-worker", "isp-wholesale", "branch-autodial"] {
+        files.push(deploy().join(format!("examples/{scenario}.toml")));
+    }
+    for entry in std::fs::read_dir(deploy().join("lab/peer-vm")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    let dataplane = dataplane();
+    if dataplane.is_none() {
+        eprintln!("xlns-dataplane not built next to xlnsd: [dataplane] sections not checked by it");
+    }
+    for file in &files {
+        let (ok, out) = check_config(&xlnsd(), file);
+        assert!(ok, "xlnsd --check-config {}: {out}", file.display());
+        let text = std::fs::read_to_string(file).unwrap();
+        let scenario = file.parent().unwrap().ends_with("examples");
+        if let Some(dp) = &dataplane
+            && (scenario || text.contains("\n[dataplane]"))
+            && !file.ends_with("xlnsd.dataplane.toml")
+        {
+            let (ok, out) = check_config(dp, file);
+            assert!(ok, "xlns-dataplane --check-config {}: {out}", file.display());
+        }
+    }
+    // The three scenarios each configure the data plane.
+    for scenario in ["remote-worker", "isp-wholesale", "branch-autodial"] {
+        let text =
+            std::fs::read_to_string(deploy().join(format!("examples/{scenario}.toml"))).unwrap();
+        assert!(text.contains("\n[dataplane]\n"), "{scenario}");
+    }
+}
+
+fn unit(name: &str) -> String {
+    std::fs::read_to_string(deploy().join("systemd").join(name)).unwrap()
+}
+
+/// The values of `key=` lines of a unit (comments skipped).
+fn values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn systemd_units_least_privilege_and_verify() {
+    let xlnsd_unit = unit("xlnsd.service");
+    let dp_unit = unit("xlns-dataplane.service");
+    // xlnsd: no capability at all; reload by SIGHUP.
+    assert_eq!(values(&xlnsd_unit, "CapabilityBoundingSet"), vec![""]);
+    assert_eq!(values(&xlnsd_unit, "AmbientCapabilities"), vec![""]);
+    assert_eq!(
+        values(&xlnsd_unit, "ExecReload"),
+        vec!["/bin/kill -HUP $MAINPID"]
+    );
+    // The data plane: BPF, XDP attach, AF_XDP sockets, locked UMEM; no reload (SIGHUP
+    // would stop it), no CAP_SYS_ADMIN.
+    let caps = "CAP_BPF CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK";
+    assert_eq!(values(&dp_unit, "CapabilityBoundingSet"), vec![caps]);
+    assert_eq!(values(&dp_unit, "AmbientCapabilities"), vec![caps]);
+    assert!(values(&dp_unit, "ExecReload").is_empty());
+    for u in [&xlnsd_unit, &dp_unit] {
+        assert_eq!(values(u, "NoNewPrivileges"), vec!["yes"]);
+        assert_eq!(values(u, "ProtectSystem"), vec!["strict"]);
+        assert_eq!(values(u, "User"), vec!["xlns"]);
+        assert!(
+            values(u, "ExecStartPre")
+                .iter()
+                .any(|c| c.ends_with("--config /etc/xlns/xlns.toml --check-config"))
+        );
+    }
+    if !tool("systemd-analyze") {
+        eprintln!("systemd-analyze not installed: units not verified");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xlns-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dp_bin = dataplane().unwrap_or_else(xlnsd);
+    let mut paths = Vec::new();
+    for (name, text) in [
+        ("xlnsd.service", &xlnsd_unit),
+        ("xlns-dataplane.service", &dp_unit),
+    ] {
+        let text = text
+            .replace("/usr/sbin/xlnsd", &xlnsd().display().to_string())
+            .replace("/usr/sbin/xlns-dataplane", &dp_bin.display().to_string());
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&paths)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Other units installed on the machine may draw warnings; ours may not.
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("xlnsd.service") || l.contains("xlns-dataplane.service"))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success() && ours.is_empty(), "{text}");
+}
+
+#[test]
+fn prometheus_files_pass_promtool() {
+    if !tool("promtool") {
+        eprintln!("promtool not installed: Prometheus files not checked");
+        return;
+    }
+    let dir = deploy().join("prometheus");
+    for args in [
+        ["check", "config", "prometheus.yml"],
+        ["check", "rules", "xlns-alerts.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every sample name a live xlnsd exports: families from `# TYPE`, histograms with their
+/// `_bucket`, `_sum` and `_count` series.
+fn exported_names() -> BTreeSet<String> {
+    let dir = std::env::temp_dir().join(format!("xlns-deploy-metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = |_: ()| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let metrics = format!("127.0.0.1:{}", port(()));
+    let config = dir.join("xlnsd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[l2tp]\nlisten = \"127.0.0.1:{}\"\n[ppp]\ngateway = \"10.9.0.1\"\n[[pool]]\nname = \"p\"\n\
+             cidr = \"10.9.0.0/29\"\n[management]\nmetrics = \"{metrics}\"\n\
+             [dataplane]\nshm = \"{}\"\naccess_interface = \"lo\"\nmax_sessions = 16\nmax_workers = 2\n",
+            port(()),
+            dir.join("shm").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(xlnsd())
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(mut s) = TcpStream::connect(&metrics) else {
+            continue;
+        };
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        // The first snapshot comes after one snapshot period.
+        if out.contains("# TYPE xlns_sessions ") {
+            text = out;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        } else {
+            names.insert(name.to_owned());
+        }
+    }
+    assert!(
+        names.contains("xlns_dataplane_drops_total"),
+        "no data plane families in the scrape:\n{text}"
+    );
+    names
+}
+
+/// Every `xlns_...` identifier in `text`.
+fn used_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("xlns_") {
+        let start = i + at;
+        let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        if boundary {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+#[test]
+fn grafana_dashboard_and_alerts_use_exported_metrics() {
+    let text = std::fs::read_to_string(deploy().join("grafana/xlns-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut queries = String::new();
+    for panel in panels {
+        assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
+        for target in panel["targets"].as_array().unwrap() {
+            queries.push_str(target["expr"].as_str().unwrap());
+            queries.push('\n');
+        }
+    }
+    let exported = exported_names();
+    let alerts = std::fs::read_to_string(deploy().join("prometheus/xlns-alerts.yml")).unwrap();
+    for (what, text) in [("dashboard", &queries), ("alert rules", &alerts)] {
+        let used = used_names(text);
+        assert!(used.len() >= 5, "{what}: {used:?}");
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{what} uses metrics xlnsd does not export: {unknown:?}\nexported: {exported:?}"
+        );
+    }
+    // The dashboard shows the families the issue asks for.
+    let used = used_names(&queries);
+    for family in [
+        "xlns_sessions",
+        "xlns_tunnels",
+        "xlns_sessions_by_lac",
+        "xlns_setup_latency_seconds_bucket",
+        "xlns_control_retransmissions_total",
+        "xlns_cdn_total",
+        "xlns_pool_used",
+        "xlns_dataplane_drops_total",
+        "xlns_config_reloads_total",
+    ] {
+        assert!(used.contains(family), "{family} not on the dashboard");
+    }
+}
