@@ -85,7 +85,11 @@ fn example_configurations_pass_check_config() {
             && !file.ends_with("xlnsd.dataplane.toml")
         {
             let (ok, out) = check_config(dp, file);
-            assert!(ok, "xlns-dataplane --check-config {}: {out}", file.display());
+            assert!(
+                ok,
+                "xlns-dataplane --check-config {}: {out}",
+                file.display()
+            );
         }
     }
     // The three scenarios each configure the data plane.
@@ -282,7 +286,8 @@ fn used_names(text: &str) -> BTreeSet<String> {
     let mut i = 0;
     while let Some(at) = text[i..].find("xlns_") {
         let start = i + at;
-        let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let boundary =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
         let mut end = start;
         while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
             end += 1;
@@ -335,4 +340,66 @@ fn grafana_dashboard_and_alerts_use_exported_metrics() {
     ] {
         assert!(used.contains(family), "{family} not on the dashboard");
     }
+}
+
+/// The Debian package's metadata (`[package.metadata.deb]` of controlplane/Cargo.toml,
+/// built with cargo-deb): every asset it names exists (the binaries once built), the
+/// units it installs are the ones checked above, the maintainer script keeps the
+/// `#DEBHELPER#` hook for the units' snippets. Building the package needs a release
+/// build and cargo-deb, too slow for every test run; this check is what CI can afford.
+#[test]
+fn debian_package_metadata_is_consistent() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(manifest.join("Cargo.toml")).unwrap();
+    let cargo: toml::Table = text.parse().unwrap();
+    let deb = &cargo["package"]["metadata"]["deb"];
+    assert_eq!(deb["name"].as_str(), Some("xlns"));
+    let mut targets = BTreeSet::new();
+    for asset in deb["assets"].as_array().unwrap() {
+        let asset = asset.as_array().unwrap();
+        let (source, target) = (asset[0].as_str().unwrap(), asset[1].as_str().unwrap());
+        targets.insert(target.to_owned());
+        if source.starts_with("target/release/") {
+            continue;
+        }
+        let path = manifest.join(source);
+        match source.strip_suffix("/*") {
+            Some(dir) => assert!(
+                std::fs::read_dir(manifest.join(dir)).unwrap().count() > 0,
+                "{source}"
+            ),
+            None => assert!(path.exists(), "asset {source} does not exist"),
+        }
+    }
+    for wanted in [
+        "usr/sbin/",
+        "usr/bin/",
+        "etc/xlns/xlns.toml",
+        "etc/xlns/users",
+    ] {
+        assert!(targets.contains(wanted), "no asset installs {wanted}");
+    }
+    let binaries: BTreeSet<&str> = deb["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a[0].as_str()?.strip_prefix("target/release/"))
+        .collect();
+    assert_eq!(
+        binaries,
+        BTreeSet::from(["xlnsd", "xlns-dataplane", "xlnsctl"])
+    );
+    for unit in deb["systemd-units"].as_array().unwrap() {
+        let name = unit["unit-name"].as_str().unwrap();
+        let dir = manifest.join(unit["unit-scripts"].as_str().unwrap());
+        assert!(dir.join(format!("{name}.service")).exists(), "{name}");
+        assert_eq!(unit["enable"].as_bool(), Some(false), "{name}");
+    }
+    let scripts = manifest.join(deb["maintainer-scripts"].as_str().unwrap());
+    let postinst = std::fs::read_to_string(scripts.join("postinst")).unwrap();
+    assert!(postinst.contains("#DEBHELPER#"));
+    assert!(postinst.contains("adduser --system --group"));
+    // The configuration it installs passes the check with its users file beside it.
+    let (ok, out) = check_config(&xlnsd(), &deploy().join("xlnsd.example.toml"));
+    assert!(ok, "{out}");
 }
