@@ -404,3 +404,106 @@ fn debian_package_metadata_is_consistent() {
     let (ok, out) = check_config(&xlnsd(), &deploy().join("xlnsd.example.toml"));
     assert!(ok, "{out}");
 }
+
+/// xlnsd.service grants no capability: xlnsd started as an unprivileged user with every
+/// capability dropped (`setpriv` to `nobody` when the test runs as root; as the test's
+/// own user otherwise) binds its L2TP socket, serves /metrics and xlnsctl, creates the
+/// data plane segment, and reloads on SIGHUP.
+#[test]
+fn xlnsd_runs_without_capabilities() {
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = std::env::temp_dir().join(format!("xlns-nocap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let metrics = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let shm = dir.join("shm");
+    let socket = dir.join("xlnsd.sock");
+    let config = dir.join("xlnsd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[l2tp]\nlisten = \"127.0.0.1:{}\"\n[ppp]\ngateway = \"10.9.0.1\"\n[[pool]]\nname = \"p\"\n\
+             cidr = \"10.9.0.0/29\"\n[management]\nmetrics = \"{metrics}\"\nsocket = \"{}\"\n\
+             [dataplane]\nshm = \"{}\"\naccess_interface = \"lo\"\nmax_sessions = 16\nmax_workers = 1\n",
+            port(),
+            socket.display(),
+            shm.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = if root {
+        for path in [&dir, &config] {
+            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        }
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(xlnsd());
+        c
+    } else {
+        Command::new(xlnsd())
+    };
+    let mut child = cmd
+        .arg("--config")
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() || TcpStream::connect(&metrics).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "xlnsd did not start without capabilities"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "xlnsd exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(shm.exists(), "no data plane segment");
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xlnsctl"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(ctl(&["show", "pools"]).status.success());
+    // SAFETY: signalling our own child by its pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped xlnsd");
+    let reload = ctl(&["--json", "reload"]);
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stdout)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
