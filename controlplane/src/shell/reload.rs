@@ -300,6 +300,7 @@ pub(crate) async fn triggered(trigger: &mut Option<tokio::sync::mpsc::Receiver<(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::config::AaaMode;
 
     #[test]
     fn restart_only_keys_keep_their_running_values() {
@@ -327,5 +328,84 @@ mod tests {
         for key in ignored {
             assert!(RESTART_ONLY.contains(&key));
         }
+    }
+
+    /// The file at `path`: a free L2TP port on 127.0.0.1 (one per test run), then `text`.
+    fn write(path: &std::path::Path, text: &str) {
+        static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+        let port = PORT.get_or_init(|| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        std::fs::write(
+            path,
+            format!("[l2tp]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn radius_settings_and_per_lac_aaa_reload() {
+        let dir = std::env::temp_dir().join(format!("xlns-reload-aaa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("xlnsd.toml");
+        write(&path, "[[lac]]\nname = \"a\"\n");
+        let config = Config::load(&path).unwrap();
+        let mut shell = Shell::bind(&config, Users::new()).await.unwrap();
+        assert!(
+            matches!(shell.reload(), ReloadOutcome::Refused(_)),
+            "no file yet"
+        );
+        shell.reload_from(path.clone(), None, None);
+        assert!(shell.aaa.is_none());
+
+        // [radius] appears, LAC "a" authenticates with it.
+        let server = "[[radius.auth_server]]\naddress = \"127.0.0.1:1812\"\nsecret = \"s\"\n";
+        write(
+            &path,
+            &format!("[[lac]]\nname = \"a\"\naaa = \"radius\"\n[radius]\n{server}"),
+        );
+        assert!(matches!(shell.reload(), ReloadOutcome::Applied { .. }));
+        let aaa = shell.aaa.as_ref().unwrap();
+        assert_eq!(aaa.mode_for(Some("a")), AaaMode::Radius);
+        assert_eq!(aaa.mode_for(None), AaaMode::Local);
+
+        // The default flips and LAC "a" goes local; a second server and new timers.
+        write(
+            &path,
+            &format!(
+                "[[lac]]\nname = \"a\"\naaa = \"local\"\n[radius]\nauth = \"radius\"\ntimeout = \"1s\"\n\
+                 {server}[[radius.auth_server]]\naddress = \"127.0.0.1:1912\"\nsecret = \"t\"\n"
+            ),
+        );
+        assert!(matches!(shell.reload(), ReloadOutcome::Applied { .. }));
+        let aaa = shell.aaa.as_ref().unwrap();
+        assert_eq!(aaa.mode_for(Some("a")), AaaMode::Local);
+        assert_eq!(aaa.mode_for(None), AaaMode::Radius);
+        assert_eq!(aaa.config().auth_servers.len(), 2);
+        assert_eq!(aaa.config().timeout, std::time::Duration::from_secs(1));
+
+        // A broken file changes nothing.
+        write(&path, "[radius]\nauth = \"radius\"\n");
+        match shell.reload() {
+            ReloadOutcome::Refused(why) => assert!(
+                why.contains("xlnsd.toml:4:8: radius.auth: RADIUS authentication needs"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(shell.aaa.as_ref().unwrap().mode_for(None), AaaMode::Radius);
+
+        // [radius] removed: new sessions authenticate locally.
+        write(&path, "[[lac]]\nname = \"a\"\n");
+        assert!(matches!(shell.reload(), ReloadOutcome::Applied { .. }));
+        let aaa = shell.aaa.as_ref().unwrap();
+        assert_eq!(aaa.mode_for(Some("a")), AaaMode::Local);
+        assert_eq!(aaa.mode_for(None), AaaMode::Local);
+        assert_eq!(shell.reload_stats(), ReloadStats { ok: 3, failed: 2 });
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
