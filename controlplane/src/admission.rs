@@ -234,6 +234,23 @@ impl Admission {
     pub fn stats(&self) -> &AdmissionStats {
         &self.stats
     }
+
+    /// Applies new limits (a configuration reload): setups in flight and the counters
+    /// stay; a bucket whose rate changed starts full at its new size.
+    pub fn reconfigure(&mut self, config: &AdmissionConfig) {
+        let current = |b: &TokenBucket| Rate {
+            per_second: u32::try_from(b.per_second).unwrap_or(u32::MAX),
+            burst: u32::try_from(b.capacity / NANOS_PER_TOKEN).unwrap_or(u32::MAX),
+        };
+        if current(&self.sccrq) != config.sccrq {
+            self.sccrq = TokenBucket::new(config.sccrq);
+        }
+        if current(&self.icrq) != config.icrq {
+            self.icrq = TokenBucket::new(config.icrq);
+        }
+        self.max_tunnel_setups = config.max_tunnel_setups;
+        self.max_session_setups = config.max_session_setups;
+    }
 }
 
 /// In-flight cap first (so that a refusal for it spends no token), then the rate.

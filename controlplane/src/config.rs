@@ -75,13 +75,17 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use xlns_dataplane::config::{ConfigError, ConfigErrorKind, Position};
+use xlns_dataplane::config::{
+    RawDataplane, S, Source, duration, fmt_duration, int, ipv4, parse_duration,
+};
 
 use crate::ppp::auth::Method;
 use crate::ppp::lcp::{AuthProtocol, ChapAlgorithm};
@@ -170,9 +174,9 @@ pub struct Config {
 }
 
 /// Default `[dataplane] shm`.
-pub const DEFAULT_DATAPLANE_SHM: &str = "/dev/shm/xlns.default";
+pub const DEFAULT_DATAPLANE_SHM: &str = xlns_dataplane::config::DEFAULT_SHM;
 /// Default `[dataplane] max_workers`.
-pub const DEFAULT_DATAPLANE_MAX_WORKERS: u32 = 64;
+pub const DEFAULT_DATAPLANE_MAX_WORKERS: u32 = xlns_dataplane::config::DEFAULT_MAX_WORKERS;
 
 /// `[dataplane]`: the shared-memory segment xlnsd writes established sessions into
 /// (ARCHITECTURE.md §4, `crate::shell::dataplane`).
@@ -469,114 +473,26 @@ pub struct LacConfig {
     pub aaa: Option<AaaMode>,
 }
 
-/// What kind of problem a [`ConfigError`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigErrorKind {
-    /// The file could not be read.
-    Io,
-    /// The text is not TOML.
-    Syntax,
-    /// Valid TOML that does not fit the schema: unknown key, wrong type, missing key.
-    Schema,
-    /// A value the schema accepts but the rules do not (range, duplicate, ...).
-    Invalid,
-}
-
-/// A 1-based line and column (in characters) in the configuration file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
-    /// Line, from 1.
-    pub line: usize,
-    /// Column, from 1, in characters.
-    pub column: usize,
-}
-
-/// Why the configuration was refused. `Display` writes `file:line:column: key: message`.
-#[derive(Debug)]
-pub struct ConfigError {
-    /// The file name given to [`Config::from_toml_str`] or the path given to
-    /// [`Config::load`].
-    pub file: String,
-    /// What kind of problem.
-    pub kind: ConfigErrorKind,
-    /// Where, when known.
-    pub position: Option<Position>,
-    /// The key path (`lac[1].receive_window`), when known.
-    pub key: Option<String>,
-    /// What is wrong, one line.
-    pub message: String,
-    io: Option<std::io::Error>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:", self.file)?;
-        if let Some(p) = self.position {
-            write!(f, "{}:{}:", p.line, p.column)?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, " {key}:")?;
-        }
-        write!(f, " {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.io
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
 impl Config {
     /// Parses and validates `text`; `file_name` is used in error messages only.
     pub fn from_toml_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
-        let source = Source {
-            text,
-            file: file_name,
-        };
-        // Syntax first, so that a syntax error is reported as such and without a key path.
-        if let Err(e) = text.parse::<toml::Table>() {
-            return Err(source.toml_error(ConfigErrorKind::Syntax, &e, None));
-        }
-        let raw: RawConfig = match toml::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                // Best effort: a document whose tables lack spans (implicit tables made by
-                // dotted keys) yields no key tree, and the error then has no key path.
-                let keys = toml::from_str::<KeyTable>(text).ok();
-                return Err(source.toml_error(ConfigErrorKind::Schema, &e, keys.as_ref()));
-            }
-        };
-        raw.validate(&source)
+        let raw: RawConfig = xlns_dataplane::config::parse(text, file_name)?;
+        raw.validate(&Source::new(text, file_name))
     }
 
     /// Reads the file at `path` and parses it with [`Config::from_toml_str`]; errors name
     /// the path as given.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let file = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let mut config = Config::from_toml_str(&text, &file)?;
-                if let Some(users) = &mut config.users_file
-                    && users.is_relative()
-                {
-                    let dir = path.parent().unwrap_or(Path::new(""));
-                    *users = dir.join(&*users);
-                }
-                Ok(config)
-            }
-            Err(e) => Err(ConfigError {
-                file,
-                kind: ConfigErrorKind::Io,
-                position: None,
-                key: None,
-                message: format!("cannot read: {e}"),
-                io: Some(e),
-            }),
+        let text = xlns_dataplane::config::read(path)?;
+        let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
+        if let Some(users) = &mut config.users_file
+            && users.is_relative()
+        {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            *users = dir.join(&*users);
         }
+        Ok(config)
     }
 }
 
@@ -592,201 +508,8 @@ fn retransmission_cycle(initial: Duration, cap: Duration, max_retries: u32) -> D
 }
 
 // ---------------------------------------------------------------------------------------
-// Error positions.
-
-/// The text being parsed and its name, to turn spans into [`ConfigError`]s.
-struct Source<'a> {
-    text: &'a str,
-    file: &'a str,
-}
-
-impl Source<'_> {
-    /// Line and column (1-based, column in characters) of byte `offset`.
-    fn position(&self, offset: usize) -> Position {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
-        Position {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
-        }
-    }
-
-    fn toml_error(
-        &self,
-        kind: ConfigErrorKind,
-        e: &toml::de::Error,
-        keys: Option<&KeyTable>,
-    ) -> ConfigError {
-        let span = e.span();
-        let key = match (&span, keys) {
-            (Some(span), Some(keys)) => keys.path_at(span.start),
-            _ => None,
-        };
-        let message = e
-            .message()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
-        ConfigError {
-            file: self.file.to_owned(),
-            kind,
-            position: span.map(|s| self.position(s.start)),
-            key,
-            message,
-            io: None,
-        }
-    }
-
-    fn invalid(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_owned(),
-            kind: ConfigErrorKind::Invalid,
-            position: Some(self.position(span.start)),
-            key: Some(key.to_owned()),
-            message: message.into(),
-            io: None,
-        }
-    }
-}
-
-/// Every key of a TOML document with its span, to name the key path of a byte offset.
-#[derive(Debug, Default)]
-struct KeyTable(Vec<(Spanned<String>, Spanned<KeyNode>)>);
-
-#[derive(Debug)]
-enum KeyNode {
-    Table(KeyTable),
-    Array(Vec<Spanned<KeyNode>>),
-    Leaf,
-}
-
-impl KeyTable {
-    /// The key path (`lac[1].source[0]`) of the innermost key or value that holds `offset`.
-    fn path_at(&self, offset: usize) -> Option<String> {
-        let mut path = String::new();
-        self.descend(offset, &mut path);
-        (!path.is_empty()).then_some(path)
-    }
-
-    fn descend(&self, offset: usize, path: &mut String) {
-        for (key, node) in &self.0 {
-            let in_key = key.span().contains(&offset);
-            if in_key || node_contains(node, offset) {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key.get_ref());
-                if !in_key {
-                    node.get_ref().descend(offset, path);
-                }
-                return;
-            }
-        }
-    }
-
-    fn contains(&self, offset: usize) -> bool {
-        self.0
-            .iter()
-            .any(|(k, v)| k.span().contains(&offset) || node_contains(v, offset))
-    }
-}
-
-impl KeyNode {
-    fn descend(&self, offset: usize, path: &mut String) {
-        match self {
-            KeyNode::Table(table) => table.descend(offset, path),
-            KeyNode::Array(items) => {
-                if let Some((i, item)) = items
-                    .iter()
-                    .enumerate()
-                    .find(|(_, item)| node_contains(item, offset))
-                {
-                    path.push_str(&format!("[{i}]"));
-                    item.get_ref().descend(offset, path);
-                }
-            }
-            KeyNode::Leaf => {}
-        }
-    }
-}
-
-fn node_contains(node: &Spanned<KeyNode>, offset: usize) -> bool {
-    node.span().contains(&offset)
-        || match node.get_ref() {
-            KeyNode::Table(table) => table.contains(offset),
-            KeyNode::Array(items) => items.iter().any(|i| node_contains(i, offset)),
-            KeyNode::Leaf => false,
-        }
-}
-
-impl<'de> Deserialize<'de> for KeyTable {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match KeyNode::deserialize(d)? {
-            KeyNode::Table(t) => Ok(t),
-            _ => Ok(KeyTable::default()),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for KeyNode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = KeyNode;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any TOML value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<KeyNode, E> {
-                Ok(KeyNode::Leaf)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<KeyNode, E> {
-                Ok(KeyNode::Leaf)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<KeyNode, E> {
-                Ok(KeyNode::Leaf)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<KeyNode, E> {
-                Ok(KeyNode::Leaf)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<KeyNode, E> {
-                Ok(KeyNode::Leaf)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<KeyNode, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(KeyNode::Array(items))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<KeyNode, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(KeyNode::Table(KeyTable(entries)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The raw document: what serde reads, with the span of every value that is validated.
 // Integers are read as i64 so that range errors are ours, with one wording.
-
-type S<T> = Option<Spanned<T>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -803,20 +526,10 @@ struct RawConfig {
     pool: Vec<RawPool>,
     #[serde(default)]
     users: RawUsers,
-    dataplane: Option<RawDataplane>,
+    dataplane: Option<Spanned<RawDataplane>>,
     #[serde(default)]
     management: RawManagement,
     radius: Option<RawRadius>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDataplane {
-    enabled: Option<bool>,
-    shm: S<String>,
-    max_sessions: S<i64>,
-    max_workers: S<i64>,
-    access_interface: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -900,89 +613,6 @@ struct RawLac {
     aaa: S<String>,
 }
 
-/// Checks one optional integer against `min..=max`, naming `key` in the error.
-fn int<T: TryFrom<i64>>(
-    src: &Source<'_>,
-    key: &str,
-    value: &S<i64>,
-    min: i64,
-    max: i64,
-) -> Result<Option<T>, ConfigError> {
-    let Some(v) = value else { return Ok(None) };
-    let n = *v.get_ref();
-    if !(min..=max).contains(&n) {
-        return Err(src.invalid(v.span(), key, format!("must be between {min} and {max}")));
-    }
-    T::try_from(n)
-        .map(Some)
-        .map_err(|_| src.invalid(v.span(), key, format!("must be between {min} and {max}")))
-}
-
-/// Parses one optional duration string and checks it against `min..=max`.
-fn duration(
-    src: &Source<'_>,
-    key: &str,
-    value: &S<String>,
-    min: Duration,
-    max: Duration,
-) -> Result<Option<Duration>, ConfigError> {
-    let Some(v) = value else { return Ok(None) };
-    let d = parse_duration(v.get_ref()).ok_or_else(|| {
-        src.invalid(
-            v.span(),
-            key,
-            format!(
-                "{:?} is not a duration; write an integer and a unit: \"500ms\", \"60s\", \
-                 \"2m\" or \"1h\"",
-                v.get_ref()
-            ),
-        )
-    })?;
-    if d < min || d > max {
-        return Err(src.invalid(
-            v.span(),
-            key,
-            format!(
-                "must be between {} and {}",
-                fmt_duration(min),
-                fmt_duration(max)
-            ),
-        ));
-    }
-    Ok(Some(d))
-}
-
-/// `"500ms"`, `"60s"`, `"2m"`, `"1h"`: digits then a unit, nothing else.
-fn parse_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = s.split_at(split);
-    if digits.is_empty() {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
-}
-
-/// The shortest exact form in the units [`parse_duration`] reads.
-fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 3_600_000 == 0 && ms > 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
 const HELLO_MIN: Duration = Duration::from_secs(1);
 const HELLO_MAX: Duration = Duration::from_secs(3600);
 const U16_MAX: i64 = u16::MAX as i64;
@@ -1029,7 +659,7 @@ impl RawConfig {
         };
         let dataplane = match &self.dataplane {
             None => None,
-            Some(raw) => raw.validate(src, &l2tp)?,
+            Some(raw) => dataplane_config(raw, src, &l2tp)?,
         };
         Ok(Config {
             l2tp,
@@ -1045,68 +675,28 @@ impl RawConfig {
     }
 }
 
-impl RawDataplane {
-    fn validate(
-        &self,
-        src: &Source<'_>,
-        l2tp: &L2tpConfig,
-    ) -> Result<Option<DataplaneConfig>, ConfigError> {
-        if self.enabled == Some(false) {
-            return Ok(None);
-        }
-        let shm = match &self.shm {
-            None => PathBuf::from(DEFAULT_DATAPLANE_SHM),
-            Some(v) if v.get_ref().is_empty() => {
-                return Err(src.invalid(v.span(), "dataplane.shm", "must not be empty"));
-            }
-            Some(v) => PathBuf::from(v.get_ref()),
-        };
-        let max_sessions = int(
-            src,
-            "dataplane.max_sessions",
-            &self.max_sessions,
-            1,
-            i64::from(xlns_dataplane::shm::Geometry::MAX_SESSIONS),
-        )?
-        .unwrap_or(
+/// xlnsd's view of `[dataplane]` (the schema and its rules are shared with
+/// xlns-dataplane: [`xlns_dataplane::config::RawDataplane`]); `None` when disabled.
+fn dataplane_config(
+    raw: &Spanned<RawDataplane>,
+    src: &Source<'_>,
+    l2tp: &L2tpConfig,
+) -> Result<Option<DataplaneConfig>, ConfigError> {
+    let section = raw
+        .get_ref()
+        .validate(src, Some(src.position(raw.span().start)))?;
+    if !section.enabled {
+        return Ok(None);
+    }
+    Ok(Some(DataplaneConfig {
+        shm: section.shm,
+        max_sessions: section.max_sessions.unwrap_or(
             l2tp.max_sessions
                 .clamp(1, xlns_dataplane::shm::Geometry::MAX_SESSIONS),
-        );
-        let max_workers = int(
-            src,
-            "dataplane.max_workers",
-            &self.max_workers,
-            1,
-            i64::from(xlns_dataplane::shm::Geometry::MAX_WORKERS),
-        )?
-        .unwrap_or(DEFAULT_DATAPLANE_MAX_WORKERS);
-        let name = self.access_interface.get_ref();
-        // IFNAMSIZ is 16 with the NUL; a name is never empty and has no '/'.
-        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
-            return Err(src.invalid(
-                self.access_interface.span(),
-                "dataplane.access_interface",
-                format!("{name:?} is not an interface name"),
-            ));
-        }
-        Ok(Some(DataplaneConfig {
-            shm,
-            max_sessions,
-            max_workers,
-            access_interface: name.clone(),
-        }))
-    }
-}
-
-/// One optional IPv4 address.
-fn ipv4(src: &Source<'_>, key: &str, value: &Spanned<String>) -> Result<Ipv4Addr, ConfigError> {
-    value.get_ref().parse::<Ipv4Addr>().map_err(|_| {
-        src.invalid(
-            value.span(),
-            key,
-            format!("{:?} is not an IPv4 address", value.get_ref()),
-        )
-    })
+        ),
+        max_workers: section.max_workers,
+        access_interface: section.access_interface,
+    }))
 }
 
 /// The longest session and idle timeouts: a year.

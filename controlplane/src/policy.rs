@@ -362,8 +362,11 @@ impl LacPolicy {
 /// The compiled `[[lac]]` entries, the default policy, and the global counters.
 #[derive(Debug, Clone)]
 pub struct PolicyTable {
-    /// The entries in file order, then the default policy (always last).
+    /// The entries in file order, then the default policy, then the policies a reload
+    /// removed that still count live tunnels ([`PolicyTable::reload`]).
     policies: Vec<LacPolicy>,
+    /// How many entries come before the default policy.
+    entries: usize,
     max_tunnels: u32,
     max_sessions: u32,
     tunnels: u32,
@@ -398,6 +401,7 @@ impl PolicyTable {
             sessions: 0,
         });
         PolicyTable {
+            entries: config.lacs.len(),
             policies,
             max_tunnels: config.l2tp.max_tunnels,
             max_sessions: config.l2tp.max_sessions,
@@ -420,18 +424,17 @@ impl PolicyTable {
 
     /// The default policy for LACs that match no entry.
     pub fn default_policy(&self) -> &LacPolicy {
-        // `new` always pushes the default policy last, so the slice is never empty.
-        let last = self.policies.len().saturating_sub(1);
-        &self.policies[last]
+        // `new` always pushes the default policy right after the entries.
+        &self.policies[self.entries]
     }
 
     /// The `[[lac]]` policies in file order (without the default).
     pub fn entries(&self) -> &[LacPolicy] {
-        let n = self.policies.len().saturating_sub(1);
-        &self.policies[..n]
+        &self.policies[..self.entries]
     }
 
-    /// Every policy, the default last: for metrics.
+    /// Every policy, the default after the entries, then removed ones still in use: for
+    /// metrics.
     pub fn iter(&self) -> impl Iterator<Item = &LacPolicy> {
         self.policies.iter()
     }
@@ -523,6 +526,67 @@ impl PolicyTable {
         p.sessions -= 1;
         self.sessions -= 1;
         Ok(())
+    }
+}
+
+/// How the [`PolicyId`]s of a table map to those of the table a reload made from it.
+#[derive(Debug, Clone)]
+pub struct PolicyRemap(Vec<PolicyId>);
+
+impl PolicyRemap {
+    /// The id in the new table of what was `old` in the old one.
+    pub fn map(&self, old: PolicyId) -> PolicyId {
+        self.0.get(old.0 as usize).copied().unwrap_or(old)
+    }
+}
+
+impl PolicyTable {
+    /// The table of `config` (a configuration reload) with the live counters of this one:
+    ///
+    /// * an entry of the same `name` takes over the counters of the old one: its new
+    ///   limits apply to the next tunnel or session, live ones stay;
+    /// * the default policy keeps its counters;
+    /// * an entry that is gone but still counts tunnels or sessions stays in the table,
+    ///   matched by no LAC and accepting nothing, until they are closed (a later reload
+    ///   drops it once its counters are zero): its live tunnels are not cut.
+    ///
+    /// The [`PolicyRemap`] translates the ids the caller holds.
+    pub fn reload(&self, config: &Config) -> (PolicyTable, PolicyRemap) {
+        let mut next = PolicyTable::new(config);
+        next.tunnels = self.tunnels;
+        next.sessions = self.sessions;
+        let mut remap = Vec::with_capacity(self.policies.len());
+        for old in &self.policies {
+            let found = if old.is_default {
+                Some(next.entries)
+            } else {
+                next.entries().iter().position(|p| p.name == old.name)
+            };
+            let index = match found {
+                Some(i) => {
+                    let policy = &mut next.policies[i];
+                    policy.tunnels = policy.tunnels.saturating_add(old.tunnels);
+                    policy.sessions = policy.sessions.saturating_add(old.sessions);
+                    i
+                }
+                None if old.tunnels > 0 || old.sessions > 0 => {
+                    let mut retired = old.clone();
+                    retired.accept = false;
+                    retired.id = PolicyId(index_u32(next.policies.len()));
+                    next.policies.push(retired);
+                    next.policies.len() - 1
+                }
+                // Nothing refers to it: any id will do.
+                None => next.entries,
+            };
+            remap.push(PolicyId(index_u32(index)));
+        }
+        (next, PolicyRemap(remap))
+    }
+
+    /// Whether policy `id` was removed by a reload and lingers for its live tunnels.
+    pub fn is_retired(&self, id: PolicyId) -> bool {
+        (id.0 as usize) > self.entries
     }
 }
 
@@ -783,5 +847,74 @@ accept = false
             ["both", "by-name", "by-source", "catch-all", "unknown"]
         );
         assert_eq!(t.entries().len(), 4);
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text, "t.toml").unwrap()
+    }
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
+    #[test]
+    fn reload_keeps_counters_and_retires_removed_entries() {
+        let old = PolicyTable::new(&config(
+            "[l2tp]\naccept_unknown_lacs = true\n[[lac]]\nname = \"a\"\nhost_name = \"a\"\nmax_tunnels = 1\n\
+             [[lac]]\nname = \"b\"\nhost_name = \"b\"\n[[lac]]\nname = \"idle\"\nhost_name = \"i\"\n",
+        ));
+        let mut old = old;
+        let a = old.resolve(b"a", SRC);
+        let b = old.resolve(b"b", SRC);
+        let unknown = old.resolve(b"zzz", SRC);
+        old.tunnel_opened(a);
+        old.session_opened(a);
+        old.tunnel_opened(b);
+        old.tunnel_opened(unknown);
+        assert!(old.check_tunnel(a).is_err());
+
+        // "a" gets a higher limit and a secret, "b" and "idle" go, "c" comes.
+        let (mut next, remap) = old.reload(&config(
+            "[[lac]]\nname = \"c\"\nhost_name = \"c\"\n[[lac]]\nname = \"a\"\nhost_name = \"a\"\n\
+             max_tunnels = 2\nsecret = \"new\"\n",
+        ));
+        let a2 = remap.map(a);
+        assert_eq!(next.get(a2).unwrap().name(), "a");
+        assert_eq!(next.get(a2).unwrap().tunnels(), 1);
+        assert_eq!(next.get(a2).unwrap().sessions(), 1);
+        assert_eq!(next.get(a2).unwrap().secret().unwrap().as_bytes(), b"new");
+        assert!(next.check_tunnel(a2).is_ok(), "the new limit applies");
+        // "b" lingers for its tunnel, matched by nobody, accepting nothing.
+        let b2 = remap.map(b);
+        assert!(next.is_retired(b2));
+        assert_eq!(next.get(b2).unwrap().name(), "b");
+        assert_eq!(next.get(b2).unwrap().tunnels(), 1);
+        assert!(next.check_tunnel(b2).is_err());
+        assert!(next.lookup(b"b", SRC).is_none());
+        // "idle" had nothing live: gone. Unknown LACs are refused now.
+        assert!(next.iter().all(|p| p.name() != "idle"));
+        let u2 = remap.map(unknown);
+        assert!(next.get(u2).unwrap().is_default());
+        assert_eq!(next.get(u2).unwrap().tunnels(), 1);
+        assert!(next.check_tunnel(u2).is_err());
+        assert_eq!(next.tunnels(), 3);
+        assert_eq!(next.sessions(), 1);
+        assert_eq!(next.resolve(b"c", SRC), PolicyId(0));
+
+        // Closing through the mapped ids balances every counter.
+        next.tunnel_closed(b2).unwrap();
+        next.tunnel_closed(u2).unwrap();
+        next.session_closed(a2).unwrap();
+        next.tunnel_closed(a2).unwrap();
+        assert_eq!((next.tunnels(), next.sessions()), (0, 0));
+        // The next reload drops the retired entry.
+        let (last, _) = next.reload(&config("[[lac]]\nname = \"a\"\n"));
+        assert_eq!(last.iter().count(), 2);
     }
 }

@@ -12,6 +12,7 @@
 //! * [`worker`]: the AF_XDP workers (raw rings over libc, one UMEM shared by a queue's
 //!   access and core sockets) and the glue between the fast path and the segment.
 
+pub mod config;
 pub mod fastpath;
 pub mod session;
 pub mod shm;

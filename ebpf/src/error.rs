@@ -18,8 +18,10 @@ pub enum Error {
         source: libbpf_rs::Error,
     },
     /// Loading into the kernel: the verifier rejected the program, or the process lacks
-    /// CAP_BPF / CAP_NET_ADMIN (libbpf prints the verifier log through its print hook).
-    #[error("loading the XDP program into the kernel (needs CAP_BPF and CAP_NET_ADMIN): {0}")]
+    /// CAP_BPF / CAP_PERFMON / CAP_NET_ADMIN (libbpf prints the verifier log through its print hook).
+    #[error(
+        "loading the XDP program into the kernel (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): {0}"
+    )]
     Load(#[source] libbpf_rs::Error),
     /// Duplicating a program or map file descriptor out of the skeleton.
     #[error("duplicating the file descriptor of {what}: {source}")]

@@ -30,7 +30,8 @@
 //! The attachment is a bpf_link ([`XdpLink`]): it goes away when the link is dropped or
 //! the process dies, even by `kill -9` (a netlink attach would outlive the process).
 //!
-//! Everything here needs CAP_BPF and CAP_NET_ADMIN (root) at run time.
+//! Everything here needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (root) at run time
+//! (dataplane/tests/least_capabilities.rs).
 
 mod counters;
 mod error;

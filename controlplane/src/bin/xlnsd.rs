@@ -1,12 +1,15 @@
-//! xlnsd: the xlns control plane daemon (L2TP control connections and PPP with local
-//! users and pools; RADIUS and the data plane's session table follow in later issues).
+//! xlnsd: the xlns control plane daemon (L2TP control connections, PPP, local users,
+//! pools, RADIUS, the data plane's session table, management and metrics).
+//!
+//! SIGHUP (or `xlnsctl reload`) re-reads `--config` and applies policies, pools, users
+//! and AAA settings without dropping a session (`xlns_controlplane::shell::reload`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing::error;
+use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
 use xlns_controlplane::config::Config;
@@ -75,8 +78,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let listen = args.listen;
     let result = runtime.block_on(async {
-        let shell = Shell::bind(&config, users).await?;
+        let mut shell = Shell::bind(&config, users).await?;
+        if let Some(path) = args.config.clone() {
+            // SIGHUP re-reads the file; --listen keeps overriding it.
+            let adjust: Option<xlns_controlplane::shell::reload::Adjust> = listen.map(|l| {
+                Box::new(move |c: &mut Config| c.l2tp.listen = l)
+                    as xlns_controlplane::shell::reload::Adjust
+            });
+            shell.reload_from(path, adjust, Some(hangups()?));
+        }
         shell.run(shutdown_signal()).await
     });
     match result {
@@ -86,6 +98,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One message per SIGHUP, for [`Shell::reload`].
+fn hangups() -> std::io::Result<tokio::sync::mpsc::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            info!("SIGHUP: reloading the configuration");
+            // A reload already queued covers this signal too.
+            let _ = tx.try_send(());
+        }
+    });
+    Ok(rx)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -193,6 +193,15 @@ impl Pool {
             .is_some_and(|o| self.position[o as usize] == USED)
     }
 
+    /// The allocated addresses, ascending. O(size of the range).
+    pub fn allocated(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.position
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| **p == USED)
+            .map(|(offset, _)| Ipv4Addr::from(self.first + offset as u32))
+    }
+
     fn offset(&self, address: Ipv4Addr) -> Option<u32> {
         u32::from(address)
             .checked_sub(self.first)
@@ -266,6 +275,19 @@ impl Pool {
 #[derive(Debug, Clone, Default)]
 pub struct Pools {
     by_name: HashMap<String, Pool>,
+    /// Leases that a reload ([`Pools::reload`]) could not put back into the pool they are
+    /// held under (the pool was removed or shrunk): (held pool name, address) -> the pool
+    /// that now reserves the address so that it is not handed out twice, if any does.
+    stranded: HashMap<(String, Ipv4Addr), Option<String>>,
+}
+
+/// What [`Pools::reload`] did with the live leases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolReload {
+    /// Leases now counted in the new pool of the same name.
+    pub carried: u32,
+    /// Leases outside every new pool of their name: kept until their session ends.
+    pub stranded: u32,
 }
 
 impl Pools {
@@ -304,8 +326,14 @@ impl Pools {
         self.pool_mut(name)?.allocate_specific(address)
     }
 
-    /// Release an address to the named pool.
+    /// Release an address to the named pool (or a lease a reload stranded).
     pub fn release(&mut self, name: &str, address: Ipv4Addr) -> Result<(), PoolError> {
+        if let Some(reserved) = self.stranded.remove(&(name.to_owned(), address)) {
+            return match reserved {
+                Some(pool) => self.pool_mut(&pool)?.release(address),
+                None => Ok(()),
+            };
+        }
         self.pool_mut(name)?.release(address)
     }
 
@@ -321,6 +349,48 @@ impl Pools {
     /// The pools, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Pool> {
         self.by_name.values()
+    }
+
+    /// Replaces these pools with `new` (a configuration reload) without losing a lease:
+    ///
+    /// * a lease whose pool still exists and still holds the address is allocated in the
+    ///   new pool (a grown or unchanged pool);
+    /// * any other lease (its pool was removed, shrunk, or now excludes the address) is
+    ///   *stranded*: it stays valid until its session releases it, and if another new pool
+    ///   covers the address, that pool reserves it until then, so that it is never handed
+    ///   out twice.
+    ///
+    /// `exhausted` counters carry over to the new pool of the same name.
+    pub fn reload(&mut self, mut new: Pools) -> PoolReload {
+        let mut leases: Vec<(String, Ipv4Addr)> = Vec::new();
+        for pool in self.by_name.values() {
+            leases.extend(pool.allocated().map(|a| (pool.name.clone(), a)));
+            if let Some(next) = new.by_name.get_mut(&pool.name) {
+                next.exhausted = pool.exhausted;
+            }
+        }
+        leases.extend(self.stranded.keys().cloned());
+        let mut report = PoolReload::default();
+        for (name, address) in leases {
+            if new.allocate_specific(&name, address).is_ok() {
+                report.carried += 1;
+                continue;
+            }
+            report.stranded += 1;
+            let reserved = new
+                .by_name
+                .values_mut()
+                .find(|p| p.name != name && p.contains(address))
+                .and_then(|p| p.allocate_specific(address).ok().map(|()| p.name.clone()));
+            new.stranded.insert((name, address), reserved);
+        }
+        *self = new;
+        report
+    }
+
+    /// Leases kept from pools a reload removed or shrunk, until their sessions end.
+    pub fn stranded(&self) -> usize {
+        self.stranded.len()
     }
 }
 
@@ -537,5 +607,106 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn pools(list: &[(&str, &str)]) -> Pools {
+        let mut p = Pools::new();
+        for (name, cidr) in list {
+            p.add(Pool::from_cidr(name, cidr.parse().unwrap(), &[]).unwrap())
+                .unwrap();
+        }
+        p
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn grown_pool_keeps_its_leases() {
+        let mut p = pools(&[("a", "10.0.0.0/30")]);
+        let first = p.allocate("a").unwrap();
+        let second = p.allocate("a").unwrap();
+        assert!(p.allocate("a").is_err());
+        let report = p.reload(pools(&[("a", "10.0.0.0/29"), ("b", "10.1.0.0/30")]));
+        assert_eq!(
+            report,
+            PoolReload {
+                carried: 2,
+                stranded: 0
+            }
+        );
+        let a = p.get("a").unwrap();
+        assert!(a.is_allocated(first) && a.is_allocated(second));
+        assert_eq!(a.counters().used, 2);
+        // The exhausted count carried over, the grown range hands out new addresses.
+        assert_eq!(a.counters().exhausted, 1);
+        for _ in 0..4 {
+            let next = p.allocate("a").unwrap();
+            assert!(next != first && next != second);
+        }
+        assert!(p.get("b").is_some());
+        p.release("a", first).unwrap();
+    }
+
+    #[test]
+    fn removed_and_shrunk_pools_strand_leases_until_released() {
+        let mut p = pools(&[("a", "10.0.0.0/29"), ("b", "10.1.0.0/30")]);
+        let mut a = Vec::new();
+        for _ in 0..6 {
+            a.push(p.allocate("a").unwrap());
+        }
+        let b = p.allocate("b").unwrap();
+        // "a" shrinks to a /30 (10.0.0.1 and .2 stay), "b" goes, "c" takes over b's range.
+        let report = p.reload(pools(&[("a", "10.0.0.0/30"), ("c", "10.1.0.0/30")]));
+        assert_eq!(
+            report,
+            PoolReload {
+                carried: 2,
+                stranded: 5
+            }
+        );
+        assert_eq!(p.stranded(), 5);
+        // b's lease is reserved in c: c cannot hand it out twice.
+        assert!(p.get("c").unwrap().is_allocated(b));
+        let other = p.allocate("c").unwrap();
+        assert_ne!(other, b);
+        assert!(p.allocate("c").is_err());
+        // Releasing under the old names works and frees the reservation.
+        p.release("b", b).unwrap();
+        assert!(!p.get("c").unwrap().is_allocated(b));
+        for addr in &a {
+            p.release("a", *addr).unwrap();
+        }
+        assert_eq!(p.stranded(), 0);
+        assert_eq!(p.get("a").unwrap().counters().used, 0);
+        // A second release is still refused.
+        assert!(p.release("a", ip("10.0.0.1")).is_err());
+    }
+
+    #[test]
+    fn stranded_leases_survive_a_second_reload() {
+        let mut p = pools(&[("a", "10.0.0.0/30")]);
+        let x = p.allocate("a").unwrap();
+        p.reload(pools(&[]));
+        assert_eq!(p.stranded(), 1);
+        // "a" comes back: the stranded lease returns into it.
+        let report = p.reload(pools(&[("a", "10.0.0.0/30")]));
+        assert_eq!(
+            report,
+            PoolReload {
+                carried: 1,
+                stranded: 0
+            }
+        );
+        assert!(p.get("a").unwrap().is_allocated(x));
+        p.release("a", x).unwrap();
+        assert_eq!(p.get("a").unwrap().counters().used, 0);
     }
 }

@@ -247,6 +247,31 @@ impl Aaa {
     }
 }
 
+impl Aaa {
+    /// Applies a reloaded configuration (SIGHUP): servers, timers, NAS attributes and the
+    /// per-LAC `aaa` choice, for the requests sent from now on. A new server list or new
+    /// timers get a new client; requests in flight finish on the old one (the spawned
+    /// tasks hold it). `None` (`[radius]` removed): new sessions authenticate locally,
+    /// the client stays for the sessions that still use it.
+    pub fn reconfigure(&mut self, config: Option<&RadiusConfig>, lacs: &[LacConfig]) {
+        self.lacs = lacs.iter().map(|l| (l.name.clone(), l.aaa)).collect();
+        let Some(config) = config else {
+            self.config.auth = AaaMode::Local;
+            return;
+        };
+        let client_changed = config.auth_servers != self.config.auth_servers
+            || config.acct_servers != self.config.acct_servers
+            || config.timeout != self.config.timeout
+            || config.max_timeout != self.config.max_timeout
+            || config.retries != self.config.retries
+            || config.dead_time != self.config.dead_time;
+        if client_changed {
+            self.client = RadiusClient::spawn(client_config(config));
+        }
+        self.config = config.clone();
+    }
+}
+
 /// [`Aaa::recv`] when there is an [`Aaa`], else never.
 pub async fn recv(aaa: Option<&mut Aaa>) -> Option<VerifyAnswer> {
     match aaa {

@@ -136,6 +136,21 @@ impl Gate {
         (!policy.is_default()).then(|| policy.name())
     }
 
+    /// Applies the `[[lac]]` policies and `[admission]` limits of `config` (SIGHUP) to the
+    /// next tunnels and sessions; live ones keep their parameters and stay counted
+    /// ([`PolicyTable::reload`]).
+    pub fn reload(&mut self, config: &Config) {
+        let (policies, remap) = self.policies.reload(config);
+        for entry in self.tunnels.values_mut() {
+            entry.policy = remap.map(entry.policy);
+        }
+        for (policy, _) in self.sessions.values_mut() {
+            *policy = remap.map(*policy);
+        }
+        self.policies = policies;
+        self.admission.reconfigure(&config.admission);
+    }
+
     fn policy_of(&self, tunnel: TunnelId) -> Option<PolicyId> {
         self.tunnels.get(&tunnel).map(|e| e.policy)
     }

@@ -515,6 +515,7 @@ impl Shell {
                 Family::Counter(drops),
             ));
         }
+        families.extend(self.reload_families());
         Snapshot { families }
     }
 }

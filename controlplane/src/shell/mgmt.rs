@@ -172,6 +172,20 @@ impl Shell {
                 Ok(id) => self.clear_tunnel(id),
                 Err(_) => error("expected a tunnel id"),
             },
+            ["reload"] => match self.reload() {
+                super::reload::ReloadOutcome::Applied { ignored } => {
+                    let message = if ignored.is_empty() {
+                        "configuration reloaded".to_owned()
+                    } else {
+                        format!(
+                            "configuration reloaded; applies only at start, not changed: {}",
+                            ignored.join(", ")
+                        )
+                    };
+                    json!({ "ok": true, "message": message, "ignored": ignored })
+                }
+                super::reload::ReloadOutcome::Refused(why) => error(why),
+            },
             _ => error(format!("unknown command: {}", args.join(" "))),
         }
     }

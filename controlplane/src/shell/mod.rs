@@ -35,6 +35,7 @@ pub mod gate;
 pub mod metrics;
 pub mod mgmt;
 pub mod ppp;
+pub mod reload;
 
 use std::future::Future;
 use std::io;
@@ -113,6 +114,8 @@ pub struct Shell {
     requests: Option<mpsc::Receiver<mgmt::Request>>,
     /// RADIUS (`[radius]`), if configured.
     aaa: Option<aaa::Aaa>,
+    /// The running configuration and how to reload it (SIGHUP).
+    reload: reload::Reloader,
 }
 
 impl Shell {
@@ -167,6 +170,7 @@ impl Shell {
                 .radius
                 .as_ref()
                 .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
+            reload: reload::Reloader::new(config),
         })
     }
 
@@ -187,6 +191,7 @@ impl Shell {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
         let mut requests = self.requests.take();
+        let mut reloads = self.reload.trigger.take();
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -208,6 +213,9 @@ impl Shell {
                     }
                 }
                 _ = sleep_until(deadline) => self.timeout(),
+                Some(()) = reload::triggered(&mut reloads) => {
+                    let _ = self.reload();
+                }
                 Some(answer) = aaa::recv(self.aaa.as_mut()) => {
                     self.ppp.verify_answer(
                         Instant::now(),

@@ -848,3 +848,24 @@ impl PppSessions {
         });
     }
 }
+
+impl PppSessions {
+    /// Applies a reloaded configuration (SIGHUP) to the sessions that start from now on:
+    /// the `[ppp]` values, the users, the pools. Live sessions keep what they negotiated
+    /// and their leases ([`Pools::reload`]).
+    pub fn reconfigure(
+        &mut self,
+        config: &Config,
+        users: Users,
+        pools: Pools,
+    ) -> crate::ppp::pool::PoolReload {
+        self.template = session_config(config);
+        self.users = users;
+        self.pools.reload(pools)
+    }
+
+    /// The local users (count for logs).
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+}

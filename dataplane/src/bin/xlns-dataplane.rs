@@ -11,6 +11,10 @@
 //!   every --stats seconds: one stats line
 //! ```
 //!
+//! Settings come from the `[dataplane]` section of the configuration file xlnsd reads too
+//! (`--config`, `xlns_dataplane::config`); every command-line flag given overrides the
+//! file. `--check-config` validates and exits (errors name file, line and key).
+//!
 //! Prints `xlns-dataplane: ready ...` on stdout once every worker runs. SIGTERM / SIGINT:
 //! workers stop, sockets close, the bpf_links detach (a `kill -9` detaches them too:
 //! traffic then falls back to the kernel until the data plane is back).
@@ -22,7 +26,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use xlns_dataplane::config::{self, ConfigError, DataplaneSection};
 use xlns_dataplane::fastpath::{DropReason, WorkerCtx};
 use xlns_dataplane::session::flags;
 use xlns_dataplane::shm::{Reader, ShmError, SlotId};
@@ -34,9 +40,16 @@ use xlns_ebpf::{AttachMode, Role, XdpConfig, XdpLink, XdpProgram};
 #[derive(Debug, Parser)]
 #[command(name = "xlns-dataplane", about = "xlns AF_XDP data plane")]
 struct Args {
+    /// The configuration file shared with xlnsd: its `[dataplane]` section (and `[l2tp]
+    /// listen`, `[ppp] gateway`). Flags given on the command line override it.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration, print the first error with file, line and key, and exit.
+    #[arg(long)]
+    check_config: bool,
     /// Access interface (facing the LACs).
     #[arg(long)]
-    access: String,
+    access: Option<String>,
     /// Core interface (facing the network behind the LNS); omit with --one-armed.
     #[arg(long)]
     core: Option<String>,
@@ -45,7 +58,7 @@ struct Args {
     one_armed: bool,
     /// The shared-memory segment xlnsd writes (waited for until it appears).
     #[arg(long)]
-    shm: PathBuf,
+    shm: Option<PathBuf>,
     /// Workers; worker i serves queue i of each interface.
     #[arg(long, default_value_t = 1)]
     workers: u32,
@@ -64,7 +77,7 @@ struct Args {
     core_vlan: u16,
     /// The LNS's PPP-side IPv4 address (clients' gateway: echo requests answered).
     #[arg(long)]
-    gateway_v4: Ipv4Addr,
+    gateway_v4: Option<Ipv4Addr>,
     /// Source of ICMP too-big messages toward the core (default: --gateway-v4).
     #[arg(long)]
     icmp_src_v4: Option<Ipv4Addr>,
@@ -126,10 +139,118 @@ fn install_signals() {
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    let settings = match settings(&args, &matches) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xlns-dataplane: {e}");
+            std::process::exit(2);
+        }
+    };
+    if args.check_config {
+        println!("configuration ok: {settings}");
+        return;
+    }
+    if let Err(e) = run(settings) {
         eprintln!("xlns-dataplane: {e}");
         std::process::exit(1);
     }
+}
+
+/// The `[dataplane]` section of `--config` (or the defaults), overridden by every flag
+/// given on the command line, with the keys it must have checked.
+fn settings(args: &Args, matches: &ArgMatches) -> Result<DataplaneSection, ConfigError> {
+    let mut s = match &args.config {
+        Some(path) => config::load_dataplane(path)?,
+        None => DataplaneSection::default(),
+    };
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    if let Some(access) = &args.access {
+        s.access_interface = access.clone();
+    }
+    if let Some(core) = &args.core {
+        s.core_interface = Some(core.clone());
+        s.one_armed = false;
+    }
+    if args.one_armed {
+        s.one_armed = true;
+        s.core_interface = None;
+    }
+    if let Some(shm) = &args.shm {
+        s.shm = shm.clone();
+    }
+    if given("workers") {
+        s.workers = args.workers;
+    }
+    if given("cores") {
+        s.cores = args.cores.clone();
+    }
+    if let Some(mac) = args.core_next_hop_mac {
+        s.core_next_hop_mac = Some(mac);
+    }
+    if let Some(gw) = args.core_gateway {
+        s.core_gateway = Some(gw);
+    }
+    if given("core_vlan") {
+        s.core_vlan = args.core_vlan;
+    }
+    if let Some(gw) = args.gateway_v4 {
+        s.gateway_v4 = Some(gw);
+    }
+    if let Some(src) = args.icmp_src_v4 {
+        s.icmp_source_v4 = Some(src);
+    }
+    if given("l2tp_port") {
+        s.l2tp_port = args.l2tp_port;
+    }
+    if given("frames") {
+        s.frames = args.frames;
+    }
+    if given("frame_size") {
+        s.frame_size = args.frame_size;
+    }
+    if given("ring_size") {
+        s.ring_size = args.ring_size;
+    }
+    if given("bind") {
+        s.bind = args.bind;
+    }
+    if args.xdp_generic {
+        s.xdp_generic = true;
+    }
+    if given("stats") {
+        s.stats_interval = Duration::from_secs(args.stats);
+    }
+    if s.access_interface.is_empty() {
+        return Err(s.missing("access_interface", "required (or --access IF)"));
+    }
+    if s.core_interface.is_none() && !s.one_armed {
+        return Err(s.missing(
+            "core_interface",
+            "required (or one_armed = true; --core IF or --one-armed)",
+        ));
+    }
+    if s.core_next_hop_mac.is_none() && s.core_gateway.is_none() {
+        return Err(s.missing(
+            "core_gateway",
+            "the core next hop is required: core_gateway or core_next_hop_mac \
+             (--core-gateway, --core-next-hop-mac)",
+        ));
+    }
+    if s.gateway_v4.is_none() {
+        return Err(s.missing(
+            "gateway_v4",
+            "required: gateway_v4, or [ppp] gateway in the same file (--gateway-v4)",
+        ));
+    }
+    if s.workers == 0 {
+        return Err(s.missing("workers", "must be at least 1 (--workers)"));
+    }
+    Ok(s)
 }
 
 /// Wait for the segment; errors other than "not there yet" are fatal.
@@ -214,58 +335,54 @@ fn stats_line(reader: &Reader, stats: &[WorkerStats]) -> String {
     line
 }
 
-fn run(args: Args) -> Result<(), BoxError> {
+fn run(s: DataplaneSection) -> Result<(), BoxError> {
     install_signals();
-    let core_if = match (&args.core, args.one_armed) {
+    let core_if = match (&s.core_interface, s.one_armed) {
         (Some(core), false) => core.clone(),
-        (None, true) => args.access.clone(),
-        (Some(_), true) => return Err("--one-armed takes no --core".into()),
-        (None, false) => return Err("--core IF (or --one-armed) is required".into()),
+        _ => s.access_interface.clone(),
     };
-    if args.workers == 0 {
-        return Err("--workers must be at least 1".into());
-    }
-    let access_ifindex = host::ifindex(&args.access)?;
+    let gateway_v4 = s.gateway_v4.ok_or("gateway_v4 is required")?;
+    let access_ifindex = host::ifindex(&s.access_interface)?;
     let core_ifindex = host::ifindex(&core_if)?;
     let core_mac = host::interface_mac(&core_if)?;
-    let next_hop = match (args.core_next_hop_mac, args.core_gateway) {
+    let next_hop = match (s.core_next_hop_mac, s.core_gateway) {
         (Some(mac), _) => mac,
         (None, Some(gw)) => host::resolve_neighbour(gw, &core_if, Duration::from_secs(5))?,
         (None, None) => return Err("--core-next-hop-mac or --core-gateway is required".into()),
     };
     let ctx = WorkerCtx {
-        l2tp_port: args.l2tp_port,
+        l2tp_port: s.l2tp_port,
         core_mac,
         core_next_hop_mac: next_hop,
-        core_vlan: args.core_vlan,
-        gateway_v4: args.gateway_v4.octets(),
-        icmp_src_v4: args.icmp_src_v4.unwrap_or(args.gateway_v4).octets(),
+        core_vlan: s.core_vlan,
+        gateway_v4: gateway_v4.octets(),
+        icmp_src_v4: s.icmp_source_v4.unwrap_or(gateway_v4).octets(),
         icmp_src_v6: [0; 16],
     };
 
-    let Some(reader) = attach_shm(&args.shm)? else {
+    let Some(reader) = attach_shm(&s.shm)? else {
         return Ok(());
     };
-    if args.workers > reader.geometry().max_workers {
+    if s.workers > reader.geometry().max_workers {
         return Err(format!(
             "--workers {} but the segment has counter columns for {}",
-            args.workers,
+            s.workers,
             reader.geometry().max_workers
         )
         .into());
     }
 
-    let mode = if args.xdp_generic {
+    let mode = if s.xdp_generic {
         AttachMode::Generic
     } else {
         AttachMode::Native
     };
     let config = |role| XdpConfig {
-        l2tp_port: args.l2tp_port,
+        l2tp_port: s.l2tp_port,
         role,
         ..XdpConfig::default()
     };
-    let (access_prog, core_prog) = if args.one_armed {
+    let (access_prog, core_prog) = if s.one_armed {
         (XdpProgram::load(config(Role::OneArmed))?, None)
     } else {
         (
@@ -275,23 +392,23 @@ fn run(args: Args) -> Result<(), BoxError> {
     };
     let prefix_prog = core_prog.as_ref().unwrap_or(&access_prog);
 
-    let stats: Vec<WorkerStats> = (0..args.workers).map(|_| WorkerStats::default()).collect();
+    let stats: Vec<WorkerStats> = (0..s.workers).map(|_| WorkerStats::default()).collect();
     let mut workers = Vec::new();
-    for (index, stat) in (0..args.workers).zip(&stats) {
+    for (index, stat) in (0..s.workers).zip(&stats) {
         let plan = WorkerPlan {
             index,
             queue: index,
             access_ifindex,
-            core_ifindex: (!args.one_armed).then_some(core_ifindex),
-            frames: args.frames,
-            frame_size: args.frame_size,
+            core_ifindex: (!s.one_armed).then_some(core_ifindex),
+            frames: s.frames,
+            frame_size: s.frame_size,
             rings: RingSizes {
-                rx: args.ring_size,
-                tx: args.ring_size,
-                fill: args.ring_size,
-                comp: args.ring_size,
+                rx: s.ring_size,
+                tx: s.ring_size,
+                fill: s.ring_size,
+                comp: s.ring_size,
             },
-            mode: args.bind,
+            mode: s.bind,
             idle_poll_ms: 10,
         };
         let worker = new_worker_when_queue_free(plan, ctx, &reader, stat)
@@ -315,7 +432,7 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
 
     let worker_stop = AtomicBool::new(false);
-    let cores = args.cores.clone();
+    let cores = s.cores.clone();
     let result = std::thread::scope(|scope| -> Result<(), BoxError> {
         for (i, mut worker) in workers.into_iter().enumerate() {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
@@ -335,8 +452,8 @@ fn run(args: Args) -> Result<(), BoxError> {
         writeln!(
             out,
             "xlns-dataplane: ready workers={} access={} core={} umem=shared sessions={} prefixes={}",
-            args.workers,
-            args.access,
+            s.workers,
+            s.access_interface,
             core_if,
             reader.len(),
             prefixes.len()
@@ -357,7 +474,7 @@ fn run(args: Args) -> Result<(), BoxError> {
                     break Err(e);
                 }
             }
-            if args.stats > 0 && last_stats.elapsed() >= Duration::from_secs(args.stats) {
+            if !s.stats_interval.is_zero() && last_stats.elapsed() >= s.stats_interval {
                 last_stats = Instant::now();
                 writeln!(out, "{}", stats_line(&reader, &stats))?;
                 out.flush()?;
@@ -367,7 +484,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         worker_stop.store(true, Ordering::Relaxed);
         outcome
     });
-    if args.stats > 0 {
+    if !s.stats_interval.is_zero() {
         println!("{}", stats_line(&reader, &stats));
     }
     drop(links);
