@@ -1680,6 +1680,8 @@ pub const DEFAULT_RADIUS_DEAD_TIME: Duration = Duration::from_secs(60);
 pub const DEFAULT_NAS_IDENTIFIER: &str = "xlns";
 /// Default `[radius] spool_max_records`.
 pub const DEFAULT_SPOOL_MAX_RECORDS: u32 = 1_000_000;
+/// Default `[radius] spool_max_bytes`: 1 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 /// How a session is authenticated: `aaa = "local" | "radius"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1714,6 +1716,7 @@ pub struct RadiusServerConfig {
 /// interim_interval = "5m"         # unless the Access-Accept says otherwise
 /// spool = "/var/lib/xlns/acct.spool"
 /// spool_max_records = 1000000
+/// spool_max_bytes = 1073741824
 /// [[radius.auth_server]]
 /// address = "127.0.0.1:1812"
 /// secret = "testing123"
@@ -1748,6 +1751,8 @@ pub struct RadiusConfig {
     pub spool: Option<PathBuf>,
     /// `spool_max_records`: records kept unacknowledged at most.
     pub spool_max_records: u32,
+    /// `spool_max_bytes`: bytes of unacknowledged records at most (at least 4096).
+    pub spool_max_bytes: u64,
 }
 
 impl RadiusConfig {
@@ -1781,6 +1786,7 @@ struct RawRadius {
     interim_interval: S<String>,
     spool: S<String>,
     spool_max_records: S<i64>,
+    spool_max_bytes: S<i64>,
 }
 
 fn aaa_mode(src: &Source<'_>, key: &str, v: &Spanned<String>) -> Result<AaaMode, ConfigError> {
@@ -1899,6 +1905,14 @@ impl RawRadius {
                 U32_MAX,
             )?
             .unwrap_or(DEFAULT_SPOOL_MAX_RECORDS),
+            spool_max_bytes: int::<u64>(
+                src,
+                "radius.spool_max_bytes",
+                &self.spool_max_bytes,
+                4096,
+                i64::MAX,
+            )?
+            .unwrap_or(DEFAULT_SPOOL_MAX_BYTES),
         })
     }
 }

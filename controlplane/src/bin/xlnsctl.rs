@@ -3,6 +3,7 @@
 //!
 //! `xlnsctl [--socket PATH] [--json] show tunnels | show sessions [--user U]
 //! [--address A] [--lac L] [--tunnel T] | show session T/S | show pools | show workers |
+//! show radius |
 //! clear session T/S | clear tunnel T`
 
 use std::io::{BufRead, BufReader, Write};

@@ -30,6 +30,7 @@
 //! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
 pub mod aaa;
+pub mod acct;
 pub mod dataplane;
 pub mod gate;
 pub mod metrics;
@@ -113,6 +114,8 @@ pub struct Shell {
     requests: Option<mpsc::Receiver<mgmt::Request>>,
     /// RADIUS (`[radius]`), if configured.
     aaa: Option<aaa::Aaa>,
+    /// RADIUS accounting (`[radius]` with an `acct_server`).
+    acct: Option<acct::Accounting>,
 }
 
 impl Shell {
@@ -127,6 +130,13 @@ impl Shell {
         info!(rcvbuf, "control socket receive buffer");
         let seed = rand::random::<u64>();
         let mut ppp = PppSessions::new(config, users, pools);
+        let acct = match &config.radius {
+            Some(radius) if !radius.acct_servers.is_empty() => {
+                ppp.enable_accounting();
+                Some(acct::Accounting::new(radius)?)
+            }
+            _ => None,
+        };
         if let Some(dp) = &config.dataplane {
             ppp.set_dataplane(dataplane::Publisher::open(
                 dp,
@@ -167,6 +177,7 @@ impl Shell {
                 .radius
                 .as_ref()
                 .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
+            acct,
         })
     }
 
@@ -208,6 +219,11 @@ impl Shell {
                     }
                 }
                 _ = sleep_until(deadline) => self.timeout(),
+                Some(answer) = acct::recv(self.acct.as_mut()) => {
+                    if let Some(acct) = &mut self.acct {
+                        acct.handle_answer(answer);
+                    }
+                }
                 Some(answer) = aaa::recv(self.aaa.as_mut()) => {
                     self.ppp.verify_answer(
                         Instant::now(),
@@ -235,10 +251,11 @@ impl Shell {
 
     /// The earlier of the endpoint's and the PPP sessions' deadlines.
     fn next_deadline(&mut self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.ppp.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let acct = self.acct.as_ref().and_then(|a| a.core().poll_timeout());
+        [self.endpoint.poll_timeout(), self.ppp.poll_timeout(), acct]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn timeout(&mut self) {
@@ -251,6 +268,11 @@ impl Shell {
             },
         );
         self.ppp.handle_timeout(now, &mut self.endpoint);
+        if let Some(acct) = &mut self.acct {
+            let ppp = &self.ppp;
+            acct.core_mut()
+                .handle_timeout(now, acct::unix_now(), |key| ppp.traffic(key));
+        }
     }
 
     fn datagram(&mut self, peer: SocketAddr, datagram: &[u8]) {
@@ -294,6 +316,24 @@ impl Shell {
                 break;
             }
         }
+        self.account();
+    }
+
+    /// Books the PPP sessions' accounting notes, then syncs the spool and sends.
+    fn account(&mut self) {
+        let Some(acct) = &mut self.acct else {
+            return;
+        };
+        let local = self.socket.local_addr().ok();
+        while let Some(note) = self.ppp.poll_acct() {
+            let (aaa, endpoint) = (&self.aaa, &self.endpoint);
+            acct.note(note, |key, id| {
+                aaa.as_ref()
+                    .map(|a| a.context(key, Some(id.to_owned()), endpoint, local))
+                    .unwrap_or_default()
+            });
+        }
+        acct.dispatch();
     }
 
     /// Hands the sessions' RADIUS verifications to the client (spawned, never awaited).
@@ -365,6 +405,9 @@ impl Shell {
                     ?reason,
                     "session down"
                 );
+                if let Some(acct) = &mut self.acct {
+                    acct.core_mut().l2tp_down(key, &reason);
+                }
                 self.ppp.session_down(now, key, &mut self.endpoint);
                 self.telemetry.session_down(key, &reason);
             }
@@ -381,6 +424,9 @@ impl Shell {
             ppp_sessions = self.ppp.len(),
             "shutting down: LCP Terminate and CDN to every session, StopCCN to every tunnel"
         );
+        if let Some(acct) = &mut self.acct {
+            acct.core_mut().begin_shutdown();
+        }
         self.ppp.close_all(now, &mut self.endpoint);
         for tunnel in tunnels {
             self.endpoint
@@ -403,6 +449,9 @@ impl Shell {
                 _ = sleep_until(deadline) => self.timeout(),
             }
             self.flush().await;
+        }
+        if let Some(acct) = &mut self.acct {
+            acct.drain(SHUTDOWN_GRACE).await;
         }
         let counters = self.endpoint.stats();
         info!(
