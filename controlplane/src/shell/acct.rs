@@ -639,8 +639,7 @@ impl Accounting {
                         AaaMode::Local => Authentic::Local,
                     }),
                 };
-                self.core
-                    .session_up(now, unix, key, info, interim_interval);
+                self.core.session_up(now, unix, key, info, interim_interval);
             }
             AcctNote::Down {
                 key,

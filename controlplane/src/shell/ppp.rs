@@ -63,7 +63,6 @@ use tracing::{debug, info, warn};
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
 use super::aaa::SessionIds;
-use crate::radius::acct::Traffic;
 use super::dataplane::{Publisher, SessionParams};
 use crate::config::{AaaMode, Config};
 use crate::l2tp::attr::{PppDisconnectCause, ProxyAuthenType};
@@ -79,6 +78,7 @@ use crate::ppp::session::{
     DownReason, PROTOCOL_IPV4, PROTOCOL_IPV6, Phase, PppSession, SessionConfig, SessionEvent,
 };
 use crate::ppp::users::Users;
+use crate::radius::acct::Traffic;
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
