@@ -609,14 +609,14 @@ impl Accounting {
 }
 
 impl Accounting {
-    /// Books a note of the PPP sessions; `context(key, acct_session_id)`: the session's
-    /// NAS, station and tunnel attributes.
+    /// Books a note of the PPP sessions at `now`; `context(key, acct_session_id)`: the
+    /// session's NAS, station and tunnel attributes.
     pub fn note(
         &mut self,
+        now: Instant,
         note: AcctNote,
         context: impl FnOnce(SessionKey, &str) -> SessionContext,
     ) {
-        let now = Instant::now();
         let unix = unix_now();
         match note {
             AcctNote::Up {

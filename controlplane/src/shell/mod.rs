@@ -325,9 +325,10 @@ impl Shell {
             return;
         };
         let local = self.socket.local_addr().ok();
+        let now = Instant::now();
         while let Some(note) = self.ppp.poll_acct() {
             let (aaa, endpoint) = (&self.aaa, &self.endpoint);
-            acct.note(note, |key, id| {
+            acct.note(now, note, |key, id| {
                 aaa.as_ref()
                     .map(|a| a.context(key, Some(id.to_owned()), endpoint, local))
                     .unwrap_or_default()
