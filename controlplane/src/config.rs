@@ -467,6 +467,9 @@ pub struct LacConfig {
     pub proxy: ProxyMode,
     /// `aaa`: `"local"` or `"radius"`; `None`: `[radius] auth` decides.
     pub aaa: Option<AaaMode>,
+    /// `accounting`: RADIUS accounting of this LAC's sessions when `[radius]` has an
+    /// `acct_server`. Default `true`.
+    pub accounting: bool,
 }
 
 /// What kind of problem a [`ConfigError`] reports.
@@ -898,6 +901,7 @@ struct RawLac {
     force_chap: S<bool>,
     renegotiate_lcp: Option<bool>,
     aaa: S<String>,
+    accounting: Option<bool>,
 }
 
 /// Checks one optional integer against `min..=max`, naming `key` in the error.
@@ -1590,6 +1594,7 @@ impl RawLac {
                 None => None,
                 Some(v) => Some(aaa_mode(src, &key("aaa"), v)?),
             },
+            accounting: self.accounting.unwrap_or(true),
         })
     }
 
@@ -2010,6 +2015,28 @@ name = "b"
         assert_eq!(r.mode_for(Some(&c.lacs[1])), AaaMode::Radius);
         assert_eq!(r.mode_for(None), AaaMode::Radius);
         assert_eq!(Config::default().radius, None);
+    }
+
+    #[test]
+    fn radius_accounting_keys() {
+        let c = Config::from_toml_str(
+            "[radius]\nspool_max_records = 10\nspool_max_bytes = 65536\n\
+             [[lac]]\nname = \"a\"\naccounting = false\n[[lac]]\nname = \"b\"\n",
+            "xlnsd.toml",
+        )
+        .unwrap();
+        let r = c.radius.clone().unwrap();
+        assert_eq!(r.spool_max_records, 10);
+        assert_eq!(r.spool_max_bytes, 65_536);
+        assert!(!c.lacs[0].accounting);
+        assert!(c.lacs[1].accounting, "accounted by default");
+        let d = Config::from_toml_str("[radius]\n", "xlnsd.toml").unwrap();
+        assert_eq!(d.radius.unwrap().spool_max_bytes, DEFAULT_SPOOL_MAX_BYTES);
+        assert_err(
+            "[radius]\nspool_max_bytes = 10\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:19: radius.spool_max_bytes: must be between 4096",
+        );
     }
 
     #[test]

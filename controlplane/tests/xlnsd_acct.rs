@@ -87,7 +87,7 @@ impl Sim {
             let _guard = rt.enter();
             (
                 Aaa::new(radius, &config.lacs),
-                Accounting::new(radius).unwrap(),
+                Accounting::new(radius, &config.lacs).unwrap(),
             )
         };
         let now = Instant::now();
@@ -179,6 +179,9 @@ impl Sim {
                         let aaa = self.aaa.mode_for(self.gate.lac_name(key));
                         self.ppp
                             .session_up_with(self.now, key, &info, mode, aaa, &mut self.lns);
+                        if !self.acct.accounts(self.gate.lac_name(key)) {
+                            self.ppp.skip_accounting(key);
+                        }
                     }
                     Event::SessionDown { key, reason } => {
                         self.acct.core_mut().l2tp_down(key, &reason);
@@ -613,4 +616,29 @@ fn local_sessions_are_accounted_and_a_shutdown_ends_with_accounting_off() {
         Some("Accounting-Off")
     );
     assert_eq!(detail_value(last, "NAS-Identifier"), Some("xlns-acct"));
+}
+
+#[test]
+fn a_lac_with_accounting_false_is_not_accounted() {
+    let Some(fr) = FreeRadius::start("acct-off") else {
+        return;
+    };
+    let mut sim = Sim::new(&config(&fr, "local", "accounting = false\n"), false);
+    sim.dial(&[("localuser", "local-pass")]);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.up.len(), 1);
+    let lac_key = *sim.clients.keys().next().unwrap();
+    sim.clients
+        .get_mut(&lac_key)
+        .unwrap()
+        .close(sim.now, DownReason::Admin);
+    sim.run_for(Duration::from_secs(15));
+    assert!(sim.ppp.is_empty());
+    let statuses: Vec<String> = fr
+        .detail()
+        .iter()
+        .filter_map(|r| detail_value(r, "Acct-Status-Type").map(str::to_owned))
+        .collect();
+    assert_eq!(statuses, vec!["Accounting-On"], "the NAS only");
+    assert_eq!(sim.acct.core().stats().starts, 0);
 }

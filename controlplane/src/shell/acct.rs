@@ -7,7 +7,8 @@
 //! # Contract
 //!
 //! * Enabled when `[radius]` has an `acct_server`, for every session whatever its
-//!   authentication (Acct-Authentic says RADIUS or Local).
+//!   authentication (Acct-Authentic says RADIUS or Local), except the sessions of a
+//!   `[[lac]]` with `accounting = false` ([`Accounting::accounts`]).
 //! * Start when the session is up (IPCP opened, [`AcctCore::session_up`]); Interim-Update
 //!   every Acct-Interim-Interval (the Access-Accept's, else `[radius] interim_interval`,
 //!   none if neither; at least [`MIN_INTERIM`], RFC 2869 §5.16); Stop when it ends
@@ -37,7 +38,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::ppp::AcctNote;
-use crate::config::{AaaMode, RadiusConfig};
+use crate::config::{AaaMode, LacConfig, RadiusConfig};
 use crate::l2tp::endpoint::{SessionDownReason, SessionKey};
 use crate::l2tp::result::{CdnResult, PppDisconnectCode};
 use crate::ppp::session::DownReason;
@@ -531,19 +532,35 @@ pub struct Accounting {
     client: RadiusClient,
     tx: mpsc::Sender<(u64, bool)>,
     rx: mpsc::Receiver<(u64, bool)>,
+    /// The `[[lac]]` names with `accounting = false`.
+    unaccounted_lacs: HashSet<String>,
 }
 
 impl Accounting {
     /// Opens the spool and spawns the client (on the current tokio runtime).
-    pub fn new(config: &RadiusConfig) -> io::Result<Accounting> {
-        let core = AcctCore::open(AcctConfig::from_radius(config), unix_now())?;
+    pub fn new(config: &RadiusConfig, lacs: &[LacConfig]) -> io::Result<Accounting> {
+        let core = AcctCore::open(AcctConfig::from_radius(config), unix_now()).map_err(|e| {
+            let path = config.spool.as_deref().unwrap_or(std::path::Path::new("-"));
+            io::Error::new(e.kind(), format!("[radius] spool {}: {e}", path.display()))
+        })?;
         let (tx, rx) = mpsc::channel(ANSWER_QUEUE);
         Ok(Accounting {
             core,
             client: RadiusClient::spawn(client_config(config)),
             tx,
             rx,
+            unaccounted_lacs: lacs
+                .iter()
+                .filter(|l| !l.accounting)
+                .map(|l| l.name.clone())
+                .collect(),
         })
+    }
+
+    /// Whether sessions of the `[[lac]]` named `lac` are accounted (`None`: no entry
+    /// matched: yes).
+    pub fn accounts(&self, lac: Option<&str>) -> bool {
+        lac.is_none_or(|name| !self.unaccounted_lacs.contains(name))
     }
 
     /// The core.

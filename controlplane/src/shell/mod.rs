@@ -133,7 +133,7 @@ impl Shell {
         let acct = match &config.radius {
             Some(radius) if !radius.acct_servers.is_empty() => {
                 ppp.enable_accounting();
-                Some(acct::Accounting::new(radius)?)
+                Some(acct::Accounting::new(radius, &config.lacs)?)
             }
             _ => None,
         };
@@ -398,6 +398,11 @@ impl Shell {
                     .map_or(AaaMode::Local, |a| a.mode_for(self.gate.lac_name(key)));
                 self.ppp
                     .session_up_with(now, key, &info, mode, aaa, &mut self.endpoint);
+                if let Some(acct) = &self.acct
+                    && !acct.accounts(self.gate.lac_name(key))
+                {
+                    self.ppp.skip_accounting(key);
+                }
             }
             Event::SessionDown { key, reason } => {
                 info!(

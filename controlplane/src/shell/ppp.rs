@@ -192,6 +192,8 @@ struct Entry {
     reply: ReplyAttributes,
     /// An [`AcctNote::Up`] was queued.
     accounted: bool,
+    /// Accounted at all (its LAC's `accounting`).
+    accounting: bool,
     /// IPv4 / IPv6 frames that reached xlnsd's socket (the PPP path).
     socket_traffic: Traffic,
 }
@@ -416,6 +418,14 @@ impl PppSessions {
         self.acct.as_mut()?.pop_front()
     }
 
+    /// Session `key` is not accounted (its LAC's `accounting = false`); call it before
+    /// the session is up.
+    pub fn skip_accounting(&mut self, key: SessionKey) {
+        if let Some(entry) = self.sessions.get_mut(&key) {
+            entry.accounting = false;
+        }
+    }
+
     /// Session `key`'s traffic so far: the data plane's counters when it is published,
     /// else what reached xlnsd's socket.
     pub fn traffic(&self, key: SessionKey) -> Option<Traffic> {
@@ -510,6 +520,7 @@ impl PppSessions {
                 acct_session_id: Some(self.ids.next_id()),
                 reply: ReplyAttributes::default(),
                 accounted: false,
+                accounting: true,
                 socket_traffic: Traffic::default(),
             },
         );
@@ -778,6 +789,7 @@ impl PppSessions {
                         "ppp up"
                     );
                     if let Some(notes) = &mut self.acct
+                        && entry.accounting
                         && !entry.accounted
                     {
                         entry.accounted = true;
