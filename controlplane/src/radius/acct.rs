@@ -406,6 +406,15 @@ impl Record {
         })
     }
 
+    /// The length of [`Record::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        9 + self
+            .attributes
+            .iter()
+            .map(|a| 2 + a.value.len().min(255))
+            .sum::<usize>()
+    }
+
     /// The spool encoding: version (1), event time (8, big endian), then each
     /// attribute as Type, Length (of the value), Value.
     pub fn encode(&self) -> Vec<u8> {

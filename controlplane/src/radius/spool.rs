@@ -39,6 +39,10 @@
 //!   keep room; beyond the bound every record is refused. A refused record is counted
 //!   ([`SpoolStats::dropped`]) and the spool is [`SpoolStats::full`] until it drains
 //!   below the bound.
+//! * A pending Interim-Update says nothing that the session's next Interim-Update or Stop
+//!   does not say too: the accounting core [`Spool::supersede`]s it when it was not sent
+//!   yet, so that a long outage leaves one record per session and state in the spool,
+//!   not one per interval.
 //! * Compaction: when nothing is pending and no session is open the file is truncated
 //!   to its magic; when the file holds more than twice the live bytes (and over
 //!   [`COMPACT_MIN_BYTES`]) it is rewritten (pending RECORDs and a CHECKPOINT per open
@@ -202,6 +206,9 @@ pub struct SpoolStats {
     pub corrupt: u64,
     /// Rewrites and truncations.
     pub compactions: u64,
+    /// Interim-Updates dropped unsent because a newer record of their session replaced
+    /// them ([`Spool::supersede`]).
+    pub superseded: u64,
     /// Writes or syncs that failed.
     pub io_errors: u64,
     /// The file's size.
@@ -229,6 +236,11 @@ pub struct Spool {
     pending: BTreeMap<u64, Pending>,
     /// Open sessions: Acct-Session-Id -> (seq, last Start or Interim-Update).
     open: HashMap<Vec<u8>, (u64, Record)>,
+    /// Entry bytes of the records in `open` (the checkpoints a rewrite would write, some
+    /// of them pending records too: the compaction heuristic only needs an estimate).
+    open_bytes: u64,
+    /// Pending Interim-Updates by Acct-Session-Id (see [`Spool::pending_interim`]).
+    interims: HashMap<Vec<u8>, u64>,
     next_seq: u64,
     /// Every record with a seq below this one is durable.
     synced_below: u64,
@@ -236,8 +248,8 @@ pub struct Spool {
     stats: SpoolStats,
 }
 
-fn checkpoint_bytes(record: &Record) -> u64 {
-    (ENTRY_OVERHEAD + record.encode().len()) as u64
+fn entry_bytes(record: &Record) -> u64 {
+    (ENTRY_OVERHEAD + record.encoded_len()) as u64
 }
 
 impl Spool {
@@ -249,6 +261,8 @@ impl Spool {
             file: None,
             pending: BTreeMap::new(),
             open: HashMap::new(),
+            open_bytes: 0,
+            interims: HashMap::new(),
             next_seq: 1,
             synced_below: 1,
             dirty: false,
@@ -287,6 +301,7 @@ impl Spool {
         spool.apply(scan.entries);
         spool.stats.replayed = spool.pending.len() as u64;
         let open: Vec<Record> = {
+            spool.open_bytes = 0;
             let mut v: Vec<(u64, Record)> = spool.open.drain().map(|(_, r)| r).collect();
             v.sort_by_key(|(seq, _)| *seq);
             v.into_iter().map(|(_, r)| r).collect()
@@ -311,7 +326,9 @@ impl Spool {
             self.next_seq = self.next_seq.max(entry.seq + 1);
             match entry.kind {
                 EntryKind::Ack => {
-                    self.pending.remove(&entry.seq);
+                    if let Some(p) = self.pending.remove(&entry.seq) {
+                        self.untrack_interim(entry.seq, &p.record);
+                    }
                 }
                 EntryKind::Record | EntryKind::Checkpoint => {
                     let Ok(record) = Record::decode(&entry.payload) else {
@@ -321,6 +338,7 @@ impl Spool {
                     self.track_open(entry.seq, &record);
                     if entry.kind == EntryKind::Record {
                         let bytes = (ENTRY_OVERHEAD + entry.payload.len()) as u64;
+                        self.track_interim(entry.seq, &record);
                         self.pending.insert(entry.seq, Pending { record, bytes });
                     }
                 }
@@ -336,12 +354,48 @@ impl Spool {
         };
         match record.status() {
             Some(StatusType::Start | StatusType::InterimUpdate) => {
-                self.open.insert(id.to_vec(), (seq, record.clone()));
+                self.open_bytes += entry_bytes(record);
+                if let Some((_, old)) = self.open.insert(id.to_vec(), (seq, record.clone())) {
+                    self.open_bytes -= entry_bytes(&old);
+                }
             }
             Some(StatusType::Stop) => {
-                self.open.remove(id);
+                if let Some((_, old)) = self.open.remove(id) {
+                    self.open_bytes -= entry_bytes(&old);
+                }
             }
             _ => {}
+        }
+    }
+
+    fn track_interim(&mut self, seq: u64, record: &Record) {
+        if record.status() == Some(StatusType::InterimUpdate)
+            && let Some(id) = record.session_id()
+        {
+            self.interims.insert(id.to_vec(), seq);
+        }
+    }
+
+    fn untrack_interim(&mut self, seq: u64, record: &Record) {
+        if let Some(id) = record.session_id()
+            && self.interims.get(id) == Some(&seq)
+        {
+            self.interims.remove(id);
+        }
+    }
+
+    /// The pending Interim-Update of session `id`, if any: a newer Interim-Update or the
+    /// Stop makes it redundant (it carries less), see [`Spool::supersede`].
+    pub fn pending_interim(&self, id: &[u8]) -> Option<u64> {
+        self.interims.get(id).copied()
+    }
+
+    /// Forgets pending record `seq` without it being sent (an ACK entry marks it): a
+    /// newer record of the same session says everything it said. Counted in
+    /// [`SpoolStats::superseded`].
+    pub fn supersede(&mut self, seq: u64) {
+        if self.forget(seq) {
+            self.stats.superseded += 1;
         }
     }
 
@@ -388,7 +442,7 @@ impl Spool {
 
     /// Appends `record` (see the module documentation); its sequence number.
     pub fn push(&mut self, record: Record) -> Result<u64, PushError> {
-        let bytes = (ENTRY_OVERHEAD + record.encode().len()) as u64;
+        let bytes = entry_bytes(&record);
         if !self.has_room(&record, bytes) {
             self.stats.full = true;
             self.stats.dropped += 1;
@@ -408,7 +462,9 @@ impl Spool {
             seq,
             payload,
         });
+        self.dirty = true;
         self.track_open(seq, &record);
+        self.track_interim(seq, &record);
         self.pending.insert(seq, Pending { record, bytes });
         self.stats.appended += 1;
         self.stats.depth += 1;
@@ -422,10 +478,7 @@ impl Spool {
         };
         let bytes = entry.encode();
         match file.write_all(&bytes) {
-            Ok(()) => {
-                self.stats.file_bytes += bytes.len() as u64;
-                self.dirty = true;
-            }
+            Ok(()) => self.stats.file_bytes += bytes.len() as u64,
             Err(error) => {
                 self.stats.io_errors += 1;
                 tracing::error!(%error, "accounting spool: write failed");
@@ -468,10 +521,17 @@ impl Spool {
 
     /// The server acknowledged record `seq`: forget it (see the module documentation).
     pub fn ack(&mut self, seq: u64) {
+        if self.forget(seq) {
+            self.stats.acked += 1;
+        }
+    }
+
+    /// Removes pending record `seq` and appends its ACK; whether it was pending.
+    fn forget(&mut self, seq: u64) -> bool {
         let Some(p) = self.pending.remove(&seq) else {
-            return;
+            return false;
         };
-        self.stats.acked += 1;
+        self.untrack_interim(seq, &p.record);
         self.stats.depth -= 1;
         self.stats.bytes -= p.bytes;
         self.write(&Entry {
@@ -483,16 +543,12 @@ impl Spool {
             self.stats.io_errors += 1;
             tracing::error!(%error, "accounting spool: compaction failed");
         }
+        true
     }
 
+    /// An estimate of what a rewrite would write (O(1)).
     fn live_bytes(&self) -> u64 {
-        self.stats.bytes
-            + self
-                .open
-                .values()
-                .filter(|(seq, _)| !self.pending.contains_key(seq))
-                .map(|(_, r)| checkpoint_bytes(r))
-                .sum::<u64>()
+        self.stats.bytes + self.open_bytes
     }
 
     fn maybe_compact(&mut self) -> io::Result<()> {

@@ -18,6 +18,8 @@
 //!   the NAS-Reboot Stops of sessions left open by a crash), Accounting-Off at a clean
 //!   shutdown ([`AcctCore::shutdown`]) after the Stops of the sessions closed by it
 //!   (RFC 2866 §5.1). Stops written during a shutdown say Admin-Reboot.
+//! * An Interim-Update not sent yet is dropped when the session's next Interim-Update or
+//!   its Stop is written ([`Spool::supersede`]): during an outage a session keeps one.
 //! * Every record goes through the [`Spool`] first; a record is sent only after a sync
 //!   covered it ([`AcctCore::sync`], once per loop turn of the shell) and is forgotten only
 //!   when an Accounting-Response acknowledged it.
@@ -257,6 +259,14 @@ impl AcctCore {
 
     fn push(&mut self, record: Record) {
         let status = record.status();
+        if matches!(status, Some(StatusType::InterimUpdate | StatusType::Stop))
+            && let Some(old) = record
+                .session_id()
+                .and_then(|id| self.spool.pending_interim(id))
+            && !self.in_flight.contains_key(&old)
+        {
+            self.spool.supersede(old);
+        }
         match self.spool.push(record) {
             Ok(_) => match status {
                 Some(StatusType::Start) => self.stats.starts += 1,

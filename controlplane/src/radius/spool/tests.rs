@@ -277,6 +277,33 @@ fn compaction_keeps_the_last_interim_of_open_sessions() {
 }
 
 #[test]
+fn a_superseded_interim_is_not_replayed() {
+    let path = TempPath::new("supersede");
+    let mut spool = Spool::open(config(&path)).unwrap();
+    spool.push(start("A")).unwrap();
+    let i1 = spool.push(interim("A", 1)).unwrap();
+    assert_eq!(spool.pending_interim(b"A"), Some(i1));
+    spool.supersede(i1);
+    assert_eq!(spool.pending_interim(b"A"), None);
+    let i2 = spool.push(interim("A", 2)).unwrap();
+    spool.sync().unwrap();
+    assert_eq!(spool.stats().superseded, 1);
+    drop(spool);
+    let spool = Spool::open(config(&path)).unwrap();
+    assert_eq!(
+        spool.pending_interim(b"A"),
+        Some(i2),
+        "tracked after a replay"
+    );
+    let octets: Vec<Option<u32>> = spool
+        .pending()
+        .map(|(_, r)| u32_of(r, attr::ACCT_INPUT_OCTETS))
+        .collect();
+    // Start, the second Interim-Update, the NAS-Reboot Stop with its counters.
+    assert_eq!(octets, vec![None, Some(2), Some(2)]);
+}
+
+#[test]
 fn a_full_spool_refuses_interims_first_then_everything_and_counts() {
     let path = TempPath::new("full");
     let mut spool = Spool::open(SpoolConfig {

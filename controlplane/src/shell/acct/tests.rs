@@ -323,3 +323,60 @@ fn records_of_sessions_that_never_came_up_are_not_written() {
     assert!(core.spool().is_empty());
     assert_eq!(core.stats().stops, 0);
 }
+
+#[test]
+fn during_an_outage_a_newer_record_replaces_an_unsent_interim() {
+    let t0 = Instant::now();
+    let mut core = AcctCore::open(config(), 0).unwrap();
+    ack_all(&mut core, t0, 0);
+    core.session_up(t0, 0, key(1), info("A"), Some(Duration::from_secs(10)));
+    core.sync();
+    let (start, _) = core.poll_request(t0, 0).unwrap();
+    core.handle_response(t0, start, false);
+    let traffic = |octets| Traffic {
+        input_octets: octets,
+        ..Traffic::default()
+    };
+    for i in 1..=5u64 {
+        let at = t0 + Duration::from_secs(10 * i);
+        core.handle_timeout(at, 10 * i, |_| Some(traffic(i * 100)));
+    }
+    // Start and the last Interim-Update only.
+    assert_eq!(core.spool().len(), 2);
+    assert_eq!(core.spool_stats().superseded, 4);
+    let t1 = t0 + Duration::from_secs(55);
+    core.session_down(t1, 55, key(1), &DownReason::IdleTimeout, &traffic(600));
+    assert_eq!(
+        core.spool().len(),
+        2,
+        "the Stop replaced the last Interim-Update"
+    );
+    assert_eq!(core.spool_stats().superseded, 5);
+    core.handle_timeout(t1 + Duration::from_secs(60), 120, |_| None);
+    let sent = ack_all(&mut core, t1 + Duration::from_secs(60), 120);
+    let statuses: Vec<Option<u32>> = sent
+        .iter()
+        .map(|a| value(a, attr::ACCT_STATUS_TYPE))
+        .collect();
+    assert_eq!(statuses, vec![Some(1), Some(2)]);
+    assert_eq!(value(&sent[1], attr::ACCT_INPUT_OCTETS), Some(600));
+    assert_eq!(value(&sent[1], attr::ACCT_TERMINATE_CAUSE), Some(4));
+}
+
+#[test]
+fn an_interim_in_flight_is_not_replaced() {
+    let t0 = Instant::now();
+    let mut core = AcctCore::open(config(), 0).unwrap();
+    ack_all(&mut core, t0, 0);
+    core.session_up(t0, 0, key(1), info("A"), Some(Duration::from_secs(10)));
+    ack_all(&mut core, t0, 0);
+    core.handle_timeout(t0 + Duration::from_secs(10), 10, |_| None);
+    core.sync();
+    let (interim, _) = core.poll_request(t0, 10).unwrap();
+    core.session_down(t0, 12, key(1), &DownReason::Admin, &Traffic::default());
+    assert_eq!(core.spool().len(), 2);
+    assert_eq!(core.spool_stats().superseded, 0);
+    core.handle_response(t0, interim, true);
+    let sent = ack_all(&mut core, t0, 12);
+    assert_eq!(value(&sent[0], attr::ACCT_STATUS_TYPE), Some(2));
+}
