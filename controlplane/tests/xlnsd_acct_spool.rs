@@ -597,3 +597,43 @@ fn a_torn_spool_tail_is_ignored_and_the_rest_replayed() {
         .unwrap();
     assert!(delay > 1_000_000, "Acct-Delay-Time {delay}");
 }
+
+#[test]
+fn sigterm_stops_the_live_sessions_then_sends_accounting_off() {
+    let Some(fr) = FreeRadius::start("acct-sigterm") else {
+        return;
+    };
+    let dir = TempDir::new("acct-sigterm");
+    let (l2tp, _) = write_config(&dir.0, fr.acct, "");
+    let daemon = Daemon::start(&dir.0);
+    let lac = Lac::dial(l2tp, &["u1", "u2"]);
+    wait_for("the Starts", Duration::from_secs(10), || {
+        show_radius(&dir.0)["acct_responses"] == 3
+    });
+    // The LAC stays silent: its PPP never acknowledges the LCP Terminate-Requests, so
+    // xlnsd gives up waiting and closes the sessions' accounting itself.
+    daemon.terminate();
+    drop(lac);
+    let detail = fr.detail();
+    let all = keys(&detail);
+    let statuses: Vec<&str> = all.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            "Accounting-On",
+            "Start",
+            "Start",
+            "Stop",
+            "Stop",
+            "Accounting-Off"
+        ],
+        "{all:#?}"
+    );
+    for stop in &detail[3..5] {
+        assert_eq!(
+            detail_value(stop, "Acct-Terminate-Cause"),
+            Some("Admin-Reboot"),
+            "{stop:?}"
+        );
+    }
+}

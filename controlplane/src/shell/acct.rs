@@ -17,7 +17,9 @@
 //! * Accounting-On when the core opens (after the records replayed from the spool and
 //!   the NAS-Reboot Stops of sessions left open by a crash), Accounting-Off at a clean
 //!   shutdown ([`AcctCore::shutdown`]) after the Stops of the sessions closed by it
-//!   (RFC 2866 §5.1). Stops written during a shutdown say Admin-Reboot.
+//!   (RFC 2866 §5.1). Stops written during a shutdown say Admin-Reboot; sessions whose
+//!   PPP did not end within the shutdown's grace get theirs from
+//!   [`AcctCore::close_all`].
 //! * An Interim-Update not sent yet is dropped when the session's next Interim-Update or
 //!   its Stop is written ([`Spool::supersede`]): during an outage a session keeps one.
 //! * Every record goes through the [`Spool`] first; a record is sent only after a sync
@@ -389,6 +391,23 @@ impl AcctCore {
     /// xlnsd is shutting down: Stops from now on say Admin-Reboot.
     pub fn begin_shutdown(&mut self) {
         self.shutting_down = true;
+    }
+
+    /// Stops (Admin-Reboot) for the sessions still accounted when a shutdown gives up
+    /// waiting for their PPP to end; `traffic`: their counters so far.
+    pub fn close_all(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        traffic: impl Fn(SessionKey) -> Option<Traffic>,
+    ) {
+        let mut keys: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        keys.sort_by_key(|k| (k.tunnel, k.session));
+        self.shutting_down = true;
+        for key in keys {
+            let t = traffic(key).unwrap_or_default();
+            self.session_down(now, unix, key, &DownReason::Admin, &t);
+        }
     }
 
     /// Appends Accounting-Off (after the sessions' Stops).

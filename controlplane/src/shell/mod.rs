@@ -457,6 +457,9 @@ impl Shell {
             self.flush().await;
         }
         if let Some(acct) = &mut self.acct {
+            let ppp = &self.ppp;
+            acct.core_mut()
+                .close_all(Instant::now(), acct::unix_now(), |key| ppp.traffic(key));
             acct.drain(SHUTDOWN_GRACE).await;
         }
         let counters = self.endpoint.stats();

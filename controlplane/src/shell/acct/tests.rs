@@ -380,3 +380,37 @@ fn an_interim_in_flight_is_not_replaced() {
     let sent = ack_all(&mut core, t0, 12);
     assert_eq!(value(&sent[0], attr::ACCT_STATUS_TYPE), Some(2));
 }
+
+#[test]
+fn a_shutdown_closes_the_sessions_left_with_admin_reboot_before_accounting_off() {
+    let t0 = Instant::now();
+    let mut core = AcctCore::open(config(), 0).unwrap();
+    core.session_up(t0, 0, key(2), info("B"), None);
+    core.session_up(t0, 0, key(1), info("A"), None);
+    ack_all(&mut core, t0, 0);
+    let t1 = t0 + Duration::from_secs(30);
+    core.close_all(t1, 30, |k| {
+        Some(Traffic {
+            output_packets: u64::from(k.session),
+            ..Traffic::default()
+        })
+    });
+    core.shutdown(30);
+    assert_eq!(core.sessions(), 0);
+    let sent = ack_all(&mut core, t1, 30);
+    let summary: Vec<(String, Option<u32>, Option<u32>, Option<u32>)> = sent
+        .iter()
+        .map(|a| {
+            (
+                id_of(a),
+                value(a, attr::ACCT_STATUS_TYPE),
+                value(a, attr::ACCT_TERMINATE_CAUSE),
+                value(a, attr::ACCT_OUTPUT_PACKETS),
+            )
+        })
+        .collect();
+    assert_eq!(summary[0], ("A".to_owned(), Some(2), Some(7), Some(1)));
+    assert_eq!(summary[1], ("B".to_owned(), Some(2), Some(7), Some(2)));
+    assert_eq!(summary[2].1, Some(8), "Accounting-Off last");
+    assert_eq!(value(&sent[0], attr::ACCT_SESSION_TIME), Some(30));
+}
