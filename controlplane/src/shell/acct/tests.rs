@@ -398,7 +398,8 @@ fn a_shutdown_closes_the_sessions_left_with_admin_reboot_before_accounting_off()
     core.shutdown(30);
     assert_eq!(core.sessions(), 0);
     let sent = ack_all(&mut core, t1, 30);
-    let summary: Vec<(String, Option<u32>, Option<u32>, Option<u32>)> = sent
+    type Summary = (String, Option<u32>, Option<u32>, Option<u32>);
+    let summary: Vec<Summary> = sent
         .iter()
         .map(|a| {
             (
