@@ -47,6 +47,10 @@
 //!   to its magic; when the file holds more than twice the live bytes (and over
 //!   [`COMPACT_MIN_BYTES`]) it is rewritten (pending RECORDs and a CHECKPOINT per open
 //!   session) to a temporary file, synced, and renamed over the spool.
+//! * A write that fails (disk full, I/O error) is cut off the file, so that no partial
+//!   entry hides later ones, and counted ([`SpoolStats::io_errors`], an alarm): the record
+//!   stays in memory and is still sent, but would not survive a crash. A failed sync
+//!   keeps the records unsendable until a later sync succeeds.
 //! * Without a path the spool keeps records in memory only (nothing survives a restart).
 
 use std::collections::{BTreeMap, HashMap};
@@ -480,8 +484,13 @@ impl Spool {
         match file.write_all(&bytes) {
             Ok(()) => self.stats.file_bytes += bytes.len() as u64,
             Err(error) => {
+                // A partial entry would hide every later one from a replay: cut it off.
+                let good = self.stats.file_bytes;
+                let restored = file
+                    .set_len(good)
+                    .and_then(|()| file.seek(SeekFrom::Start(good)).map(|_| ()));
                 self.stats.io_errors += 1;
-                tracing::error!(%error, "accounting spool: write failed");
+                tracing::error!(%error, restored = restored.is_ok(), "accounting spool: write failed");
             }
         }
     }

@@ -590,6 +590,11 @@ impl Shell {
             "Accounting records refused because the spool was full.",
             Family::Counter(one(s.dropped)),
         ));
+        families.push((
+            "radius_acct_spool_io_errors",
+            "Spool writes or syncs that failed (records then live in memory only).",
+            Family::Counter(one(s.io_errors)),
+        ));
     }
 }
 

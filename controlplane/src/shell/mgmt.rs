@@ -359,6 +359,8 @@ impl Shell {
                 ("spool_reboot_stops", s.reboot_stops),
                 ("spool_torn_bytes", s.torn_bytes),
                 ("spool_file_bytes", s.file_bytes),
+                ("spool_superseded", s.superseded),
+                ("spool_io_errors", s.io_errors),
             ] {
                 o.insert(k.to_owned(), json!(v));
             }
