@@ -137,9 +137,13 @@ impl Sim {
                 user: user.as_bytes().to_vec(),
                 password: (*password).to_owned(),
             });
-            self.lac
-                .open_session(self.now, tunnel, OutgoingCall::default())
-                .unwrap();
+            let call = OutgoingCall {
+                calling_number: Some(b"0612345678".to_vec()),
+                called_number: Some(b"4711".to_vec()),
+                tx_connect_speed: 100_000_000,
+                ..OutgoingCall::default()
+            };
+            self.lac.open_session(self.now, tunnel, call).unwrap();
         }
     }
 
@@ -555,6 +559,19 @@ fn start_interim_and_stop_reach_freeradius_with_the_data_plane_counters() {
             detail_value(r, "Tunnel-Client-Endpoint:1"),
             Some("192.0.2.2")
         );
+        assert_eq!(
+            detail_value(r, "Tunnel-Server-Endpoint:1"),
+            Some("192.0.2.1")
+        );
+        assert_eq!(
+            detail_value(r, "Tunnel-Assignment-Id:1"),
+            Some(key.tunnel.to_string().as_str())
+        );
+        assert_eq!(detail_value(r, "Calling-Station-Id"), Some("0612345678"));
+        assert_eq!(detail_value(r, "Called-Station-Id"), Some("4711"));
+        assert_eq!(detail_value(r, "Connect-Info"), Some("100000000"));
+        assert_eq!(detail_value(r, "Acct-Session-Id"), Some(id.as_str()));
+        assert!(detail_value(r, "Event-Timestamp").is_some());
     }
     let ons = detail
         .iter()
