@@ -39,7 +39,7 @@ use xlns_controlplane::shell::acct::{Accounting, unix_now};
 use xlns_controlplane::shell::dataplane::Publisher;
 use xlns_controlplane::shell::endpoint_config;
 use xlns_controlplane::shell::gate::Gate;
-use xlns_controlplane::shell::ppp::PppSessions;
+use xlns_controlplane::shell::ppp::{PppSessions, traffic_of};
 use xlns_dataplane::shm::Reader;
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
@@ -83,13 +83,6 @@ impl Sim {
             .build()
             .unwrap();
         let radius = config.radius.as_ref().unwrap();
-        let (aaa, acct) = {
-            let _guard = rt.enter();
-            (
-                Aaa::new(radius, &config.lacs),
-                Accounting::new(radius, &config.lacs).unwrap(),
-            )
-        };
         let now = Instant::now();
         let lns_addr: SocketAddr = "192.0.2.1:1701".parse().unwrap();
         let mut ppp = PppSessions::new(&config, users, config.build_pools().unwrap());
@@ -99,6 +92,17 @@ impl Sim {
                 Publisher::open(config.dataplane.as_ref().unwrap(), lns_addr, now).unwrap(),
             );
         }
+        let (aaa, acct) = {
+            let _guard = rt.enter();
+            let ppp = &ppp;
+            (
+                Aaa::new(radius, &config.lacs),
+                Accounting::new(radius, &config.lacs, |tunnel, session| {
+                    ppp.orphan_traffic(SessionKey { tunnel, session }).is_some()
+                })
+                .unwrap(),
+            )
+        };
         Sim {
             now,
             lns: Endpoint::new(endpoint_config(&config), 1),
@@ -300,6 +304,16 @@ impl Sim {
             );
         }
         let mut booked = false;
+        while let Some((tunnel, session, c)) = self
+            .ppp
+            .dataplane_mut()
+            .and_then(|d| d.poll_removed_orphan())
+        {
+            booked = true;
+            self.acct
+                .core_mut()
+                .orphan_gone(unix_now(), tunnel, session, &traffic_of(&c));
+        }
         while let Some(note) = self.ppp.poll_acct() {
             booked = true;
             let (aaa, lns, local) = (&self.aaa, &self.lns, self.lns_addr);
@@ -658,4 +672,95 @@ fn a_lac_with_accounting_false_is_not_accounted() {
         .collect();
     assert_eq!(statuses, vec!["Accounting-On"], "the NAS only");
     assert_eq!(sim.acct.core().stats().starts, 0);
+}
+
+/// xlnsd dies (the simulation is dropped: nothing is closed, as with SIGKILL) while the
+/// data plane keeps forwarding a session; the next run closes that session's accounting
+/// when the data plane removes the orphan, with its final counters.
+#[test]
+fn a_session_the_data_plane_outlives_xlnsd_is_stopped_with_its_final_counters() {
+    let Some(fr) = FreeRadius::start("acct-orphan") else {
+        return;
+    };
+    let Some(veth) = Veth::create() else {
+        eprintln!("cannot create a veth pair (not root?): skipped");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("xlns-acct-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shm = format!("/dev/shm/xlns-acct-orphan-{}", std::process::id());
+    let _ = std::fs::remove_file(&shm);
+    let dataplane = format!(
+        "[dataplane]\nshm = \"{shm}\"\nmax_sessions = 64\nmax_workers = 2\naccess_interface = \"{}\"\n",
+        veth.0
+    );
+    let config = config(&fr, "radius", &dataplane).replace(
+        "timeout = \"500ms\"\n",
+        &format!(
+            "timeout = \"500ms\"\nspool = \"{}\"\n",
+            dir.join("acct.spool").display()
+        ),
+    );
+    let mut sim = Sim::new(&config, true);
+    sim.dial(&[("papuser", "pap-pass")]);
+    sim.run_for(Duration::from_secs(5));
+    let key = sim.lns_key(std::net::Ipv4Addr::new(10, 11, 12, 13));
+    let id = sim.ppp.acct_session_id(key).unwrap().to_owned();
+    let reader = Reader::attach(std::path::Path::new(&shm)).unwrap();
+    let (slot, _) = reader.lookup_upstream(key.tunnel, key.session).unwrap();
+    let worker = reader.counters(1).unwrap();
+    for _ in 0..10 {
+        worker.add_upstream(slot, 1_000);
+    }
+    for _ in 0..4 {
+        worker.add_downstream(slot, 1_500);
+    }
+    sim.run_for(Duration::from_secs(5));
+    drop(sim);
+
+    let mut sim = Sim::new(&config, true);
+    assert_eq!(sim.ppp.dataplane().unwrap().orphans(), 1);
+    assert_eq!(sim.acct.core().orphans(), 1, "waits for the data plane");
+    sim.run_for(Duration::from_secs(1));
+    // The data plane still forwards the orphan after the restart.
+    for _ in 0..2 {
+        worker.add_upstream(slot, 500);
+    }
+    sim.run_for(Duration::from_secs(10));
+    let statuses = |fr: &FreeRadius| -> Vec<String> {
+        records_of(&fr.detail(), &id)
+            .iter()
+            .map(|(s, _)| (*s).to_owned())
+            .collect()
+    };
+    assert_eq!(statuses(&fr), vec!["Start"], "no Stop while it forwards");
+    // Idle for ORPHAN_IDLE (60 s): removed, and the Stop goes.
+    sim.run_for(Duration::from_secs(70));
+    assert_eq!(sim.ppp.dataplane().unwrap().orphans(), 0);
+    assert_eq!(sim.acct.core().orphans(), 0);
+    assert_eq!(statuses(&fr), vec!["Start", "Stop"]);
+    let detail = fr.detail();
+    let recs = records_of(&detail, &id);
+    let stop = recs[1].1;
+    assert_eq!(
+        detail_value(stop, "Acct-Terminate-Cause"),
+        Some("NAS-Reboot")
+    );
+    assert_eq!(num(stop, "Acct-Input-Octets"), 11_000);
+    assert_eq!(num(stop, "Acct-Input-Packets"), 12);
+    assert_eq!(num(stop, "Acct-Output-Octets"), 6_000);
+    assert_eq!(num(stop, "Acct-Output-Packets"), 4);
+    assert_eq!(detail_value(stop, "User-Name"), Some("papuser"));
+    assert_eq!(detail_value(stop, "Class"), Some("0x636c6173732d706170"));
+    assert!(detail_value(stop, "Acct-Session-Time").is_some());
+    drop(worker);
+    drop(reader);
+    drop(sim);
+    // A third run finds nothing open.
+    let sim = Sim::new(&config, false);
+    assert_eq!(sim.acct.core().orphans(), 0);
+    assert_eq!(sim.acct.core().spool().open_sessions(), 0);
+    let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_dir_all(&dir);
 }

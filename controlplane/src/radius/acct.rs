@@ -375,35 +375,93 @@ impl Record {
     /// counters and session time (a Start's are zero), its event time. `None` for other
     /// records.
     pub fn reboot_stop(&self) -> Option<Record> {
-        let status = self.status()?;
-        if !matches!(status, StatusType::Start | StatusType::InterimUpdate) {
+        if !matches!(
+            self.status()?,
+            StatusType::Start | StatusType::InterimUpdate
+        ) {
             return None;
         }
-        let mut a: Vec<Attribute> = Vec::with_capacity(self.attributes.len() + 8);
-        let mut timestamp = None;
-        for at in &self.attributes {
-            match at.kind {
-                attr::ACCT_STATUS_TYPE => a.push(Attribute::integer(
-                    attr::ACCT_STATUS_TYPE,
-                    StatusType::Stop.code(),
-                )),
-                attr::EVENT_TIMESTAMP => timestamp = Some(at.clone()),
-                _ => a.push(at.clone()),
-            }
-        }
-        if status == StatusType::Start {
-            a.push(Attribute::integer(attr::ACCT_SESSION_TIME, 0));
-            traffic_attributes(&mut a, &Traffic::default());
-        }
+        let traffic = self.traffic().unwrap_or_default();
+        let time = Duration::from_secs(self.session_time().unwrap_or(0).into());
+        Some(self.reboot_stop_at(self.event_time, time, &traffic))
+    }
+
+    /// The Stop of a session whose last spooled record is this one, ended at
+    /// `event_time` after `session_time` with `traffic` (a session the data plane kept
+    /// forwarding after xlnsd died, closed when it removed it): Acct-Terminate-Cause
+    /// NAS-Reboot, every other attribute as in this record.
+    pub fn reboot_stop_at(
+        &self,
+        event_time: u64,
+        session_time: Duration,
+        traffic: &Traffic,
+    ) -> Record {
+        const REPLACED: [u8; 10] = [
+            attr::ACCT_STATUS_TYPE,
+            attr::EVENT_TIMESTAMP,
+            attr::ACCT_SESSION_TIME,
+            attr::ACCT_INPUT_OCTETS,
+            attr::ACCT_OUTPUT_OCTETS,
+            attr::ACCT_INPUT_GIGAWORDS,
+            attr::ACCT_OUTPUT_GIGAWORDS,
+            attr::ACCT_INPUT_PACKETS,
+            attr::ACCT_OUTPUT_PACKETS,
+            attr::ACCT_TERMINATE_CAUSE,
+        ];
+        let mut a: Vec<Attribute> = vec![Attribute::integer(
+            attr::ACCT_STATUS_TYPE,
+            StatusType::Stop.code(),
+        )];
+        a.extend(
+            self.attributes
+                .iter()
+                .filter(|at| !REPLACED.contains(&at.kind))
+                .cloned(),
+        );
+        a.push(Attribute::integer(
+            attr::ACCT_SESSION_TIME,
+            secs(session_time),
+        ));
+        traffic_attributes(&mut a, traffic);
         a.push(Attribute::integer(
             attr::ACCT_TERMINATE_CAUSE,
             TerminateCause::NasReboot.code(),
         ));
-        a.extend(timestamp);
-        Some(Record {
-            event_time: self.event_time,
+        a.push(Attribute::integer(
+            attr::EVENT_TIMESTAMP,
+            event_timestamp(event_time),
+        ));
+        Record {
+            event_time,
             attributes: a,
+        }
+    }
+
+    /// Acct-Session-Time, if present.
+    pub fn session_time(&self) -> Option<u32> {
+        self.find(attr::ACCT_SESSION_TIME)
+            .and_then(Attribute::as_u32)
+    }
+
+    /// The traffic attributes (octets with their Gigawords), if present.
+    pub fn traffic(&self) -> Option<Traffic> {
+        let get = |kind| self.find(kind).and_then(Attribute::as_u32).map(u64::from);
+        let octets = |low, high| Some(get(low)? | (get(high).unwrap_or(0) << 32));
+        Some(Traffic {
+            input_octets: octets(attr::ACCT_INPUT_OCTETS, attr::ACCT_INPUT_GIGAWORDS)?,
+            output_octets: octets(attr::ACCT_OUTPUT_OCTETS, attr::ACCT_OUTPUT_GIGAWORDS)?,
+            input_packets: get(attr::ACCT_INPUT_PACKETS)?,
+            output_packets: get(attr::ACCT_OUTPUT_PACKETS)?,
         })
+    }
+
+    /// The L2TP session of the record: our tunnel id (Tunnel-Assignment-Id, as xlnsd
+    /// sends it) and our session id (NAS-Port).
+    pub fn l2tp_key(&self) -> Option<(u16, u16)> {
+        let session = u16::try_from(self.find(attr::NAS_PORT)?.as_u32()?).ok()?;
+        let tunnel = self.find(attr::TUNNEL_ASSIGNMENT_ID)?;
+        let text = std::str::from_utf8(tunnel.value.get(1..)?).ok()?;
+        Some((text.parse().ok()?, session))
     }
 
     /// The length of [`Record::encode`]'s output.

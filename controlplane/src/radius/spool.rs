@@ -30,10 +30,12 @@
 //! * Records are replayed in sequence order; [`Spool::pending`] iterates them.
 //! * Open sessions: the spool knows, per Acct-Session-Id, the last Start or
 //!   Interim-Update of every session without a Stop. When the spool is opened after
-//!   xlnsd died, every such session is closed with [`Record::reboot_stop`]
-//!   (Acct-Terminate-Cause NAS-Reboot) appended behind the replayed records: each Start
-//!   gets exactly one Stop even across `kill -9`. (xlnsd does not take sessions over
-//!   after a restart; their L2TP and PPP state died with it.)
+//!   xlnsd died, [`Spool::take_recovered`] hands them to the caller, which closes each
+//!   with a Stop ([`Record::reboot_stop`], Acct-Terminate-Cause NAS-Reboot) appended
+//!   behind the replayed records ([`Spool::close_recovered`]): each Start gets exactly
+//!   one Stop even across `kill -9`. Until its Stop is written a recovered session stays
+//!   open in the file, so another crash recovers it again. (xlnsd does not take sessions
+//!   over after a restart; their L2TP and PPP state died with it.)
 //! * Bounds: at most `max_records` unacknowledged records and `max_bytes` of them.
 //!   Interim-Updates are refused beyond 90 % of either bound, so that Starts and Stops
 //!   keep room; beyond the bound every record is refused. A refused record is counted
@@ -245,6 +247,8 @@ pub struct Spool {
     open_bytes: u64,
     /// Pending Interim-Updates by Acct-Session-Id (see [`Spool::pending_interim`]).
     interims: HashMap<Vec<u8>, u64>,
+    /// See [`Spool::take_recovered`].
+    recovered: Vec<Record>,
     next_seq: u64,
     /// Every record with a seq below this one is durable.
     synced_below: u64,
@@ -267,6 +271,7 @@ impl Spool {
             open: HashMap::new(),
             open_bytes: 0,
             interims: HashMap::new(),
+            recovered: Vec::new(),
             next_seq: 1,
             synced_below: 1,
             dirty: false,
@@ -304,24 +309,29 @@ impl Spool {
         }
         spool.apply(scan.entries);
         spool.stats.replayed = spool.pending.len() as u64;
-        let open: Vec<Record> = {
-            spool.open_bytes = 0;
-            let mut v: Vec<(u64, Record)> = spool.open.drain().map(|(_, r)| r).collect();
-            v.sort_by_key(|(seq, _)| *seq);
-            v.into_iter().map(|(_, r)| r).collect()
-        };
+        let mut open: Vec<(u64, Record)> = spool.open.values().cloned().collect();
+        open.sort_by_key(|(seq, _)| *seq);
+        spool.recovered = open.into_iter().map(|(_, r)| r).collect();
         spool.file = Some(file);
-        // Rewrite from scratch: drops the torn tail, the ACKs and the checkpoints.
+        // Rewrite from scratch: drops the torn tail and the ACKs; the open sessions'
+        // last records stay (as checkpoints when acknowledged).
         spool.rewrite()?;
-        for record in open {
-            if let Some(stop) = record.reboot_stop() {
-                spool.stats.reboot_stops += 1;
-                // Room is not checked: these Stops replace Starts already counted.
-                spool.append_record(stop);
-            }
-        }
         spool.sync()?;
         Ok(spool)
+    }
+
+    /// The last Start or Interim-Update of every session that was open when the spool
+    /// was opened (xlnsd died before its Stop), in spool order; taken once. The caller
+    /// writes each one's Stop ([`Spool::close_recovered`]), now or later.
+    pub fn take_recovered(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.recovered)
+    }
+
+    /// Appends the Stop of a recovered session (room is not checked: it ends a session
+    /// whose Start was counted).
+    pub fn close_recovered(&mut self, stop: Record) -> u64 {
+        self.stats.reboot_stops += 1;
+        self.append_record(stop)
     }
 
     /// Rebuilds the in-memory state from scanned entries.

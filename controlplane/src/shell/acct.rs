@@ -14,8 +14,14 @@
 //!   none if neither; at least [`MIN_INTERIM`], RFC 2869 §5.16); Stop when it ends
 //!   ([`AcctCore::session_down`]) with the counters and the cause of [`terminate_cause`].
 //!   Sessions that never came up get no record.
+//! * Sessions left open by a crash (a Start or Interim-Update spooled, no Stop) get a
+//!   Stop with Acct-Terminate-Cause NAS-Reboot: at once, with the counters of their last
+//!   record; or, when the data plane's segment still forwards them (orphans, see
+//!   [`super::dataplane`]), when the data plane removes them, with its final counters
+//!   and the session time up to then ([`AcctCore::open_with_orphans`],
+//!   [`AcctCore::orphan_gone`]).
 //! * Accounting-On when the core opens (after the records replayed from the spool and
-//!   the NAS-Reboot Stops of sessions left open by a crash), Accounting-Off at a clean
+//!   the NAS-Reboot Stops written at once), Accounting-Off at a clean
 //!   shutdown ([`AcctCore::shutdown`]) after the Stops of the sessions closed by it
 //!   (RFC 2866 §5.1). Stops written during a shutdown say Admin-Reboot; sessions whose
 //!   PPP did not end within the shutdown's grace get theirs from
@@ -220,22 +226,40 @@ pub struct AcctCore {
     shutting_down: bool,
     boot: u64,
     stats: AcctStats,
+    /// Sessions of the previous run that the data plane still forwards (orphans), by
+    /// our (tunnel id, session id): their last record, closed by
+    /// [`AcctCore::orphan_gone`].
+    orphans: HashMap<(u16, u16), Record>,
 }
 
 impl AcctCore {
-    /// Opens the spool (replaying it, see [`Spool::open`]) and appends Accounting-On.
+    /// Opens the spool (replaying it, see [`Spool::open`]), closes the sessions the
+    /// previous run left open with NAS-Reboot Stops, and appends Accounting-On.
     pub fn open(config: AcctConfig, unix: u64) -> io::Result<AcctCore> {
-        let spool = Spool::open(config.spool.clone())?;
+        AcctCore::open_with_orphans(config, unix, |_, _| false)
+    }
+
+    /// [`AcctCore::open`] with a data plane: a session of the previous run that
+    /// `is_orphan(tunnel, session)` says the segment still forwards is closed only when
+    /// the data plane removes it ([`AcctCore::orphan_gone`]), with its final counters.
+    pub fn open_with_orphans(
+        config: AcctConfig,
+        unix: u64,
+        is_orphan: impl Fn(u16, u16) -> bool,
+    ) -> io::Result<AcctCore> {
+        let mut spool = Spool::open(config.spool.clone())?;
+        let recovered = spool.take_recovered();
         let s = spool.stats();
-        if s.replayed > 0 || s.reboot_stops > 0 {
+        if s.replayed > 0 || !recovered.is_empty() {
             info!(
                 replayed = s.replayed,
-                reboot_stops = s.reboot_stops,
+                open_sessions = recovered.len(),
                 torn_bytes = s.torn_bytes,
                 "accounting spool: replaying records of the previous run"
             );
         }
         let mut core = AcctCore {
+            orphans: HashMap::new(),
             backoff: config.retry_initial,
             config,
             spool,
@@ -249,6 +273,19 @@ impl AcctCore {
             boot: unix,
             stats: AcctStats::default(),
         };
+        for record in recovered {
+            match record.l2tp_key().filter(|(t, s)| is_orphan(*t, *s)) {
+                Some(key) => {
+                    core.orphans.insert(key, record);
+                }
+                None => {
+                    if let Some(stop) = record.reboot_stop() {
+                        core.spool.close_recovered(stop);
+                        core.stats.stops += 1;
+                    }
+                }
+            }
+        }
         let id = format!("{:08X}00000000", unix as u32);
         core.push(nas_record(
             StatusType::AccountingOn,
@@ -354,6 +391,24 @@ impl AcctCore {
         );
     }
 
+    /// Sessions of the previous run waiting for the data plane to remove them.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// The data plane removed the orphan (`tunnel`, `session`) with these final
+    /// counters: its Stop (NAS-Reboot), timed now.
+    pub fn orphan_gone(&mut self, unix: u64, tunnel: u16, session: u16, traffic: &Traffic) {
+        let Some(record) = self.orphans.remove(&(tunnel, session)) else {
+            return;
+        };
+        let time =
+            u64::from(record.session_time().unwrap_or(0)) + unix.saturating_sub(record.event_time);
+        let stop = record.reboot_stop_at(unix, Duration::from_secs(time), traffic);
+        self.spool.close_recovered(stop);
+        self.stats.stops += 1;
+    }
+
     /// The L2TP session `key` went away for `reason` (before PPP reports it down).
     pub fn l2tp_down(&mut self, key: SessionKey, reason: &SessionDownReason) {
         if self.sessions.contains_key(&key) {
@@ -407,6 +462,21 @@ impl AcctCore {
         for key in keys {
             let t = traffic(key).unwrap_or_default();
             self.session_down(now, unix, key, &DownReason::Admin, &t);
+        }
+        let mut orphans: Vec<(u16, u16)> = self.orphans.keys().copied().collect();
+        orphans.sort_unstable();
+        for (tunnel, session) in orphans {
+            let key = SessionKey { tunnel, session };
+            if let Some(t) = traffic(key) {
+                self.orphan_gone(unix, tunnel, session, &t);
+            } else if let Some(stop) = self
+                .orphans
+                .remove(&(tunnel, session))
+                .and_then(|r| r.reboot_stop())
+            {
+                self.spool.close_recovered(stop);
+                self.stats.stops += 1;
+            }
         }
     }
 
@@ -567,11 +637,18 @@ pub struct Accounting {
 
 impl Accounting {
     /// Opens the spool and spawns the client (on the current tokio runtime).
-    pub fn new(config: &RadiusConfig, lacs: &[LacConfig]) -> io::Result<Accounting> {
-        let core = AcctCore::open(AcctConfig::from_radius(config), unix_now()).map_err(|e| {
-            let path = config.spool.as_deref().unwrap_or(std::path::Path::new("-"));
-            io::Error::new(e.kind(), format!("[radius] spool {}: {e}", path.display()))
-        })?;
+    /// `is_orphan`: see [`AcctCore::open_with_orphans`].
+    pub fn new(
+        config: &RadiusConfig,
+        lacs: &[LacConfig],
+        is_orphan: impl Fn(u16, u16) -> bool,
+    ) -> io::Result<Accounting> {
+        let core =
+            AcctCore::open_with_orphans(AcctConfig::from_radius(config), unix_now(), is_orphan)
+                .map_err(|e| {
+                    let path = config.spool.as_deref().unwrap_or(std::path::Path::new("-"));
+                    io::Error::new(e.kind(), format!("[radius] spool {}: {e}", path.display()))
+                })?;
         let (tx, rx) = mpsc::channel(ANSWER_QUEUE);
         Ok(Accounting {
             core,

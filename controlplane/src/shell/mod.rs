@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::{AaaMode, Config};
-use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role};
+use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role, SessionKey};
 use crate::l2tp::transport;
 use crate::ppp::users::Users;
 use gate::Gate;
@@ -130,13 +130,6 @@ impl Shell {
         info!(rcvbuf, "control socket receive buffer");
         let seed = rand::random::<u64>();
         let mut ppp = PppSessions::new(config, users, pools);
-        let acct = match &config.radius {
-            Some(radius) if !radius.acct_servers.is_empty() => {
-                ppp.enable_accounting();
-                Some(acct::Accounting::new(radius, &config.lacs)?)
-            }
-            _ => None,
-        };
         if let Some(dp) = &config.dataplane {
             ppp.set_dataplane(dataplane::Publisher::open(
                 dp,
@@ -144,6 +137,18 @@ impl Shell {
                 Instant::now(),
             )?);
         }
+        let acct = match &config.radius {
+            Some(radius) if !radius.acct_servers.is_empty() => {
+                ppp.enable_accounting();
+                let ppp = &ppp;
+                Some(acct::Accounting::new(
+                    radius,
+                    &config.lacs,
+                    |tunnel, session| ppp.orphan_traffic(SessionKey { tunnel, session }).is_some(),
+                )?)
+            }
+            _ => None,
+        };
         let snapshots = match config.management.metrics {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -326,6 +331,14 @@ impl Shell {
         };
         let local = self.socket.local_addr().ok();
         let now = Instant::now();
+        while let Some((tunnel, session, c)) = self
+            .ppp
+            .dataplane_mut()
+            .and_then(|d| d.poll_removed_orphan())
+        {
+            acct.core_mut()
+                .orphan_gone(acct::unix_now(), tunnel, session, &ppp::traffic_of(&c));
+        }
         while let Some(note) = self.ppp.poll_acct() {
             let (aaa, endpoint) = (&self.aaa, &self.endpoint);
             acct.note(now, note, |key, id| {
@@ -459,7 +472,9 @@ impl Shell {
         if let Some(acct) = &mut self.acct {
             let ppp = &self.ppp;
             acct.core_mut()
-                .close_all(Instant::now(), acct::unix_now(), |key| ppp.traffic(key));
+                .close_all(Instant::now(), acct::unix_now(), |key| {
+                    ppp.traffic(key).or_else(|| ppp.orphan_traffic(key))
+                });
             acct.drain(SHUTDOWN_GRACE).await;
         }
         let counters = self.endpoint.stats();

@@ -161,7 +161,9 @@ pub enum AcctNote {
     },
 }
 
-fn traffic_of(c: &xlns_dataplane::shm::Counters) -> Traffic {
+/// Accounting's view of the data plane's counters: input is upstream (from the
+/// subscriber), output downstream.
+pub fn traffic_of(c: &xlns_dataplane::shm::Counters) -> Traffic {
     Traffic {
         input_octets: c.up_bytes,
         output_octets: c.down_bytes,
@@ -416,6 +418,20 @@ impl PppSessions {
     /// The next accounting note.
     pub fn poll_acct(&mut self) -> Option<AcctNote> {
         self.acct.as_mut()?.pop_front()
+    }
+
+    /// The data plane publisher, if any, to drain its removed orphans.
+    pub fn dataplane_mut(&mut self) -> Option<&mut Publisher> {
+        self.dataplane.as_mut()
+    }
+
+    /// The traffic of the previous run's session `key` that the data plane still
+    /// forwards (an orphan), if any.
+    pub fn orphan_traffic(&self, key: SessionKey) -> Option<Traffic> {
+        self.dataplane
+            .as_ref()?
+            .orphan_counters(key.tunnel, key.session)
+            .map(|c| traffic_of(&c))
     }
 
     /// Session `key` is not accounted (its LAC's `accounting = false`); call it before

@@ -239,3 +239,55 @@ proptest! {
         let _ = Record::decode(&bytes);
     }
 }
+
+#[test]
+fn a_record_reads_back_its_l2tp_key_time_and_traffic() {
+    let traffic = Traffic {
+        input_octets: (3 << 32) + 9,
+        output_octets: 77,
+        input_packets: 5,
+        output_packets: 6,
+    };
+    let r = session_record(
+        StatusType::InterimUpdate,
+        &info(),
+        1_000,
+        Some(Duration::from_secs(60)),
+        Some(&traffic),
+        None,
+    );
+    // info(): Tunnel-Assignment-Id "7", NAS-Port 42.
+    assert_eq!(r.l2tp_key(), Some((7, 42)));
+    assert_eq!(r.traffic(), Some(traffic));
+    assert_eq!(r.session_time(), Some(60));
+    let start = session_record(StatusType::Start, &info(), 1_000, None, None, None);
+    assert_eq!(start.traffic(), None);
+    let mut no_tunnel = info();
+    no_tunnel.context.tunnel = None;
+    let r2 = session_record(StatusType::Start, &no_tunnel, 1, None, None, None);
+    assert_eq!(r2.l2tp_key(), None);
+
+    let later = Traffic {
+        input_octets: 10,
+        ..traffic
+    };
+    let stop = r.reboot_stop_at(2_000, Duration::from_secs(1_060), &later);
+    assert_eq!(stop.status(), Some(StatusType::Stop));
+    assert_eq!(stop.event_time, 2_000);
+    assert_eq!(u32_of(&stop, attr::EVENT_TIMESTAMP), Some(2_000));
+    assert_eq!(u32_of(&stop, attr::ACCT_SESSION_TIME), Some(1_060));
+    assert_eq!(u32_of(&stop, attr::ACCT_TERMINATE_CAUSE), Some(11));
+    assert_eq!(stop.traffic(), Some(later));
+    for kind in [
+        attr::ACCT_STATUS_TYPE,
+        attr::ACCT_SESSION_TIME,
+        attr::ACCT_INPUT_OCTETS,
+        attr::ACCT_INPUT_GIGAWORDS,
+        attr::EVENT_TIMESTAMP,
+        attr::ACCT_TERMINATE_CAUSE,
+    ] {
+        assert_eq!(all(&stop, kind).len(), 1, "{kind}");
+    }
+    assert_eq!(all(&stop, attr::CLASS).len(), 2);
+    assert_eq!(stop.l2tp_key(), Some((7, 42)));
+}

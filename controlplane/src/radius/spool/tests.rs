@@ -80,6 +80,17 @@ fn stop(id: &str) -> Record {
     )
 }
 
+/// Opens the spool and closes the sessions it recovered at once, as the accounting core
+/// does without a data plane.
+fn reopen(path: &TempPath) -> Spool {
+    let mut spool = Spool::open(config(path)).unwrap();
+    for r in spool.take_recovered() {
+        spool.close_recovered(r.reboot_stop().unwrap());
+    }
+    spool.sync().unwrap();
+    spool
+}
+
 fn u32_of(r: &Record, kind: u8) -> Option<u32> {
     r.attributes
         .iter()
@@ -137,7 +148,7 @@ fn scan_stops_at_a_torn_or_corrupt_entry() {
 #[test]
 fn records_survive_a_reopen_until_acknowledged_in_order() {
     let path = TempPath::new("order");
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     let s1 = spool.push(start("A")).unwrap();
     let s2 = spool.push(start("B")).unwrap();
     let s3 = spool.push(stop("A")).unwrap();
@@ -152,7 +163,7 @@ fn records_survive_a_reopen_until_acknowledged_in_order() {
     spool.ack(s2);
     drop(spool);
 
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     // A: Start and Stop pending, in order; B: acknowledged Start, no Stop: closed with
     // a NAS-Reboot Stop behind them.
     assert_eq!(
@@ -177,7 +188,7 @@ fn records_survive_a_reopen_until_acknowledged_in_order() {
     drop(spool);
 
     // A second restart does not close B again, and does not resurrect anything.
-    let spool = Spool::open(config(&path)).unwrap();
+    let spool = reopen(&path);
     assert_eq!(spool.stats().reboot_stops, 1, "C has a Start only");
     let closed: Vec<_> = summary(&spool)
         .into_iter()
@@ -189,7 +200,7 @@ fn records_survive_a_reopen_until_acknowledged_in_order() {
 #[test]
 fn a_torn_tail_is_ignored_and_truncated() {
     let path = TempPath::new("torn");
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     spool.push(start("A")).unwrap();
     spool.push(stop("A")).unwrap();
     spool.sync().unwrap();
@@ -206,7 +217,7 @@ fn a_torn_tail_is_ignored_and_truncated() {
     torn.extend_from_slice(&third[..third.len() / 2]);
     std::fs::write(&path.0, &torn).unwrap();
 
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     assert_eq!(spool.stats().torn_bytes, (third.len() / 2) as u64);
     assert_eq!(
         summary(&spool),
@@ -219,7 +230,7 @@ fn a_torn_tail_is_ignored_and_truncated() {
     spool.push(start("B")).unwrap();
     spool.sync().unwrap();
     drop(spool);
-    let spool = Spool::open(config(&path)).unwrap();
+    let spool = reopen(&path);
     assert_eq!(spool.stats().torn_bytes, 0);
     assert_eq!(spool.len(), 4, "A start, A stop, B start, B reboot stop");
 }
@@ -234,7 +245,7 @@ fn a_file_that_is_not_a_spool_is_refused() {
 #[test]
 fn the_file_shrinks_to_its_magic_when_everything_is_acknowledged() {
     let path = TempPath::new("shrink");
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     let a = spool.push(start("A")).unwrap();
     let b = spool.push(stop("A")).unwrap();
     spool.sync().unwrap();
@@ -252,7 +263,7 @@ fn the_file_shrinks_to_its_magic_when_everything_is_acknowledged() {
 #[test]
 fn compaction_keeps_the_last_interim_of_open_sessions() {
     let path = TempPath::new("compact");
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     let s = spool.push(start("A")).unwrap();
     spool.sync().unwrap();
     spool.ack(s);
@@ -265,7 +276,7 @@ fn compaction_keeps_the_last_interim_of_open_sessions() {
     }
     assert!(spool.stats().file_bytes < COMPACT_MIN_BYTES);
     drop(spool);
-    let spool = Spool::open(config(&path)).unwrap();
+    let spool = reopen(&path);
     assert_eq!(spool.stats().reboot_stops, 1);
     let (_, stop) = spool.pending().next().unwrap();
     assert_eq!(stop.status(), Some(StatusType::Stop));
@@ -279,7 +290,7 @@ fn compaction_keeps_the_last_interim_of_open_sessions() {
 #[test]
 fn a_superseded_interim_is_not_replayed() {
     let path = TempPath::new("supersede");
-    let mut spool = Spool::open(config(&path)).unwrap();
+    let mut spool = reopen(&path);
     spool.push(start("A")).unwrap();
     let i1 = spool.push(interim("A", 1)).unwrap();
     assert_eq!(spool.pending_interim(b"A"), Some(i1));
@@ -289,7 +300,7 @@ fn a_superseded_interim_is_not_replayed() {
     spool.sync().unwrap();
     assert_eq!(spool.stats().superseded, 1);
     drop(spool);
-    let spool = Spool::open(config(&path)).unwrap();
+    let spool = reopen(&path);
     assert_eq!(
         spool.pending_interim(b"A"),
         Some(i2),
@@ -301,6 +312,36 @@ fn a_superseded_interim_is_not_replayed() {
         .collect();
     // Start, the second Interim-Update, the NAS-Reboot Stop with its counters.
     assert_eq!(octets, vec![None, Some(2), Some(2)]);
+}
+
+#[test]
+fn a_recovered_session_stays_open_until_its_stop_is_written() {
+    let path = TempPath::new("recovered");
+    let mut spool = reopen(&path);
+    let s = spool.push(start("A")).unwrap();
+    spool.sync().unwrap();
+    spool.ack(s);
+    drop(spool);
+    let mut spool = Spool::open(config(&path)).unwrap();
+    let recovered = spool.take_recovered();
+    assert_eq!(recovered.len(), 1);
+    assert!(spool.take_recovered().is_empty(), "taken once");
+    assert_eq!(spool.open_sessions(), 1);
+    drop(spool);
+    // Crashed again before the Stop: recovered again.
+    let mut spool = Spool::open(config(&path)).unwrap();
+    let recovered = spool.take_recovered();
+    assert_eq!(recovered, vec![start("A")]);
+    spool.close_recovered(recovered[0].reboot_stop().unwrap());
+    spool.sync().unwrap();
+    assert_eq!(spool.open_sessions(), 0);
+    drop(spool);
+    let mut spool = Spool::open(config(&path)).unwrap();
+    assert!(spool.take_recovered().is_empty());
+    assert_eq!(
+        summary(&spool),
+        vec![("A".to_owned(), Some(StatusType::Stop))]
+    );
 }
 
 #[test]

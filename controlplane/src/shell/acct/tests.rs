@@ -415,3 +415,61 @@ fn a_shutdown_closes_the_sessions_left_with_admin_reboot_before_accounting_off()
     assert_eq!(summary[2].1, Some(8), "Accounting-Off last");
     assert_eq!(value(&sent[0], attr::ACCT_SESSION_TIME), Some(30));
 }
+
+#[test]
+fn sessions_the_data_plane_still_forwards_are_stopped_when_it_removes_them() {
+    let dir = std::env::temp_dir().join(format!("xlns-acct-core-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = config();
+    cfg.spool.path = Some(dir.join("spool"));
+    let t0 = Instant::now();
+    let with_key = |id: &str, session: u16| {
+        let mut i = info(id);
+        i.context.nas_port = Some(u32::from(session));
+        i.context.tunnel = Some(crate::radius::auth::TunnelContext {
+            medium: crate::radius::auth::TunnelMedium::Ipv4,
+            client_endpoint: "192.0.2.2".to_owned(),
+            server_endpoint: "192.0.2.1".to_owned(),
+            assignment_id: Some("1".to_owned()),
+            client_auth_id: None,
+            server_auth_id: None,
+        });
+        i
+    };
+    {
+        let mut core = AcctCore::open(cfg.clone(), 1_000).unwrap();
+        core.session_up(t0, 1_000, key(1), with_key("A", 1), None);
+        core.session_up(t0, 1_000, key(2), with_key("B", 2), None);
+        ack_all(&mut core, t0, 1_000);
+    }
+    // Restart: the data plane still forwards session 1/1 only.
+    let mut core =
+        AcctCore::open_with_orphans(cfg.clone(), 1_100, |t, s| (t, s) == (1, 1)).unwrap();
+    assert_eq!(core.orphans(), 1);
+    let sent = ack_all(&mut core, t0, 1_100);
+    let summary: Vec<(String, Option<u32>)> = sent
+        .iter()
+        .map(|a| (id_of(a), value(a, attr::ACCT_STATUS_TYPE)))
+        .collect();
+    assert_eq!(summary[0], ("B".to_owned(), Some(2)), "B at once");
+    assert_eq!(summary[1].1, Some(7), "then Accounting-On");
+    assert_eq!(summary.len(), 2);
+    let traffic = Traffic {
+        input_octets: 123,
+        ..Traffic::default()
+    };
+    core.orphan_gone(1_160, 1, 2, &traffic);
+    assert_eq!(core.orphans(), 1, "not an orphan of ours");
+    core.orphan_gone(1_160, 1, 1, &traffic);
+    assert_eq!(core.orphans(), 0);
+    let sent = ack_all(&mut core, t0, 1_160);
+    assert_eq!(id_of(&sent[0]), "A");
+    assert_eq!(value(&sent[0], attr::ACCT_TERMINATE_CAUSE), Some(11));
+    assert_eq!(value(&sent[0], attr::ACCT_INPUT_OCTETS), Some(123));
+    assert_eq!(value(&sent[0], attr::ACCT_SESSION_TIME), Some(160));
+    drop(core);
+    let core = AcctCore::open(cfg, 1_200).unwrap();
+    assert_eq!(core.spool().open_sessions(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
