@@ -254,7 +254,7 @@ impl Shell {
         }
     }
 
-    /// The earlier of the endpoint's and the PPP sessions' deadlines.
+    /// The earliest of the endpoint's, the PPP sessions' and accounting's deadlines.
     fn next_deadline(&mut self) -> Option<Instant> {
         let acct = self.acct.as_ref().and_then(|a| a.core().poll_timeout());
         [self.endpoint.poll_timeout(), self.ppp.poll_timeout(), acct]
