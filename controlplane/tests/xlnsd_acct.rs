@@ -438,7 +438,9 @@ struct Veth(String);
 
 impl Veth {
     fn create() -> Option<Veth> {
-        let name = format!("xac{}", std::process::id() % 100_000);
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("xac{}x{n}", std::process::id() % 100_000);
         let ip = |args: &[&str]| {
             Command::new("ip")
                 .args(args)
