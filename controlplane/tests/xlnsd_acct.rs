@@ -35,7 +35,7 @@ use xlns_controlplane::ppp::session::{
 };
 use xlns_controlplane::ppp::users::Users;
 use xlns_controlplane::shell::aaa::Aaa;
-use xlns_controlplane::shell::acct::{Accounting, unix_now};
+use xlns_controlplane::shell::acct::{Accounting, Answer, unix_now};
 use xlns_controlplane::shell::dataplane::Publisher;
 use xlns_controlplane::shell::endpoint_config;
 use xlns_controlplane::shell::gate::Gate;
@@ -342,7 +342,11 @@ impl Sim {
                 })
                 .unwrap()
                 .unwrap();
-            assert!(answer.1, "FreeRADIUS did not acknowledge a record");
+            assert_eq!(
+                answer.1,
+                Answer::Acknowledged,
+                "FreeRADIUS did not acknowledge a record"
+            );
             self.acct.handle_answer(answer);
         }
     }

@@ -20,6 +20,8 @@
 //!   Acct-Input/Output-Gigawords for the octets beyond 2^32 (RFC 2869 §5.1, §5.2) and
 //!   Acct-Input/Output-Packets (RFC 2866 §5.3, §5.4, §5.8, §5.9). Stop adds
 //!   Acct-Terminate-Cause (RFC 2866 §5.10).
+//! * Values longer than 253 octets (RFC 2865 §5) are truncated, so that every record can
+//!   be encoded.
 //! * Input is what the subscriber sent (upstream, access to core), output what it
 //!   received (RFC 2866 §5.3: "received from the port").
 //! * Accounting-On / Accounting-Off (RFC 2866 §5.1, values 7 and 8) carry the NAS
@@ -316,11 +318,19 @@ pub fn session_record(
         attr::EVENT_TIMESTAMP,
         event_timestamp(event_time),
     ));
+    // RFC 2865 §5: a value holds at most 253 octets (a peer's 255-octet PAP name would
+    // make the request unencodable).
+    for at in &mut a {
+        at.value.truncate(MAX_VALUE_LEN);
+    }
     Record {
         event_time,
         attributes: a,
     }
 }
+
+/// Longest attribute value (RFC 2865 §5).
+pub const MAX_VALUE_LEN: usize = 253;
 
 /// Accounting-On or Accounting-Off (RFC 2866 §5.1) of the NAS described by `ctx`.
 pub fn nas_record(
@@ -338,6 +348,9 @@ pub fn nas_record(
         attr::EVENT_TIMESTAMP,
         event_timestamp(event_time),
     ));
+    for at in &mut a {
+        at.value.truncate(MAX_VALUE_LEN);
+    }
     Record {
         event_time,
         attributes: a,

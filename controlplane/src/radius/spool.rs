@@ -404,6 +404,12 @@ impl Spool {
         self.interims.get(id).copied()
     }
 
+    /// Forgets pending record `seq` for good (it can never be sent: unencodable); the
+    /// caller counts it. Whether it was pending.
+    pub fn discard(&mut self, seq: u64) -> bool {
+        self.forget(seq)
+    }
+
     /// Forgets pending record `seq` without it being sent (an ACK entry marks it): a
     /// newer record of the same session says everything it said. Counted in
     /// [`SpoolStats::superseded`].

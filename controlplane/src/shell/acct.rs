@@ -56,7 +56,7 @@ use crate::radius::acct::{
     Authentic, Record, SessionInfo, StatusType, TerminateCause, Traffic, nas_record, session_record,
 };
 use crate::radius::auth::SessionContext;
-use crate::radius::client::{ClientConfig, RadiusClient, ServerConfig};
+use crate::radius::client::{ClientConfig, RadiusClient, RequestError, ServerConfig};
 use crate::radius::spool::{Spool, SpoolConfig, SpoolStats};
 use crate::radius::wire::Attribute;
 
@@ -198,6 +198,8 @@ pub struct AcctStats {
     pub responses: u64,
     /// Sendings that no server answered.
     pub timeouts: u64,
+    /// Records that cannot be encoded (over 4096 octets), dropped.
+    pub unencodable: u64,
     /// Records the spool refused (full).
     pub dropped: u64,
 }
@@ -208,6 +210,27 @@ struct Live {
     start: Instant,
     interim: Option<Duration>,
     next: Option<Instant>,
+}
+
+/// What became of one sending of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// An Accounting-Response acknowledged it.
+    Acknowledged,
+    /// No server answered (or the client failed): send it again later.
+    NoAnswer,
+    /// It cannot be encoded: it never will be; dropped.
+    Unencodable,
+}
+
+impl Answer {
+    fn of(result: &Result<crate::radius::client::Response, RequestError>) -> Answer {
+        match result {
+            Ok(_) => Answer::Acknowledged,
+            Err(RequestError::Encode(_)) => Answer::Unencodable,
+            Err(_) => Answer::NoAnswer,
+        }
+    }
 }
 
 /// The sans-IO accounting core; see the module documentation.
@@ -577,10 +600,26 @@ impl AcctCore {
 
     /// The answer for record `seq`: acknowledged (`true`) or no server answered.
     pub fn handle_response(&mut self, now: Instant, seq: u64, acknowledged: bool) {
+        let answer = if acknowledged {
+            Answer::Acknowledged
+        } else {
+            Answer::NoAnswer
+        };
+        self.handle_answer(now, seq, answer);
+    }
+
+    /// What became of the sending of record `seq`.
+    pub fn handle_answer(&mut self, now: Instant, seq: u64, answer: Answer) {
         if self.in_flight.remove(&seq).is_none() {
             return;
         }
-        if acknowledged {
+        if answer == Answer::Unencodable {
+            self.stats.unencodable += 1;
+            warn!(seq, "accounting record cannot be encoded: dropped");
+            self.spool.discard(seq);
+            return;
+        }
+        if answer == Answer::Acknowledged {
             self.stats.responses += 1;
             self.spool.ack(seq);
             if self.outage {
@@ -629,8 +668,8 @@ pub fn client_config(config: &RadiusConfig) -> ClientConfig {
 pub struct Accounting {
     core: AcctCore,
     client: RadiusClient,
-    tx: mpsc::Sender<(u64, bool)>,
-    rx: mpsc::Receiver<(u64, bool)>,
+    tx: mpsc::Sender<(u64, Answer)>,
+    rx: mpsc::Receiver<(u64, Answer)>,
     /// The `[[lac]]` names with `accounting = false`.
     unaccounted_lacs: HashSet<String>,
 }
@@ -688,20 +727,20 @@ impl Accounting {
             let client = self.client.clone();
             let tx = self.tx.clone();
             tokio::spawn(async move {
-                let ok = client.account(attributes).await.is_ok();
-                let _ = tx.send((seq, ok)).await;
+                let answer = Answer::of(&client.account(attributes).await);
+                let _ = tx.send((seq, answer)).await;
             });
         }
     }
 
     /// The next answer; never ends (this holds a sender).
-    pub async fn recv(&mut self) -> Option<(u64, bool)> {
+    pub async fn recv(&mut self) -> Option<(u64, Answer)> {
         self.rx.recv().await
     }
 
     /// An answer from [`Accounting::recv`].
-    pub fn handle_answer(&mut self, (seq, ok): (u64, bool)) {
-        self.core.handle_response(Instant::now(), seq, ok);
+    pub fn handle_answer(&mut self, (seq, answer): (u64, Answer)) {
+        self.core.handle_answer(Instant::now(), seq, answer);
     }
 
     /// Appends Accounting-Off and sends until the spool is empty or `grace` passed.
@@ -774,7 +813,7 @@ impl Accounting {
 }
 
 /// [`Accounting::recv`] when there is an [`Accounting`], else never.
-pub async fn recv(acct: Option<&mut Accounting>) -> Option<(u64, bool)> {
+pub async fn recv(acct: Option<&mut Accounting>) -> Option<(u64, Answer)> {
     match acct {
         Some(acct) => acct.recv().await,
         None => std::future::pending().await,

@@ -566,6 +566,11 @@ impl Shell {
             Family::Counter(one(c.responses)),
         ));
         families.push((
+            "radius_acct_unencodable",
+            "Accounting records dropped because they cannot be encoded.",
+            Family::Counter(one(c.unencodable)),
+        ));
+        families.push((
             "radius_acct_timeouts",
             "Sendings of a record that no accounting server answered.",
             Family::Counter(one(c.timeouts)),

@@ -291,3 +291,12 @@ fn a_record_reads_back_its_l2tp_key_time_and_traffic() {
     assert_eq!(all(&stop, attr::CLASS).len(), 2);
     assert_eq!(stop.l2tp_key(), Some((7, 42)));
 }
+
+#[test]
+fn long_values_are_cut_to_253_octets() {
+    let mut i = info();
+    i.user_name = vec![b'u'; 255];
+    let r = session_record(StatusType::Start, &i, 1, None, None, None);
+    assert_eq!(all(&r, attr::USER_NAME)[0].len(), 253);
+    assert!(r.attributes.iter().all(|a| a.value.len() <= 253));
+}

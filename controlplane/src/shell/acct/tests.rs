@@ -473,3 +473,22 @@ fn sessions_the_data_plane_still_forwards_are_stopped_when_it_removes_them() {
     assert_eq!(core.spool().open_sessions(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unencodable_record_is_dropped_not_retried() {
+    let t0 = Instant::now();
+    let mut core = AcctCore::open(config(), 0).unwrap();
+    ack_all(&mut core, t0, 0);
+    let mut big = info("A");
+    big.class = vec![vec![b'c'; 253]; 20];
+    core.session_up(t0, 0, key(1), big, None);
+    core.session_up(t0, 0, key(2), info("B"), None);
+    core.sync();
+    let (a, _) = core.poll_request(t0, 0).unwrap();
+    core.handle_answer(t0, a, Answer::Unencodable);
+    assert_eq!(core.stats().unencodable, 1);
+    assert_eq!(core.spool().len(), 1, "dropped from the spool");
+    assert_eq!(core.spool_stats().superseded, 0);
+    let (_, b) = core.poll_request(t0, 0).unwrap();
+    assert_eq!(id_of(&b), "B", "no backoff: the servers are fine");
+}
