@@ -38,7 +38,12 @@
 //!   every server failed the record is sent again later, after a backoff that doubles
 //!   from `[radius] timeout` up to `[radius] max_timeout`, one record at a time until a
 //!   server answers again. Each sending is a new request: new Identifier, new Request
-//!   Authenticator and the Acct-Delay-Time of that moment (RFC 2866 §5.2).
+//!   Authenticator and the Acct-Delay-Time of that moment (RFC 2866 §5.2). A record the
+//!   client cannot encode ([`Answer::Unencodable`]) is dropped and counted, never retried.
+//! * Delivery is exactly once across outages and `kill -9` as long as no request is in
+//!   flight when xlnsd dies; a record the server acknowledged just before the kill, its
+//!   ACK entry not yet written, is sent again after the restart (at least once: RADIUS
+//!   servers tolerate a duplicate Accounting-Request).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
