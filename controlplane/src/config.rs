@@ -471,6 +471,9 @@ pub struct LacConfig {
     pub proxy: ProxyMode,
     /// `aaa`: `"local"` or `"radius"`; `None`: `[radius] auth` decides.
     pub aaa: Option<AaaMode>,
+    /// `accounting`: RADIUS accounting of this LAC's sessions when `[radius]` has an
+    /// `acct_server`. Default `true`.
+    pub accounting: bool,
 }
 
 impl Config {
@@ -611,6 +614,7 @@ struct RawLac {
     force_chap: S<bool>,
     renegotiate_lcp: Option<bool>,
     aaa: S<String>,
+    accounting: Option<bool>,
 }
 
 const HELLO_MIN: Duration = Duration::from_secs(1);
@@ -1180,6 +1184,7 @@ impl RawLac {
                 None => None,
                 Some(v) => Some(aaa_mode(src, &key("aaa"), v)?),
             },
+            accounting: self.accounting.unwrap_or(true),
         })
     }
 
@@ -1270,6 +1275,8 @@ pub const DEFAULT_RADIUS_DEAD_TIME: Duration = Duration::from_secs(60);
 pub const DEFAULT_NAS_IDENTIFIER: &str = "xlns";
 /// Default `[radius] spool_max_records`.
 pub const DEFAULT_SPOOL_MAX_RECORDS: u32 = 1_000_000;
+/// Default `[radius] spool_max_bytes`: 1 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 /// How a session is authenticated: `aaa = "local" | "radius"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1304,6 +1311,7 @@ pub struct RadiusServerConfig {
 /// interim_interval = "5m"         # unless the Access-Accept says otherwise
 /// spool = "/var/lib/xlns/acct.spool"
 /// spool_max_records = 1000000
+/// spool_max_bytes = 1073741824
 /// [[radius.auth_server]]
 /// address = "127.0.0.1:1812"
 /// secret = "testing123"
@@ -1338,6 +1346,8 @@ pub struct RadiusConfig {
     pub spool: Option<PathBuf>,
     /// `spool_max_records`: records kept unacknowledged at most.
     pub spool_max_records: u32,
+    /// `spool_max_bytes`: bytes of unacknowledged records at most (at least 4096).
+    pub spool_max_bytes: u64,
 }
 
 impl RadiusConfig {
@@ -1371,6 +1381,7 @@ struct RawRadius {
     interim_interval: S<String>,
     spool: S<String>,
     spool_max_records: S<i64>,
+    spool_max_bytes: S<i64>,
 }
 
 fn aaa_mode(src: &Source<'_>, key: &str, v: &Spanned<String>) -> Result<AaaMode, ConfigError> {
@@ -1489,6 +1500,14 @@ impl RawRadius {
                 U32_MAX,
             )?
             .unwrap_or(DEFAULT_SPOOL_MAX_RECORDS),
+            spool_max_bytes: int::<u64>(
+                src,
+                "radius.spool_max_bytes",
+                &self.spool_max_bytes,
+                4096,
+                i64::MAX,
+            )?
+            .unwrap_or(DEFAULT_SPOOL_MAX_BYTES),
         })
     }
 }
@@ -1586,6 +1605,28 @@ name = "b"
         assert_eq!(r.mode_for(Some(&c.lacs[1])), AaaMode::Radius);
         assert_eq!(r.mode_for(None), AaaMode::Radius);
         assert_eq!(Config::default().radius, None);
+    }
+
+    #[test]
+    fn radius_accounting_keys() {
+        let c = Config::from_toml_str(
+            "[radius]\nspool_max_records = 10\nspool_max_bytes = 65536\n\
+             [[lac]]\nname = \"a\"\naccounting = false\n[[lac]]\nname = \"b\"\n",
+            "xlnsd.toml",
+        )
+        .unwrap();
+        let r = c.radius.clone().unwrap();
+        assert_eq!(r.spool_max_records, 10);
+        assert_eq!(r.spool_max_bytes, 65_536);
+        assert!(!c.lacs[0].accounting);
+        assert!(c.lacs[1].accounting, "accounted by default");
+        let d = Config::from_toml_str("[radius]\n", "xlnsd.toml").unwrap();
+        assert_eq!(d.radius.unwrap().spool_max_bytes, DEFAULT_SPOOL_MAX_BYTES);
+        assert_err(
+            "[radius]\nspool_max_bytes = 10\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:19: radius.spool_max_bytes: must be between 4096",
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! `xlnsctl [--socket PATH] [--json] show tunnels | show sessions [--user U]
 //! [--address A] [--lac L] [--tunnel T] | show session T/S | show pools | show workers |
-//! clear session T/S | clear tunnel T | reload`
+//! show radius | clear session T/S | clear tunnel T | reload`
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

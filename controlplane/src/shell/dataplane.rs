@@ -43,6 +43,9 @@
 //!   soon after the restart: the LAC's LCP echoes reach this xlnsd, which knows no PPP for
 //!   them and does not answer, so the client drops the link within its echo timeout.
 //!
+//! Accounting (issue #7) closes the previous run's session of an orphan when it is
+//! removed, with its final counters ([`Publisher::poll_removed_orphan`]).
+//!
 //! Taking orphans over (rebuilding their tunnels and PPP state) is the hitless restart of
 //! ARCHITECTURE.md §2, not done here.
 
@@ -138,6 +141,9 @@ pub struct Publisher {
     neighbours: HashMap<Ipv4Addr, EthernetAddress>,
     next_tick: Instant,
     stats: PublisherStats,
+    /// Orphans removed, with their final counters, for accounting
+    /// ([`Publisher::poll_removed_orphan`]); at most the orphans adopted at open.
+    removed_orphans: std::collections::VecDeque<(u16, u16, Counters)>,
 }
 
 impl Publisher {
@@ -192,6 +198,7 @@ impl Publisher {
             neighbours: HashMap::new(),
             next_tick: now,
             stats,
+            removed_orphans: std::collections::VecDeque::new(),
         };
         publisher.writer.heartbeat(monotonic_ns());
         Ok(publisher)
@@ -215,6 +222,20 @@ impl Publisher {
     /// Sessions left by the previous xlnsd and still in the segment.
     pub fn orphans(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// The counters of the orphan with our tunnel and session ids, if the segment still
+    /// holds it.
+    pub fn orphan_counters(&self, tunnel: u16, session: u16) -> Option<Counters> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        let orphan = self.orphans.get(&key)?;
+        self.writer.session_counters(orphan.slot).ok()
+    }
+
+    /// The next orphan removed (idle or displaced): our tunnel id, session id and its
+    /// final counters (accounting closes the previous run's session with them).
+    pub fn poll_removed_orphan(&mut self) -> Option<(u16, u16, Counters)> {
+        self.removed_orphans.pop_front()
     }
 
     /// Whether session `key` is in the segment.
@@ -395,7 +416,13 @@ impl Publisher {
         };
         self.stats.orphans_removed += 1;
         match self.writer.remove(orphan.slot) {
-            Ok(c) => info!(
+            Ok(c) => {
+                self.removed_orphans.push_back((
+                    orphan.rec.local_tunnel,
+                    orphan.rec.local_session,
+                    c,
+                ));
+                info!(
                 tunnel = orphan.rec.local_tunnel,
                 session = orphan.rec.local_session,
                 address = %Ipv4Addr::from(orphan.rec.subscriber_v4),
@@ -405,7 +432,8 @@ impl Publisher {
                 down_bytes = c.down_bytes,
                 why,
                 "data plane: orphan removed"
-            ),
+                );
+            }
             Err(error) => warn!(%error, "data plane: removing an orphan"),
         }
     }

@@ -516,7 +516,91 @@ impl Shell {
             ));
         }
         families.extend(self.reload_families());
+        self.radius_families(&mut families);
         Snapshot { families }
+    }
+
+    /// RADIUS authentication and accounting (issue #7); nothing without `[radius]`.
+    fn radius_families(&self, families: &mut Vec<(&'static str, &'static str, Family)>) {
+        let one = |v: u64| vec![(vec![], v as f64)];
+        if let Some(aaa) = &self.aaa {
+            let a = aaa.stats();
+            families.push((
+                "radius_auth_requests",
+                "Access-Requests sent (one per authentication).",
+                Family::Counter(one(a.requests)),
+            ));
+            families.push((
+                "radius_auth_answers",
+                "Authentication answers by result (failure: no server answered).",
+                Family::Counter(vec![
+                    (labels(&[("result", "accept")]), a.accepts as f64),
+                    (labels(&[("result", "reject")]), a.rejects as f64),
+                    (labels(&[("result", "failure")]), a.failures as f64),
+                ]),
+            ));
+        }
+        let Some(acct) = &self.acct else {
+            return;
+        };
+        let c = acct.core().stats();
+        let s = acct.core().spool_stats();
+        families.push((
+            "radius_acct_records",
+            "Accounting records spooled, by Acct-Status-Type.",
+            Family::Counter(vec![
+                (labels(&[("status", "start")]), c.starts as f64),
+                (labels(&[("status", "interim-update")]), c.interims as f64),
+                (labels(&[("status", "stop")]), c.stops as f64),
+                (labels(&[("status", "accounting-on")]), c.ons as f64),
+                (labels(&[("status", "accounting-off")]), c.offs as f64),
+            ]),
+        ));
+        families.push((
+            "radius_acct_requests",
+            "Accounting-Requests sent (each sending of a record).",
+            Family::Counter(one(c.requests)),
+        ));
+        families.push((
+            "radius_acct_responses",
+            "Accounting-Responses (records acknowledged).",
+            Family::Counter(one(c.responses)),
+        ));
+        families.push((
+            "radius_acct_unencodable",
+            "Accounting records dropped because they cannot be encoded.",
+            Family::Counter(one(c.unencodable)),
+        ));
+        families.push((
+            "radius_acct_timeouts",
+            "Sendings of a record that no accounting server answered.",
+            Family::Counter(one(c.timeouts)),
+        ));
+        families.push((
+            "radius_acct_spool_depth",
+            "Accounting records in the spool, not acknowledged yet.",
+            Family::Gauge(one(s.depth)),
+        ));
+        families.push((
+            "radius_acct_spool_bytes",
+            "Bytes of the accounting records in the spool.",
+            Family::Gauge(one(s.bytes)),
+        ));
+        families.push((
+            "radius_acct_spool_full",
+            "1 while the accounting spool refuses records (alarm).",
+            Family::Gauge(one(u64::from(s.full))),
+        ));
+        families.push((
+            "radius_acct_spool_dropped",
+            "Accounting records refused because the spool was full.",
+            Family::Counter(one(s.dropped)),
+        ));
+        families.push((
+            "radius_acct_spool_io_errors",
+            "Spool writes or syncs that failed (records then live in memory only).",
+            Family::Counter(one(s.io_errors)),
+        ));
     }
 }
 

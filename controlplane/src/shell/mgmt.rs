@@ -164,6 +164,7 @@ impl Shell {
             },
             ["show", "pools"] => self.show_pools(),
             ["show", "workers"] => self.show_workers(),
+            ["show", "radius"] => self.show_radius(),
             ["clear", "session", key] => match parse_key(key) {
                 Some(key) => self.clear_session(key),
                 None => error("expected <tunnel>/<session>"),
@@ -340,6 +341,50 @@ impl Shell {
             .map(|(w, reason, n)| json!({"worker": w, "reason": reason, "drops": n}))
             .collect();
         table(&["worker", "reason", "drops"], rows)
+    }
+
+    /// RADIUS authentication and accounting counters, the accounting spool's state.
+    fn show_radius(&self) -> Value {
+        let Some(aaa) = &self.aaa else {
+            return error("RADIUS is off (no [radius])");
+        };
+        let a = aaa.stats();
+        let mut row = json!({
+            "auth_requests": a.requests,
+            "auth_accepts": a.accepts,
+            "auth_rejects": a.rejects,
+            "auth_failures": a.failures,
+        });
+        if let (Some(acct), Some(o)) = (&self.acct, row.as_object_mut()) {
+            let c = acct.core().stats();
+            let s = acct.core().spool_stats();
+            for (k, v) in [
+                ("acct_starts", c.starts),
+                ("acct_interims", c.interims),
+                ("acct_stops", c.stops),
+                ("acct_requests", c.requests),
+                ("acct_responses", c.responses),
+                ("acct_timeouts", c.timeouts),
+                ("acct_in_flight", acct.core().in_flight() as u64),
+                ("spool_depth", s.depth),
+                ("spool_bytes", s.bytes),
+                ("spool_dropped", s.dropped),
+                ("spool_replayed", s.replayed),
+                ("spool_reboot_stops", s.reboot_stops),
+                ("spool_torn_bytes", s.torn_bytes),
+                ("spool_file_bytes", s.file_bytes),
+                ("spool_superseded", s.superseded),
+                ("spool_io_errors", s.io_errors),
+            ] {
+                o.insert(k.to_owned(), json!(v));
+            }
+            o.insert("spool_full".to_owned(), json!(s.full));
+        }
+        let columns: Vec<String> = row
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        json!({"ok": true, "columns": columns, "rows": [row]})
     }
 
     fn clear_session(&mut self, key: SessionKey) -> Value {

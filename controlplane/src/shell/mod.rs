@@ -30,6 +30,7 @@
 //! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
 pub mod aaa;
+pub mod acct;
 pub mod dataplane;
 pub mod gate;
 pub mod metrics;
@@ -49,7 +50,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::{AaaMode, Config};
-use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role};
+use crate::l2tp::endpoint::{Endpoint, EndpointConfig, Event, Role, SessionKey};
 use crate::l2tp::transport;
 use crate::ppp::users::Users;
 use gate::Gate;
@@ -116,6 +117,8 @@ pub struct Shell {
     aaa: Option<aaa::Aaa>,
     /// The running configuration and how to reload it (SIGHUP).
     reload: reload::Reloader,
+    /// RADIUS accounting (`[radius]` with an `acct_server`).
+    acct: Option<acct::Accounting>,
 }
 
 impl Shell {
@@ -137,6 +140,18 @@ impl Shell {
                 Instant::now(),
             )?);
         }
+        let acct = match &config.radius {
+            Some(radius) if !radius.acct_servers.is_empty() => {
+                ppp.enable_accounting();
+                let ppp = &ppp;
+                Some(acct::Accounting::new(
+                    radius,
+                    &config.lacs,
+                    |tunnel, session| ppp.orphan_traffic(SessionKey { tunnel, session }).is_some(),
+                )?)
+            }
+            _ => None,
+        };
         let snapshots = match config.management.metrics {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -171,6 +186,7 @@ impl Shell {
                 .as_ref()
                 .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
             reload: reload::Reloader::new(config),
+            acct,
         })
     }
 
@@ -216,6 +232,11 @@ impl Shell {
                 Some(()) = reload::triggered(&mut reloads) => {
                     let _ = self.reload();
                 }
+                Some(answer) = acct::recv(self.acct.as_mut()) => {
+                    if let Some(acct) = &mut self.acct {
+                        acct.handle_answer(answer);
+                    }
+                }
                 Some(answer) = aaa::recv(self.aaa.as_mut()) => {
                     self.ppp.verify_answer(
                         Instant::now(),
@@ -241,12 +262,13 @@ impl Shell {
         }
     }
 
-    /// The earlier of the endpoint's and the PPP sessions' deadlines.
+    /// The earliest of the endpoint's, the PPP sessions' and accounting's deadlines.
     fn next_deadline(&mut self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.ppp.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let acct = self.acct.as_ref().and_then(|a| a.core().poll_timeout());
+        [self.endpoint.poll_timeout(), self.ppp.poll_timeout(), acct]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn timeout(&mut self) {
@@ -259,6 +281,11 @@ impl Shell {
             },
         );
         self.ppp.handle_timeout(now, &mut self.endpoint);
+        if let Some(acct) = &mut self.acct {
+            let ppp = &self.ppp;
+            acct.core_mut()
+                .handle_timeout(now, acct::unix_now(), |key| ppp.traffic(key));
+        }
     }
 
     fn datagram(&mut self, peer: SocketAddr, datagram: &[u8]) {
@@ -302,6 +329,33 @@ impl Shell {
                 break;
             }
         }
+        self.account();
+    }
+
+    /// Books the PPP sessions' accounting notes, then syncs the spool and sends.
+    fn account(&mut self) {
+        let Some(acct) = &mut self.acct else {
+            return;
+        };
+        let local = self.socket.local_addr().ok();
+        let now = Instant::now();
+        while let Some((tunnel, session, c)) = self
+            .ppp
+            .dataplane_mut()
+            .and_then(|d| d.poll_removed_orphan())
+        {
+            acct.core_mut()
+                .orphan_gone(acct::unix_now(), tunnel, session, &ppp::traffic_of(&c));
+        }
+        while let Some(note) = self.ppp.poll_acct() {
+            let (aaa, endpoint) = (&self.aaa, &self.endpoint);
+            acct.note(now, note, |key, id| {
+                aaa.as_ref()
+                    .map(|a| a.context(key, Some(id.to_owned()), endpoint, local))
+                    .unwrap_or_default()
+            });
+        }
+        acct.dispatch();
     }
 
     /// Hands the sessions' RADIUS verifications to the client (spawned, never awaited).
@@ -365,6 +419,11 @@ impl Shell {
                     .map_or(AaaMode::Local, |a| a.mode_for(self.gate.lac_name(key)));
                 self.ppp
                     .session_up_with(now, key, &info, mode, aaa, &mut self.endpoint);
+                if let Some(acct) = &self.acct
+                    && !acct.accounts(self.gate.lac_name(key))
+                {
+                    self.ppp.skip_accounting(key);
+                }
             }
             Event::SessionDown { key, reason } => {
                 info!(
@@ -373,6 +432,9 @@ impl Shell {
                     ?reason,
                     "session down"
                 );
+                if let Some(acct) = &mut self.acct {
+                    acct.core_mut().l2tp_down(key, &reason);
+                }
                 self.ppp.session_down(now, key, &mut self.endpoint);
                 self.telemetry.session_down(key, &reason);
             }
@@ -389,6 +451,9 @@ impl Shell {
             ppp_sessions = self.ppp.len(),
             "shutting down: LCP Terminate and CDN to every session, StopCCN to every tunnel"
         );
+        if let Some(acct) = &mut self.acct {
+            acct.core_mut().begin_shutdown();
+        }
         self.ppp.close_all(now, &mut self.endpoint);
         for tunnel in tunnels {
             self.endpoint
@@ -411,6 +476,14 @@ impl Shell {
                 _ = sleep_until(deadline) => self.timeout(),
             }
             self.flush().await;
+        }
+        if let Some(acct) = &mut self.acct {
+            let ppp = &self.ppp;
+            acct.core_mut()
+                .close_all(Instant::now(), acct::unix_now(), |key| {
+                    ppp.traffic(key).or_else(|| ppp.orphan_traffic(key))
+                });
+            acct.drain(SHUTDOWN_GRACE).await;
         }
         let counters = self.endpoint.stats();
         info!(

@@ -44,6 +44,14 @@
 //!   skipped when they reach the top and compacted when they outnumber the live ones.
 //!   [`PppSessions::poll_timeout`] reads the top; nothing scans all sessions.
 //!
+//! * Accounting ([`PppSessions::enable_accounting`]): the first `Up` of a session queues
+//!   an [`AcctNote::Up`] (user, address, Acct-Session-Id, the Access-Accept's Class and
+//!   Acct-Interim-Interval), and its `Down`, whatever the path, an [`AcctNote::Down`] with
+//!   the reason and its final traffic ([`PppSessions::traffic`]): the data plane's
+//!   counters when the session was published (read at withdrawal), else the IPv4 / IPv6
+//!   frames that reached xlnsd's socket (inbound only: xlnsd never forwards them).
+//!   Every session gets an Acct-Session-Id, whatever its authentication.
+//!
 //! Every path frees the session's entry and its address: after every session went down,
 //! [`PppSessions::len`] is 0 and every pool's `used` is 0.
 
@@ -70,6 +78,7 @@ use crate::ppp::session::{
     DownReason, PROTOCOL_IPV4, PROTOCOL_IPV6, Phase, PppSession, SessionConfig, SessionEvent,
 };
 use crate::ppp::users::Users;
+use crate::radius::acct::Traffic;
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
@@ -129,6 +138,40 @@ pub enum PppNote {
     },
 }
 
+/// What accounting learns of a session ([`PppSessions::poll_acct`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcctNote {
+    /// The session is up (IPCP opened) for the first time.
+    Up {
+        key: SessionKey,
+        user: Vec<u8>,
+        address: std::net::Ipv4Addr,
+        acct_session_id: String,
+        aaa: AaaMode,
+        /// The Access-Accept's Class attributes.
+        class: Vec<Vec<u8>>,
+        /// The Access-Accept's Acct-Interim-Interval.
+        interim_interval: Option<Duration>,
+    },
+    /// A session that was up went down.
+    Down {
+        key: SessionKey,
+        reason: DownReason,
+        traffic: Traffic,
+    },
+}
+
+/// Accounting's view of the data plane's counters: input is upstream (from the
+/// subscriber), output downstream.
+pub fn traffic_of(c: &xlns_dataplane::shm::Counters) -> Traffic {
+    Traffic {
+        input_octets: c.up_bytes,
+        output_octets: c.down_bytes,
+        input_packets: c.up_packets,
+        output_packets: c.down_packets,
+    }
+}
+
 /// One session's PPP and its timer bookkeeping.
 #[derive(Debug)]
 struct Entry {
@@ -149,6 +192,12 @@ struct Entry {
     acct_session_id: Option<String>,
     /// What the Access-Accept said (Framed-Route, Class, ... for routing and accounting).
     reply: ReplyAttributes,
+    /// An [`AcctNote::Up`] was queued.
+    accounted: bool,
+    /// Accounted at all (its LAC's `accounting`).
+    accounting: bool,
+    /// IPv4 / IPv6 frames that reached xlnsd's socket (the PPP path).
+    socket_traffic: Traffic,
 }
 
 impl Entry {
@@ -175,6 +224,8 @@ pub struct PppSessions {
     /// RADIUS verifications for the shell to send ([`PppSessions::poll_verify`]).
     verify: VecDeque<(SessionKey, VerifyRequest)>,
     ids: SessionIds,
+    /// Accounting notes ([`PppSessions::poll_acct`]); `None`: accounting is off.
+    acct: Option<VecDeque<AcctNote>>,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -355,7 +406,52 @@ impl PppSessions {
             notes: VecDeque::new(),
             verify: VecDeque::new(),
             ids: SessionIds::new(),
+            acct: None,
         }
+    }
+
+    /// Queues [`AcctNote`]s from now on.
+    pub fn enable_accounting(&mut self) {
+        self.acct.get_or_insert_with(VecDeque::new);
+    }
+
+    /// The next accounting note.
+    pub fn poll_acct(&mut self) -> Option<AcctNote> {
+        self.acct.as_mut()?.pop_front()
+    }
+
+    /// The data plane publisher, if any, to drain its removed orphans.
+    pub fn dataplane_mut(&mut self) -> Option<&mut Publisher> {
+        self.dataplane.as_mut()
+    }
+
+    /// The traffic of the previous run's session `key` that the data plane still
+    /// forwards (an orphan), if any.
+    pub fn orphan_traffic(&self, key: SessionKey) -> Option<Traffic> {
+        self.dataplane
+            .as_ref()?
+            .orphan_counters(key.tunnel, key.session)
+            .map(|c| traffic_of(&c))
+    }
+
+    /// Session `key` is not accounted (its LAC's `accounting = false`); call it before
+    /// the session is up.
+    pub fn skip_accounting(&mut self, key: SessionKey) {
+        if let Some(entry) = self.sessions.get_mut(&key) {
+            entry.accounting = false;
+        }
+    }
+
+    /// Session `key`'s traffic so far: the data plane's counters when it is published,
+    /// else what reached xlnsd's socket.
+    pub fn traffic(&self, key: SessionKey) -> Option<Traffic> {
+        let entry = self.sessions.get(&key)?;
+        Some(
+            self.dataplane
+                .as_ref()
+                .and_then(|d| d.counters(key))
+                .map_or(entry.socket_traffic, |c| traffic_of(&c)),
+        )
     }
 
     /// Publishes every session that comes up into the data plane's segment from now on.
@@ -437,8 +533,11 @@ impl PppSessions {
                 linger: None,
                 phase: Phase::Dead,
                 aaa,
-                acct_session_id: (aaa == AaaMode::Radius).then(|| self.ids.next_id()),
+                acct_session_id: Some(self.ids.next_id()),
                 reply: ReplyAttributes::default(),
+                accounted: false,
+                accounting: true,
+                socket_traffic: Traffic::default(),
             },
         );
         self.service(now, key, endpoint);
@@ -461,6 +560,10 @@ impl PppSessions {
             return;
         };
         let protocol = packet.protocol();
+        if protocol == PROTOCOL_IPV4 || protocol == PROTOCOL_IPV6 {
+            entry.socket_traffic.input_packets += 1;
+            entry.socket_traffic.input_octets += packet.payload().len() as u64;
+        }
         if let Some(dataplane) = &self.dataplane
             && (protocol == PROTOCOL_IPV4 || protocol == PROTOCOL_IPV6)
         {
@@ -701,6 +804,21 @@ impl PppSessions {
                         mru = up.lcp.peer_mru,
                         "ppp up"
                     );
+                    if let Some(notes) = &mut self.acct
+                        && entry.accounting
+                        && !entry.accounted
+                    {
+                        entry.accounted = true;
+                        notes.push_back(AcctNote::Up {
+                            key,
+                            user: up.user.clone(),
+                            address: up.address,
+                            acct_session_id: entry.acct_session_id.clone().unwrap_or_default(),
+                            aaa: entry.aaa,
+                            class: entry.reply.class.clone(),
+                            interim_interval: entry.reply.interim_interval,
+                        });
+                    }
                     if let Some(dataplane) = &mut self.dataplane {
                         match session_params(endpoint, key, &up) {
                             Some(mut params) => {
@@ -762,7 +880,18 @@ impl PppSessions {
             DownReason::EchoTimeout => self.stats.echo_timeouts += 1,
             _ => {}
         }
-        match self.dataplane.as_mut().and_then(|d| d.withdraw(key)) {
+        let withdrawn = self.dataplane.as_mut().and_then(|d| d.withdraw(key));
+        if let Some(notes) = &mut self.acct
+            && let Some(entry) = self.sessions.get(&key)
+            && entry.accounted
+        {
+            notes.push_back(AcctNote::Down {
+                key,
+                reason: reason.clone(),
+                traffic: withdrawn.as_ref().map_or(entry.socket_traffic, traffic_of),
+            });
+        }
+        match withdrawn {
             Some(c) => info!(
                 tunnel = key.tunnel,
                 session = key.session,

@@ -53,6 +53,9 @@ pub const RESTART_ONLY: &[&str] = &[
     "management.socket",
     "radius.spool",
     "radius.spool_max_records",
+    "radius.spool_max_bytes",
+    "radius.acct_server",
+    "radius.interim_interval",
 ];
 
 /// Adjusts a freshly loaded configuration the way the command line adjusted the first
@@ -179,6 +182,19 @@ fn keep_restart_only(running: &Config, next: &mut Config) -> Vec<&'static str> {
         if old.spool_max_records != new.spool_max_records {
             changed.push("radius.spool_max_records");
             new.spool_max_records = old.spool_max_records;
+        }
+        // The accounting client and its spool are built once at start (shell::acct).
+        if old.spool_max_bytes != new.spool_max_bytes {
+            changed.push("radius.spool_max_bytes");
+            new.spool_max_bytes = old.spool_max_bytes;
+        }
+        if old.acct_servers != new.acct_servers {
+            changed.push("radius.acct_server");
+            new.acct_servers = old.acct_servers.clone();
+        }
+        if old.interim_interval != new.interim_interval {
+            changed.push("radius.interim_interval");
+            new.interim_interval = old.interim_interval;
         }
     }
     changed

@@ -244,6 +244,76 @@ server default {{
     }
 }
 
+/// One record of FreeRADIUS' `detail` file: its attributes, `Name = value` (strings
+/// without their quotes), in file order.
+pub type DetailRecord = Vec<(String, String)>;
+
+/// The records of a `detail` file's text (records are separated by blank lines; the first
+/// line of each is its time stamp; attributes are tab-indented `Name = value` lines).
+pub fn parse_detail(text: &str) -> Vec<DetailRecord> {
+    text.split("\n\n")
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            r.lines()
+                .filter(|l| l.starts_with('\t'))
+                .filter_map(|l| {
+                    let (k, v) = l.trim().split_once(" = ")?;
+                    Some((k.to_owned(), v.trim_matches('"').to_owned()))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The value of attribute `name` in `record`.
+pub fn detail_value<'a>(record: &'a DetailRecord, name: &str) -> Option<&'a str> {
+    record
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl FreeRadius {
+    /// The records of the `detail` file so far.
+    pub fn detail(&self) -> Vec<DetailRecord> {
+        parse_detail(&std::fs::read_to_string(self.dir.join("detail")).unwrap_or_default())
+    }
+
+    /// Kills the server, keeping its directory (and `detail` file) and its ports.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same ports and directory (after [`FreeRadius::stop`]).
+    pub fn restart(&mut self) {
+        let ready_before = self.log().matches("Ready to process requests").count();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("radiusd.log"))
+            .unwrap();
+        self.child = Command::new(freeradius_binary().unwrap())
+            .args(["-f", "-X", "-d"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.log().matches("Ready to process requests").count() == ready_before {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("freeradius exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "freeradius not ready after a restart"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for FreeRadius {
     fn drop(&mut self) {
         let _ = self.child.kill();
