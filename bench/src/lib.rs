@@ -12,5 +12,7 @@
 
 pub mod forwarder;
 pub mod fwbench;
+pub mod lab;
 pub mod lac;
+pub mod subscriber;
 pub mod traffic;

@@ -24,7 +24,7 @@ pub mod packet;
 pub mod port;
 pub mod session;
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -33,6 +33,9 @@ use serde::Serialize;
 use xlns_dataplane::shm::monotonic_ns;
 use xlns_dataplane::worker::BATCH;
 use xlns_ebpf::{AttachMode, Role, XdpConfig, XdpLink, XdpProgram};
+
+/// Interval of the progress line, nanoseconds.
+const PROGRESS_NS: u64 = 500_000_000;
 
 pub use packet::{Macs, Sizes, Stamp};
 pub use port::TrafficPort;
@@ -75,6 +78,8 @@ pub struct RunSpec {
     pub duration: Duration,
     /// How long to keep receiving after the last send.
     pub drain: Duration,
+    /// A live progress line on stderr (only when stderr is a terminal), twice a second.
+    pub progress: bool,
 }
 
 /// Latency percentiles, microseconds.
@@ -427,9 +432,24 @@ impl Rig {
         let drain_end = end + spec.drain.as_nanos() as u64;
         let mut last = start;
         let mut size_n: u64 = 0;
+        let progress = spec.progress && io::stderr().is_terminal();
+        let mut next_progress = start;
         loop {
             let now = monotonic_ns();
             let sending = now < end;
+            if progress && now >= next_progress {
+                next_progress = now + PROGRESS_NS;
+                let rx = |f: &Flow| f.received.iter().sum::<u64>();
+                eprint!(
+                    "\r\x1b[Ktraffic {:>5.1}/{:.1} s  up sent {} received {}  down sent {} received {}",
+                    (now - start) as f64 / 1e9,
+                    spec.duration.as_secs_f64(),
+                    up.total_sent,
+                    rx(&up),
+                    down.total_sent,
+                    rx(&down),
+                );
+            }
             if !sending && now >= drain_end {
                 break;
             }
@@ -491,6 +511,9 @@ impl Rig {
             if !sending && got == 0 {
                 lac.poll(1);
             }
+        }
+        if progress {
+            eprintln!();
         }
         let secs = spec.duration.as_secs_f64();
         let up_report = spec.direction.up().then(|| up.report(secs));

@@ -28,6 +28,9 @@ pub struct TrafficSession {
     pub lns_addr: Ipv4Addr,
     pub lns_port: u16,
     pub subscriber: Ipv4Addr,
+    /// The subscriber's gateway (the LNS's IPCP address), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// Every session of a run.
@@ -69,6 +72,7 @@ impl SessionList {
                     lns_addr: lns,
                     lns_port: 1701,
                     subscriber: Ipv4Addr::from(base.wrapping_add(i)),
+                    gateway: None,
                 }
             })
             .collect();
