@@ -16,14 +16,17 @@
 //! * The result holds the setup report, the traffic report and the teardown, as JSON
 //!   ([`LabResult`] is serialisable) and as a human summary ([`LabResult::summary`]).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use xlns_dataplane::fastpath::DropReason;
+use xlns_dataplane::shm::Reader;
 
 use crate::lac::{LacConfig, LacDriver, Report, Teardown};
 use crate::traffic::{DirReport, Rig, RunSpec, SessionList, SideSpec, TrafficReport, pin_to};
@@ -50,6 +53,9 @@ pub struct LabSpec {
     pub cpu: Option<usize>,
     /// Keep the sessions up after the traffic until `stop`.
     pub keep: bool,
+    /// xlns-dataplane's shared-memory segment: its drop counters are read before and
+    /// after the traffic.
+    pub shm: Option<PathBuf>,
 }
 
 /// Everything a lab run measured.
@@ -62,8 +68,26 @@ pub struct LabResult {
     pub traffic: Option<TrafficReport>,
     /// Why the traffic did not run, if it did not.
     pub traffic_error: Option<String>,
+    /// xlns-dataplane's drops during the traffic, by reason (all reasons, zeros too).
+    pub dataplane_drops: Option<BTreeMap<String, u64>>,
     /// After the teardown.
-    pub end: Report,
+    pub end: Option<Report>,
+}
+
+/// Every drop counter of every worker of the segment, summed per reason.
+fn dataplane_drops(shm: &Path) -> io::Result<BTreeMap<String, u64>> {
+    let reader = Reader::attach(shm).map_err(|e| io::Error::other(format!("{}: {e}", shm.display())))?;
+    let mut out = BTreeMap::new();
+    for reason in DropReason::ALL {
+        let count: u64 = (0..reader.geometry().max_workers)
+            .filter_map(|w| reader.drop_counters(w).ok())
+            .filter_map(|d| d.get(*reason as usize))
+            // Relaxed: statistics.
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        out.insert(reason.name().to_owned(), count);
+    }
+    Ok(out)
 }
 
 /// How long the driver thread may take to hand over the established sessions.
@@ -118,12 +142,36 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
             list.save(path)?;
         }
         let sessions = list.sessions.len();
+        let drops_before = spec.shm.as_deref().map(dataplane_drops).transpose()?;
         let traffic = if stop.load(Ordering::Relaxed) {
             Err(io::Error::other("interrupted"))
         } else {
             run_traffic(spec, list)
         };
-        if spec.keep && traffic.is_ok() {
+        let drops_after = spec.shm.as_deref().map(dataplane_drops).transpose()?;
+        let dataplane_drops = drops_before.zip(drops_after).map(|(before, after)| {
+            after
+                .into_iter()
+                .map(|(k, v)| {
+                    let b = before.get(&k).copied().unwrap_or(0);
+                    (k, v.saturating_sub(b))
+                })
+                .collect()
+        });
+        let (traffic, traffic_error) = match traffic {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mut result = LabResult {
+            setup,
+            sessions,
+            traffic,
+            traffic_error,
+            dataplane_drops,
+            end: None,
+        };
+        print!("{}", result.summary());
+        if spec.keep && result.traffic.is_some() {
             eprintln!(
                 "keeping the sessions up (LCP echoes answered); Ctrl-C to tear down and clean up"
             );
@@ -135,17 +183,9 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
         let end = driver
             .join()
             .map_err(|_| io::Error::other("the emulator thread panicked"))??;
-        let (traffic, traffic_error) = match traffic {
-            Ok(t) => (Some(t), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        Ok(LabResult {
-            setup,
-            sessions,
-            traffic,
-            traffic_error,
-            end,
-        })
+        result.end = Some(end);
+        print!("{}", result.end_summary());
+        Ok(result)
     })
 }
 
@@ -292,7 +332,22 @@ impl LabResult {
             (None, Some(e)) => out.push_str(&format!("  traffic     did not run: {e}\n")),
             (None, None) => {}
         }
-        let e = &self.end;
+        if let Some(drops) = &self.dataplane_drops {
+            let total: u64 = drops.values().sum();
+            let nonzero: BTreeMap<&String, &u64> = drops.iter().filter(|(_, v)| **v > 0).collect();
+            out.push_str(&format!(
+                "  drops       xlns-dataplane during the traffic: {total} {nonzero:?}\n"
+            ));
+        }
+        out
+    }
+
+    /// The lines about the hold and the teardown (once the run ended).
+    pub fn end_summary(&self) -> String {
+        let mut out = String::new();
+        let Some(e) = &self.end else {
+            return out;
+        };
         if let Some(p) = &e.ppp {
             out.push_str(&format!(
                 "  keepalive   LCP echo requests answered: {}\n",

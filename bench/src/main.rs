@@ -204,6 +204,9 @@ enum Command {
         /// Write the whole result (setup, traffic, teardown) here as JSON.
         #[arg(long)]
         json_out: Option<PathBuf>,
+        /// xlns-dataplane's segment: its drop counters go into the summary.
+        #[arg(long)]
+        shm: Option<PathBuf>,
     },
     /// L2TP-only setup rate: N tunnels x M sessions as an LAC, then teardown.
     L2tpSetup {
@@ -428,6 +431,7 @@ fn main() -> ExitCode {
             cpu,
             keep,
             json_out,
+            shm,
         } => {
             on_signals();
             let spec = LabSpec {
@@ -450,10 +454,10 @@ fn main() -> ExitCode {
                 },
                 cpu,
                 keep,
+                shm,
             };
             match lab(&spec, &STOP) {
                 Ok(result) => {
-                    println!("{}", result.summary());
                     if let Some(path) = json_out {
                         let text = match serde_json::to_string(&result) {
                             Ok(t) => t,
