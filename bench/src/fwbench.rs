@@ -273,6 +273,7 @@ fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficR
             duration: Duration::from_millis(200),
             drain: Duration::from_millis(100),
             progress: false,
+            stop: None,
         };
         rig.run(&warm)?;
         let spec = RunSpec {
@@ -282,6 +283,7 @@ fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficR
             duration: config.duration,
             drain: Duration::from_millis(300),
             progress: false,
+            stop: None,
         };
         let report = rig.run(&spec)?;
         eprint!("{label:<5} {}", report.table());

@@ -451,6 +451,7 @@ fn main() -> ExitCode {
                     duration: Duration::from_secs_f64(duration),
                     drain: Duration::from_millis(300),
                     progress: true,
+                    stop: Some(&STOP),
                 },
                 cpu,
                 keep,
@@ -547,6 +548,7 @@ fn main() -> ExitCode {
                     duration: Duration::from_secs_f64(duration),
                     drain: Duration::from_millis(300),
                     progress: true,
+                    stop: Some(&STOP),
                 })?;
                 Ok(if json {
                     serde_json::to_string(&report)?

@@ -26,6 +26,7 @@ pub mod session;
 
 use std::io::{self, IsTerminal};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -80,6 +81,8 @@ pub struct RunSpec {
     pub drain: Duration,
     /// A live progress line on stderr (only when stderr is a terminal), twice a second.
     pub progress: bool,
+    /// Sending stops early (the drain still runs) once this is set (a signal handler).
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// Latency percentiles, microseconds.
@@ -428,14 +431,19 @@ impl Rig {
         } = self;
         let (macs, server) = (*macs, *server);
         let start = monotonic_ns();
-        let end = start + spec.duration.as_nanos() as u64;
-        let drain_end = end + spec.drain.as_nanos() as u64;
+        let mut end = start + spec.duration.as_nanos() as u64;
+        let mut drain_end = end + spec.drain.as_nanos() as u64;
         let mut last = start;
         let mut size_n: u64 = 0;
         let progress = spec.progress && io::stderr().is_terminal();
         let mut next_progress = start;
         loop {
             let now = monotonic_ns();
+            // Relaxed: a flag set by a signal handler, nothing published through it.
+            if now < end && spec.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                end = now;
+                drain_end = now + spec.drain.as_nanos() as u64;
+            }
             let sending = now < end;
             if progress && now >= next_progress {
                 next_progress = now + PROGRESS_NS;
@@ -515,7 +523,8 @@ impl Rig {
         if progress {
             eprintln!();
         }
-        let secs = spec.duration.as_secs_f64();
+        // The time actually spent sending (shorter when stopped early).
+        let secs = ((end - start) as f64 / 1e9).max(1e-3);
         let up_report = spec.direction.up().then(|| up.report(secs));
         let down_report = spec.direction.down().then(|| down.report(secs));
         let rx_pps_total = up_report.as_ref().map_or(0.0, |r| r.rx_pps)
