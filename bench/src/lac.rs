@@ -385,6 +385,9 @@ pub struct PppReport {
     pub down_reasons: BTreeMap<String, usize>,
     /// LCP Echo-Requests of the LNS the subscribers answered.
     pub echo_requests_answered: u64,
+    /// Times the LNS took a subscriber's LCP back to Establish (renegotiation; with proxy
+    /// LCP accepted, none).
+    pub lcp_renegotiations: u64,
 }
 
 /// A short name of a tunnel's down reason, for counting.
@@ -443,6 +446,7 @@ pub struct LacDriver {
     timeline: Vec<u32>,
     ppp_down_reasons: BTreeMap<String, usize>,
     echo_requests: u64,
+    lcp_renegotiations: u64,
     churned: u64,
     progress_at: Instant,
     in_flight: usize,
@@ -566,6 +570,7 @@ impl LacDriver {
             timeline: Vec::new(),
             ppp_down_reasons: BTreeMap::new(),
             echo_requests: 0,
+            lcp_renegotiations: 0,
             churned: 0,
             progress_at: Instant::now(),
             in_flight: 0,
@@ -959,7 +964,8 @@ impl LacDriver {
 
     /// Keeps every session up (keepalives answered) until `until` or until `stop` is
     /// set; with `churn` (sessions per second) closes the oldest session and opens a new
-    /// one in its tunnel at that rate.
+    /// one in its tunnel (same session number) at that rate, and at the end waits (at
+    /// most [`LacConfig::setup_timeout`]) until the reopened ones are up.
     pub fn hold(
         &mut self,
         until: Instant,
@@ -973,7 +979,12 @@ impl LacDriver {
         });
         // Relaxed: a flag polled by this loop, nothing else published through it.
         self.pump_until(until, |_| stop.load(Ordering::Relaxed))?;
+        // Churned sessions still opening come up before the hold ends.
         self.churn = None;
+        let settle = Instant::now() + self.config.setup_timeout;
+        self.pump_until(settle, |d| {
+            d.in_flight == 0 && d.pending_sessions.is_empty()
+        })?;
         self.phase = Phase::Idle;
         self.end_progress();
         Ok(())
@@ -1250,6 +1261,7 @@ impl LacDriver {
                     }
                     if let Some(sub) = s.sub.as_mut() {
                         self.echo_requests += sub.echo_requests;
+                        self.lcp_renegotiations += sub.lcp_renegotiations;
                         if sub.down.is_none() {
                             sub.lower_down(now);
                         }
@@ -1381,6 +1393,13 @@ impl LacDriver {
                 total: Latency::of(&self.total_hist),
                 down_reasons: self.ppp_down_reasons.clone(),
                 echo_requests_answered: self.echo_requests + self.live_echoes(),
+                lcp_renegotiations: self.lcp_renegotiations
+                    + self
+                        .sessions
+                        .values()
+                        .filter_map(|s| s.sub.as_ref())
+                        .map(|s| s.lcp_renegotiations)
+                        .sum::<u64>(),
             }),
             setup_timeline: self.timeline.clone(),
             churned: self.churned,

@@ -172,6 +172,8 @@ pub struct Subscriber {
     pub malformed: u64,
     /// LCP Echo-Requests received (each answered by an Echo-Reply, RFC 1661 §5.8).
     pub echo_requests: u64,
+    /// Times LCP went back to the Establish phase once past it (the LNS renegotiated).
+    pub lcp_renegotiations: u64,
 }
 
 /// A local exchange that did not get the LAC the credentials.
@@ -210,6 +212,7 @@ impl Subscriber {
             down: None,
             malformed: 0,
             echo_requests: 0,
+            lcp_renegotiations: 0,
         }
     }
 
@@ -389,6 +392,9 @@ impl Subscriber {
     pub fn observe(&mut self, now: Instant) -> Vec<Change> {
         let phase = self.session.phase();
         if phase != self.phase {
+            if phase == Phase::Establish && self.phase != Phase::Dead {
+                self.lcp_renegotiations += 1;
+            }
             if self.phase == Phase::Establish && self.timing.lcp_up.is_none() {
                 self.timing.lcp_up = Some(now);
             }

@@ -231,8 +231,20 @@ args=(lab --lns 10.1.0.2:1701 --bind 10.1.0.1 --bind-port 1701
 [ -n "$churn" ] && args+=(--churn "$churn")
 [ "$proxy" = 1 ] && args+=(--proxy)
 [ "$keep" = 1 ] && args+=(--keep)
+# The emulator ends its hold (--keep) on SIGINT / SIGTERM and tears the sessions down
+# through the running LNS: Ctrl-C reaches it directly (same process group), a SIGTERM to
+# this script is forwarded.
+ip netns exec "$lac" "$bin_dir/xlns-bench" "${args[@]}" &
+bench=$!
+pids=("$bench" "${pids[@]}")
+trap 'kill -INT "$bench" 2>/dev/null || true' INT TERM
 rc=0
-ip netns exec "$lac" "$bin_dir/xlns-bench" "${args[@]}" || rc=$?
+wait "$bench" || rc=$?
+while kill -0 "$bench" 2>/dev/null; do
+    rc=0
+    wait "$bench" || rc=$?
+done
+trap 'exit 130' INT TERM
 [ -n "$json_out" ] && [ -f "$dir/result.json" ] && cp "$dir/result.json" "$json_out"
 if ! kill -0 "${pids[0]}" 2>/dev/null; then
     echo "lab.sh: xlnsd died; its log:" >&2
