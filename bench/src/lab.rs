@@ -171,6 +171,7 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
             end: None,
         };
         print!("{}", result.summary());
+        let _ = io::Write::flush(&mut io::stdout());
         if spec.keep && result.traffic.is_some() {
             eprintln!(
                 "keeping the sessions up (LCP echoes answered); Ctrl-C to tear down and clean up"

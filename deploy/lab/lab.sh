@@ -195,10 +195,11 @@ step "xlnsd and xlns-dataplane in $lns"
 # LNS; cleanup stops these two afterwards.
 RUST_LOG=${RUST_LOG:-warn} NO_COLOR=1 setsid ip netns exec "$lns" \
     "$bin_dir/xlnsd" --config "$dir/xlnsd.toml" >"$dir/xlnsd.log" 2>&1 &
-pids+=($!)
+xlnsd=$!
+pids+=("$xlnsd")
 for _ in $(seq 100); do
     [ -e "$shm" ] && ip netns exec "$lns" ss -Hlun 'sport = :1701' | grep -q . && break
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$dir/xlnsd.log" >&2; die "xlnsd exited"; }
+    kill -0 "$xlnsd" 2>/dev/null || { cat "$dir/xlnsd.log" >&2; die "xlnsd exited"; }
     sleep 0.1
 done
 ncpu=$(nproc)
@@ -206,10 +207,11 @@ dp_cpu=0 gen_cpu=$(( ncpu > 1 ? ncpu - 1 : 0 ))
 setsid ip netns exec "$lns" "$bin_dir/xlns-dataplane" --access acc0 --core core0 \
     --shm "$shm" --workers 1 --cores "$dp_cpu" --core-next-hop-mac "$srv_mac" \
     --gateway-v4 100.64.0.1 --bind copy --stats 1 >"$dir/dataplane.log" 2>&1 &
-pids+=($!)
+dataplane=$!
+pids+=("$dataplane")
 for _ in $(seq 300); do
     grep -q ready "$dir/dataplane.log" && break
-    kill -0 "${pids[1]}" 2>/dev/null || { cat "$dir/dataplane.log" >&2; die "xlns-dataplane exited"; }
+    kill -0 "$dataplane" 2>/dev/null || { cat "$dir/dataplane.log" >&2; die "xlns-dataplane exited"; }
     sleep 0.1
 done
 grep -q ready "$dir/dataplane.log" || die "xlns-dataplane not ready in 30 s"
@@ -246,7 +248,7 @@ while kill -0 "$bench" 2>/dev/null; do
 done
 trap 'exit 130' INT TERM
 [ -n "$json_out" ] && [ -f "$dir/result.json" ] && cp "$dir/result.json" "$json_out"
-if ! kill -0 "${pids[0]}" 2>/dev/null; then
+if ! kill -0 "$xlnsd" 2>/dev/null; then
     echo "lab.sh: xlnsd died; its log:" >&2
     tail -n 20 "$dir/xlnsd.log" >&2
     rc=1
