@@ -76,7 +76,8 @@ pub struct LabResult {
 
 /// Every drop counter of every worker of the segment, summed per reason.
 fn dataplane_drops(shm: &Path) -> io::Result<BTreeMap<String, u64>> {
-    let reader = Reader::attach(shm).map_err(|e| io::Error::other(format!("{}: {e}", shm.display())))?;
+    let reader =
+        Reader::attach(shm).map_err(|e| io::Error::other(format!("{}: {e}", shm.display())))?;
     let mut out = BTreeMap::new();
     for reason in DropReason::ALL {
         let count: u64 = (0..reader.geometry().max_workers)

@@ -1,6 +1,7 @@
-//! The LAC emulator's L2TP part: an LAC-role [`Endpoint`] driven over real UDP sockets,
-//! opening N tunnels x M sessions toward an LNS and measuring how fast they come up
-//! (RFC 2661 §5.1, §7.2.1, §7.4.1).
+//! The LAC emulator: an LAC-role [`Endpoint`] driven over real UDP sockets, opening N
+//! tunnels x M sessions toward an LNS and measuring how fast they come up (RFC 2661 §5.1,
+//! §7.2.1, §7.4.1), with a PPP subscriber in every session when [`LacConfig::ppp`] is set
+//! ([`crate::subscriber`]).
 //!
 //! # Contract
 //!
@@ -32,14 +33,31 @@
 //!   in an HDR histogram (3 significant digits). [`LacDriver::report`] summarises them with
 //!   counts, rates and down reasons as a serde-serialisable [`Report`].
 //! * The LAC side admits whatever the LNS asks (an OCRQ, an SCCRQ): [`PermissiveGate`].
+//!
+//! # With PPP ([`LacConfig::ppp`])
+//!
+//! * Each session gets a [`Subscriber`] when the LAC sends its ICCN (client-initiated; it
+//!   starts LCP with the LNS's first frame), or before its ICRQ (NAS-initiated: LCP and
+//!   the credentials at the LAC, the ICCN carries the proxy AVPs). Its frames travel as
+//!   L2TP data messages ([`Endpoint::encapsulate`]; received ones come out of
+//!   [`Endpoint::handle_datagram`]); its timers sit in one heap, checked lazily.
+//! * A session is up, and its setup over, when IPCP opens; a subscriber that goes down
+//!   (authentication refused, LCP terminated) gets its call cleared with a CDN (result 3).
+//!   Latency per phase: ICCN -> LCP opened, -> authenticated, -> IPCP opened, and ICRQ ->
+//!   IPCP opened; sessions up per second since the start ([`Report::setup_timeline`]).
+//! * [`LacDriver::hold`] keeps the sessions (the subscribers answer the LNS's LCP echoes,
+//!   RFC 1661 §5.8) and churns them if asked; [`LacDriver::teardown`] lets every subscriber
+//!   hang up (LCP Terminate-Request) before the CDNs and StopCCNs.
+//! * [`LacDriver::established`] exports the sessions that are up as the traffic
+//!   generator's [`SessionList`].
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, IsTerminal};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -687,7 +705,10 @@ impl LacDriver {
             // plain CDN below.
             let keys: Vec<(usize, SessionKey)> = self.sessions.keys().copied().collect();
             for (link, key) in keys {
-                if let Some(sub) = self.sessions.get_mut(&(link, key)).and_then(|s| s.sub.as_mut())
+                if let Some(sub) = self
+                    .sessions
+                    .get_mut(&(link, key))
+                    .and_then(|s| s.sub.as_mut())
                     && sub.down.is_none()
                 {
                     sub.close(start);
@@ -995,9 +1016,7 @@ impl LacDriver {
             return;
         }
         self.progress_at = now + PROGRESS_EVERY;
-        let elapsed = self
-            .setup_start
-            .map_or(0.0, |s| (now - s).as_secs_f64());
+        let elapsed = self.setup_start.map_or(0.0, |s| (now - s).as_secs_f64());
         let phase = match self.phase {
             Phase::Establish => "setup",
             Phase::Hold => "holding",
@@ -1518,7 +1537,11 @@ impl fmt::Display for Report {
                 f,
                 "  PPP {}{}: LCP echo requests answered {}, down {:?}",
                 p.auth.label(),
-                if p.proxy { " (proxy LCP + proxy auth)" } else { "" },
+                if p.proxy {
+                    " (proxy LCP + proxy auth)"
+                } else {
+                    ""
+                },
                 p.echo_requests_answered,
                 p.down_reasons
             )?;

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand, ValueEnum};
 use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
 use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
-use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
 use xlns_bench::lab::{LabSpec, lab};
+use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
 use xlns_bench::subscriber::{AuthMethod, PppConfig};
 use xlns_bench::traffic::{Direction, Rig, RunSpec, SessionList, SideSpec, Sizes, pin_to};
 

@@ -56,7 +56,8 @@ fn repo_root() -> PathBuf {
 
 /// GET /metrics from the host.
 fn metrics() -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&"10.3.0.2:9101".parse().unwrap(), Duration::from_secs(2))?;
+    let mut s =
+        TcpStream::connect_timeout(&"10.3.0.2:9101".parse().unwrap(), Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")?;
     let mut body = String::new();
@@ -130,7 +131,10 @@ fn lab_runs_sessions_and_traffic_then_leaves_nothing_after_ctrl_c() {
         }
     }
     let text = output.join("\n");
-    assert!(text.contains("20/20 up over 2/2 tunnels (chap), 0 failed"), "{text}");
+    assert!(
+        text.contains("20/20 up over 2/2 tunnels (chap), 0 failed"),
+        "{text}"
+    );
     for dir in ["upstream", "downstream"] {
         let line = output
             .iter()
@@ -138,7 +142,10 @@ fn lab_runs_sessions_and_traffic_then_leaves_nothing_after_ctrl_c() {
             .unwrap_or_else(|| panic!("no {dir} line:\n{text}"));
         assert!(line.contains("lost 0 ("), "{line}");
     }
-    assert!(text.contains("xlns-dataplane during the traffic: 0 {}"), "{text}");
+    assert!(
+        text.contains("xlns-dataplane during the traffic: 0 {}"),
+        "{text}"
+    );
     let tmp = output
         .iter()
         .find_map(|l| l.trim().strip_prefix("logs:"))
@@ -158,7 +165,10 @@ fn lab_runs_sessions_and_traffic_then_leaves_nothing_after_ctrl_c() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the lab did not stop after SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "the lab did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
@@ -196,7 +206,10 @@ fn lab_runs_sessions_and_traffic_then_leaves_nothing_after_ctrl_c() {
     .unwrap();
     let suffix = format!("-{pid}");
     assert!(
-        !netns.lines().any(|l| l.starts_with("xlab-") && l.split_whitespace().next().unwrap().ends_with(&suffix)),
+        !netns
+            .lines()
+            .any(|l| l.starts_with("xlab-")
+                && l.split_whitespace().next().unwrap().ends_with(&suffix)),
         "{netns}"
     );
     assert!(!Path::new(&format!("/dev/shm/xlns-lab-{pid}")).exists());

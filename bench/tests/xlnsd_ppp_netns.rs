@@ -127,7 +127,11 @@ impl Lab {
         let lab = Lab { ns, dir, xlnsd };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !lab.log().contains("xlnsd control plane running") {
-            assert!(Instant::now() < deadline, "xlnsd did not start:\n{}", lab.log());
+            assert!(
+                Instant::now() < deadline,
+                "xlnsd did not start:\n{}",
+                lab.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         lab
@@ -297,12 +301,8 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
     }
     let lab = Lab::start(CONFIG);
     for auth in [AuthMethod::Pap, AuthMethod::Chap, AuthMethod::MsChapV2] {
-        let (established, list, setup, end, port) = session_run(
-            &lab,
-            config(2, 5, ppp(auth, true)),
-            Duration::ZERO,
-            None,
-        );
+        let (established, list, setup, end, port) =
+            session_run(&lab, config(2, 5, ppp(auth, true)), Duration::ZERO, None);
         assert!(established, "{auth:?}: {setup}");
         assert_eq!(setup.sessions_up, 10, "{auth:?}: {setup}");
         let p = setup.ppp.as_ref().unwrap();
@@ -321,7 +321,11 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
         ..ppp(AuthMethod::Chap, true)
     };
     let (_, list, setup, _, _) = session_run(&lab, config(1, 4, bad), Duration::ZERO, None);
-    assert_eq!((setup.sessions_up, setup.session_failures), (0, 4), "{setup}");
+    assert_eq!(
+        (setup.sessions_up, setup.session_failures),
+        (0, 4),
+        "{setup}"
+    );
     assert!(list.sessions.is_empty());
     assert_eq!(
         setup.ppp.unwrap().down_reasons.get("ppp-auth-failed"),
@@ -356,10 +360,19 @@ fn wrong_password_is_refused_and_churn_renews_sessions() {
     let (established, list, setup, _, _) =
         session_run(&lab, config(1, 3, bad), Duration::ZERO, None);
     assert!(established, "every setup ended");
-    assert_eq!((setup.sessions_up, setup.session_failures), (0, 3), "{setup}");
+    assert_eq!(
+        (setup.sessions_up, setup.session_failures),
+        (0, 3),
+        "{setup}"
+    );
     assert!(list.sessions.is_empty());
     assert_eq!(
-        setup.ppp.as_ref().unwrap().down_reasons.get("ppp-auth-failed"),
+        setup
+            .ppp
+            .as_ref()
+            .unwrap()
+            .down_reasons
+            .get("ppp-auth-failed"),
         Some(&3)
     );
     // The LNS cleared the refused calls (CDN).

@@ -4,7 +4,7 @@
 //! ```json
 //! {"sessions":[{"tunnel_id":1,"session_id":1,"peer_tunnel_id":1001,"peer_session_id":1,
 //!   "lac_addr":"10.1.0.1","lac_port":1701,"lns_addr":"10.1.0.2","lns_port":1701,
-//!   "subscriber":"100.64.0.1"}]}
+//!   "subscriber":"100.64.0.1","gateway":"100.64.0.1"}]}
 //! ```
 //!
 //! `tunnel_id` / `session_id` are the LNS's ids (what the LAC writes into upstream data
