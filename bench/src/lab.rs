@@ -361,7 +361,7 @@ impl LabResult {
                 "  teardown    {:.2} s{}; PPP down {:?}, L2TP sessions down {:?}\n",
                 t.secs,
                 if t.complete { "" } else { " (INCOMPLETE)" },
-                e.ppp.as_ref().map(|p| &p.down_reasons),
+                e.ppp.as_ref().map(|p| p.down_reasons.clone()).unwrap_or_default(),
                 e.session_down_reasons,
             ));
         }

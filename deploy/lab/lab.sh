@@ -32,7 +32,8 @@
 #   --setup-rate R    session opens per second at most (default: unlimited)
 #   --auth M          chap (default), pap or mschapv2
 #   --proxy           NAS-initiated calls: proxy LCP and proxy authentication AVPs
-#   --churn R         sessions closed and reopened per second while traffic runs
+#   --churn R         sessions closed and reopened per second while traffic runs (a
+#                     reopened session has new ids and address: its traffic counts as lost)
 #   --keep            keep everything up after the summary, until Ctrl-C
 #   --bin-dir DIR     use the binaries in DIR, build nothing (e.g. target/debug)
 #   --no-install      never run apt-get or rustup
