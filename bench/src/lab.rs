@@ -120,6 +120,8 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
                     return Err(e);
                 }
             }
+            // The traffic's progress line owns the terminal from now on.
+            driver.set_progress(false);
             // Held until released: a year is "until released".
             let until = Instant::now() + Duration::from_secs(365 * 86_400);
             driver.hold(until, release, spec.churn)?;
@@ -361,7 +363,10 @@ impl LabResult {
                 "  teardown    {:.2} s{}; PPP down {:?}, L2TP sessions down {:?}\n",
                 t.secs,
                 if t.complete { "" } else { " (INCOMPLETE)" },
-                e.ppp.as_ref().map(|p| p.down_reasons.clone()).unwrap_or_default(),
+                e.ppp
+                    .as_ref()
+                    .map(|p| p.down_reasons.clone())
+                    .unwrap_or_default(),
                 e.session_down_reasons,
             ));
         }

@@ -622,6 +622,11 @@ impl LacDriver {
         &self.config
     }
 
+    /// Turns the progress line on or off (another progress line may own the terminal).
+    pub fn set_progress(&mut self, on: bool) {
+        self.config.progress = on;
+    }
+
     /// The local addresses of the sockets.
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         self.links.iter().map(|l| l.socket.local_addr()).collect()
@@ -672,8 +677,8 @@ impl LacDriver {
                 && d.all_acked()
         })?;
         self.setup_end = Some(Instant::now());
-        self.phase = Phase::Idle;
         self.end_progress();
+        self.phase = Phase::Idle;
         // Every tunnel opened is still held (freed only after a StopCCN's wait).
         self.setup_retransmissions = self
             .links
@@ -1006,8 +1011,8 @@ impl LacDriver {
         self.pump_until(settle, |d| {
             d.in_flight == 0 && d.pending_sessions.is_empty()
         })?;
-        self.phase = Phase::Idle;
         self.end_progress();
+        self.phase = Phase::Idle;
         Ok(())
     }
 
