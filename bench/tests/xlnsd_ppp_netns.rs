@@ -5,9 +5,10 @@
 //! alone; a wrong password is refused; churn renews sessions; the established sessions
 //! export as the traffic generator's JSON.
 //!
-//! Needs root (network namespaces) and the xlnsd binary beside the test's target
-//! directory (`cargo build -p xlns-controlplane --bin xlnsd`; `XLNSD=/path` overrides).
-//! `XLNS_SKIP_NETNS=1` skips, loudly. Run under `flock /tmp/xlns-netns.lock`.
+//! The namespace tests need root; `XLNS_SKIP_NETNS=1` skips them, loudly. One test runs
+//! xlnsd on a free loopback port of the current namespace and needs neither. All need the
+//! xlnsd binary beside the test's target directory (`cargo build -p xlns-controlplane
+//! --bin xlnsd`; `XLNSD=/path` overrides). Run under `flock /tmp/xlns-netns.lock`.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -23,7 +24,6 @@ use xlns_bench::lac::{LacConfig, LacDriver, Report, Teardown};
 use xlns_bench::subscriber::{AuthMethod, PppConfig};
 use xlns_bench::traffic::SessionList;
 
-const LNS: &str = "127.0.0.1:1701";
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 
 /// Every method offered, echoes every second, a /24 pool, user1..user64 / pw1..pw64.
@@ -90,14 +90,17 @@ fn run(cmd: &mut Command) {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A namespace running xlnsd on [`LNS`]; both go away on drop.
+/// xlnsd on 127.0.0.1 in a namespace of its own (port 1701) or, without root, in this
+/// one (a free port); the namespace and the process go away on drop.
 struct Lab {
-    ns: String,
+    ns: Option<String>,
+    port: u16,
     dir: PathBuf,
     xlnsd: Child,
 }
 
 impl Lab {
+    /// In a fresh namespace (root).
     fn start(config: &str) -> Lab {
         let ns = format!(
             "xlns-ppp-{}-{}",
@@ -106,15 +109,40 @@ impl Lab {
         );
         run(Command::new("ip").args(["netns", "add", &ns]));
         run(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]));
-        let dir = std::env::temp_dir().join(&ns);
+        Lab::spawn(Some(ns), 1701, config)
+    }
+
+    /// In this namespace, on a port that was free a moment ago (no root needed).
+    fn start_here(config: &str) -> Lab {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = config.replace("127.0.0.1:1701", &format!("127.0.0.1:{port}"));
+        Lab::spawn(None, port, &config)
+    }
+
+    fn spawn(ns: Option<String>, port: u16, config: &str) -> Lab {
+        let dir = std::env::temp_dir().join(format!(
+            "xlns-ppp-{}-{}-{port}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let users: String = (1..=64).map(|i| format!("user{i} pw{i}\n")).collect();
         std::fs::write(dir.join("users"), users).unwrap();
         std::fs::write(dir.join("xlnsd.toml"), config).unwrap();
         let log = dir.join("xlnsd.log");
-        let xlnsd = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .arg(xlnsd_binary())
+        let mut command = match &ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(xlnsd_binary());
+                c
+            }
+            None => Command::new(xlnsd_binary()),
+        };
+        let xlnsd = command
             .arg("--config")
             .arg(dir.join("xlnsd.toml"))
             .env("NO_COLOR", "1")
@@ -124,7 +152,12 @@ impl Lab {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let lab = Lab { ns, dir, xlnsd };
+        let lab = Lab {
+            ns,
+            port,
+            dir,
+            xlnsd,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !lab.log().contains("xlnsd control plane running") {
             assert!(
@@ -141,11 +174,18 @@ impl Lab {
         std::fs::read_to_string(self.dir.join("xlnsd.log")).unwrap_or_default()
     }
 
+    fn lns(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
     /// Runs `f` in a thread inside the namespace (the emulator's sockets live there).
     fn in_ns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         std::thread::scope(|s| {
             s.spawn(|| {
-                let path = format!("/var/run/netns/{}", self.ns);
+                let Some(ns) = &self.ns else {
+                    return f();
+                };
+                let path = format!("/var/run/netns/{ns}");
                 let file = File::open(&path).unwrap();
                 // SAFETY: a valid namespace fd; affects the calling thread only.
                 let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
@@ -162,17 +202,19 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.xlnsd.kill();
         let _ = self.xlnsd.wait();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        if let Some(ns) = &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn config(tunnels: usize, per_tunnel: usize, ppp: PppConfig) -> LacConfig {
+fn config(lab: &Lab, tunnels: usize, per_tunnel: usize, ppp: PppConfig) -> LacConfig {
     LacConfig {
         ppp: Some(ppp),
         setup_timeout: Duration::from_secs(30),
         teardown_timeout: Duration::from_secs(20),
-        ..LacConfig::new(LNS.parse::<SocketAddr>().unwrap(), tunnels, per_tunnel)
+        ..LacConfig::new(lab.lns(), tunnels, per_tunnel)
     }
 }
 
@@ -211,7 +253,7 @@ fn session_run(
     })
 }
 
-fn check_list(list: &SessionList, n: usize, tunnels: usize, port: u16) {
+fn check_list(list: &SessionList, n: usize, tunnels: usize, port: u16, lns_port: u16) {
     assert_eq!(list.sessions.len(), n);
     let mut addresses: Vec<Ipv4Addr> = list.sessions.iter().map(|s| s.subscriber).collect();
     addresses.sort_unstable();
@@ -223,7 +265,7 @@ fn check_list(list: &SessionList, n: usize, tunnels: usize, port: u16) {
         assert_eq!(s.gateway, Some(GATEWAY));
         assert_eq!(s.lac_addr, Ipv4Addr::LOCALHOST);
         assert_eq!(s.lns_addr, Ipv4Addr::LOCALHOST);
-        assert_eq!((s.lac_port, s.lns_port), (port, 1701));
+        assert_eq!((s.lac_port, s.lns_port), (port, lns_port));
         assert!(
             s.tunnel_id != 0
                 && s.session_id != 0
@@ -253,7 +295,7 @@ fn pap_chap_and_mschapv2_subscribers_come_up_answer_echoes_and_hang_up() {
     for auth in [AuthMethod::Pap, AuthMethod::Chap, AuthMethod::MsChapV2] {
         let (established, list, setup, end, port) = session_run(
             &lab,
-            config(3, 5, ppp(auth, false)),
+            config(&lab, 3, 5, ppp(auth, false)),
             Duration::from_millis(2500),
             None,
         );
@@ -274,7 +316,7 @@ fn pap_chap_and_mschapv2_subscribers_come_up_answer_echoes_and_hang_up() {
         }
         assert!(p.total.max_us < 2_000_000, "{auth:?}: a restart timer ran");
         assert_eq!(setup.setup_timeline.iter().sum::<u32>(), 15);
-        check_list(&list, 15, 3, port);
+        check_list(&list, 15, 3, port, 1701);
         // Echo every second for 2.5 s: at least two answered per session.
         let end_ppp = end.ppp.as_ref().unwrap();
         assert!(
@@ -301,8 +343,12 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
     }
     let lab = Lab::start(CONFIG);
     for auth in [AuthMethod::Pap, AuthMethod::Chap, AuthMethod::MsChapV2] {
-        let (established, list, setup, end, port) =
-            session_run(&lab, config(2, 5, ppp(auth, true)), Duration::ZERO, None);
+        let (established, list, setup, end, port) = session_run(
+            &lab,
+            config(&lab, 2, 5, ppp(auth, true)),
+            Duration::ZERO,
+            None,
+        );
         assert!(established, "{auth:?}: {setup}");
         assert_eq!(setup.sessions_up, 10, "{auth:?}: {setup}");
         let p = setup.ppp.as_ref().unwrap();
@@ -312,7 +358,7 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
         assert_eq!(p.lcp.count, 0, "{auth:?}");
         assert_eq!(p.lcp_renegotiations, 0, "{auth:?}");
         assert_eq!(p.authentication.count, 10, "{auth:?}");
-        check_list(&list, 10, 2, port);
+        check_list(&list, 10, 2, port, 1701);
         assert!(end.teardown.as_ref().unwrap().complete);
     }
     // The proxied credentials are what the LNS verifies: a wrong captured password fails.
@@ -320,7 +366,7 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
         password: "wrong%n".to_owned(),
         ..ppp(AuthMethod::Chap, true)
     };
-    let (_, list, setup, _, _) = session_run(&lab, config(1, 4, bad), Duration::ZERO, None);
+    let (_, list, setup, _, _) = session_run(&lab, config(&lab, 1, 4, bad), Duration::ZERO, None);
     assert_eq!(
         (setup.sessions_up, setup.session_failures),
         (0, 4),
@@ -339,7 +385,7 @@ fn nas_initiated_calls_come_up_from_proxy_lcp_and_proxy_authentication() {
     ));
     let (_, _, setup, _, _) = session_run(
         &lab,
-        config(1, 3, ppp(AuthMethod::Chap, true)),
+        config(&lab, 1, 3, ppp(AuthMethod::Chap, true)),
         Duration::ZERO,
         None,
     );
@@ -358,7 +404,7 @@ fn wrong_password_is_refused_and_churn_renews_sessions() {
         ..PppConfig::chap()
     };
     let (established, list, setup, _, _) =
-        session_run(&lab, config(1, 3, bad), Duration::ZERO, None);
+        session_run(&lab, config(&lab, 1, 3, bad), Duration::ZERO, None);
     assert!(established, "every setup ended");
     assert_eq!(
         (setup.sessions_up, setup.session_failures),
@@ -381,7 +427,7 @@ fn wrong_password_is_refused_and_churn_renews_sessions() {
     // 10 sessions, 5 renewed per second for 2 s: still 10 up, with new ones among them.
     let (_, _, setup, end, _) = session_run(
         &lab,
-        config(1, 10, PppConfig::chap()),
+        config(&lab, 1, 10, PppConfig::chap()),
         Duration::from_secs(2),
         Some(5.0),
     );
@@ -389,4 +435,37 @@ fn wrong_password_is_refused_and_churn_renews_sessions() {
     assert!(end.churned >= 5, "churned {}", end.churned);
     assert_eq!(end.sessions_up as u64, 10 + end.churned, "{end}");
     assert_eq!(end.session_failures, 0, "{end}");
+}
+
+/// Without root or namespaces: xlnsd on a free loopback port of this namespace, CHAP
+/// subscribers and a NAS-initiated MS-CHAPv2 call up and down, the sessions exported.
+#[test]
+fn chap_and_proxy_subscribers_over_loopback_without_namespaces() {
+    let lab = Lab::start_here(CONFIG);
+    let (established, list, setup, end, port) = session_run(
+        &lab,
+        config(&lab, 2, 4, PppConfig::chap()),
+        Duration::from_millis(1500),
+        None,
+    );
+    assert!(established, "{setup}");
+    assert_eq!(
+        (setup.sessions_up, setup.session_failures),
+        (8, 0),
+        "{setup}"
+    );
+    check_list(&list, 8, 2, port, lab.port);
+    assert!(end.ppp.as_ref().unwrap().echo_requests_answered >= 8);
+    assert!(end.teardown.as_ref().unwrap().complete);
+
+    let (established, list, setup, _, port) = session_run(
+        &lab,
+        config(&lab, 1, 3, ppp(AuthMethod::MsChapV2, true)),
+        Duration::ZERO,
+        None,
+    );
+    assert!(established, "{setup}");
+    assert_eq!(setup.sessions_up, 3, "{setup}");
+    assert_eq!(setup.ppp.unwrap().lcp_renegotiations, 0);
+    check_list(&list, 3, 1, port, lab.port);
 }
