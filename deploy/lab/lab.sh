@@ -221,6 +221,7 @@ cat >&2 <<EOF
    Prometheus: curl http://10.3.0.2:9101/metrics   (from this host while the lab runs)
    xlnsctl:    $bin_dir/xlnsctl --socket $dir/xlnsd.sock show sessions
    logs:       $dir/xlnsd.log, $dir/dataplane.log
+   sessions:   $dir/sessions.json (the established sessions, the traffic generator's JSON)
 EOF
 step "$total sessions ($tunnels tunnels x $per_tunnel, $auth$([ $proxy = 1 ] && echo ', proxy')), then $duration s of traffic both ways"
 args=(lab --lns 10.1.0.2:1701 --bind 10.1.0.1 --bind-port 1701
@@ -248,6 +249,9 @@ while kill -0 "$bench" 2>/dev/null; do
     wait "$bench" || rc=$?
 done
 trap 'exit 130' INT TERM
+# The data plane's own counters (its last stats line, at most a second old).
+dp_stats=$(grep 'stats ' "$dir/dataplane.log" | tail -n 1 | sed 's/^xlns-dataplane: stats //')
+[ -n "$dp_stats" ] && echo "  data plane  $dp_stats"
 [ -n "$json_out" ] && [ -f "$dir/result.json" ] && cp "$dir/result.json" "$json_out"
 if ! kill -0 "$xlnsd" 2>/dev/null; then
     echo "lab.sh: xlnsd died; its log:" >&2
