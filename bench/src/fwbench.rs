@@ -272,6 +272,8 @@ fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficR
             rate_pps: Some(10_000.0),
             duration: Duration::from_millis(200),
             drain: Duration::from_millis(100),
+            progress: false,
+            stop: None,
         };
         rig.run(&warm)?;
         let spec = RunSpec {
@@ -280,6 +282,8 @@ fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficR
             rate_pps: config.rate_pps,
             duration: config.duration,
             drain: Duration::from_millis(300),
+            progress: false,
+            stop: None,
         };
         let report = rig.run(&spec)?;
         eprint!("{label:<5} {}", report.table());

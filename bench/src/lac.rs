@@ -1,6 +1,7 @@
-//! The LAC emulator's L2TP part: an LAC-role [`Endpoint`] driven over real UDP sockets,
-//! opening N tunnels x M sessions toward an LNS and measuring how fast they come up
-//! (RFC 2661 §5.1, §7.2.1, §7.4.1).
+//! The LAC emulator: an LAC-role [`Endpoint`] driven over real UDP sockets, opening N
+//! tunnels x M sessions toward an LNS and measuring how fast they come up (RFC 2661 §5.1,
+//! §7.2.1, §7.4.1), with a PPP subscriber in every session when [`LacConfig::ppp`] is set
+//! ([`crate::subscriber`]).
 //!
 //! # Contract
 //!
@@ -32,12 +33,31 @@
 //!   in an HDR histogram (3 significant digits). [`LacDriver::report`] summarises them with
 //!   counts, rates and down reasons as a serde-serialisable [`Report`].
 //! * The LAC side admits whatever the LNS asks (an OCRQ, an SCCRQ): [`PermissiveGate`].
+//!
+//! # With PPP ([`LacConfig::ppp`])
+//!
+//! * Each session gets a [`Subscriber`] when the LAC sends its ICCN (client-initiated; it
+//!   starts LCP with the LNS's first frame), or before its ICRQ (NAS-initiated: LCP and
+//!   the credentials at the LAC, the ICCN carries the proxy AVPs). Its frames travel as
+//!   L2TP data messages ([`Endpoint::encapsulate`]; received ones come out of
+//!   [`Endpoint::handle_datagram`]); its timers sit in one heap, checked lazily.
+//! * A session is up, and its setup over, when IPCP opens; a subscriber that goes down
+//!   (authentication refused, LCP terminated) gets its call cleared with a CDN (result 3).
+//!   Latency per phase: ICCN -> LCP opened, -> authenticated, -> IPCP opened, and ICRQ ->
+//!   IPCP opened; sessions up per second since the start ([`Report::setup_timeline`]).
+//! * [`LacDriver::hold`] keeps the sessions (the subscribers answer the LNS's LCP echoes,
+//!   RFC 1661 §5.8) and churns them if asked; [`LacDriver::teardown`] lets every subscriber
+//!   hang up (LCP Terminate-Request) before the CDNs and StopCCNs.
+//! * [`LacDriver::established`] exports the sessions that are up as the traffic
+//!   generator's [`SessionList`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -50,6 +70,9 @@ use xlns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
 use xlns_controlplane::l2tp::session::OutgoingCall;
 use xlns_controlplane::l2tp::transport;
 
+use crate::subscriber::{AuthMethod, Change, PppConfig, Subscriber};
+use crate::traffic::{SessionList, TrafficSession};
+
 /// Opens allowed at once after the loop fell behind the configured rate.
 pub const RATE_BURST: u32 = 8;
 /// Datagrams read from one socket per wake-up before the others get their turn.
@@ -60,6 +83,17 @@ const SOCKET_BUFFER: libc::c_int = 4 << 20;
 const MAX_DATAGRAM: usize = 65_535;
 /// Longest single wait, so that a caller's deadline is never overslept by much.
 const MAX_WAIT: Duration = Duration::from_millis(100);
+/// How long the subscribers get to hang up (LCP terminate) before the CDNs go out.
+const PPP_HANGUP: Duration = Duration::from_secs(5);
+/// Interval of the progress line.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Churn pacing.
+#[derive(Debug, Clone, Copy)]
+struct Churn {
+    interval: Duration,
+    next: Instant,
+}
 
 /// How [`LacDriver::teardown`] closes things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,6 +138,13 @@ pub struct LacConfig {
     pub transport: transport::Config,
     /// Seed of the endpoints' ids and random vectors (socket `k` gets `seed + k`).
     pub seed: u64,
+    /// Local UDP port of socket 0 (socket `k` binds `bind_port + k`); 0: ephemeral.
+    pub bind_port: u16,
+    /// Run a PPP client in every session (see the module documentation); `None`: L2TP
+    /// only, a session counts as up at the ICCN.
+    pub ppp: Option<PppConfig>,
+    /// A live progress line on stderr (only when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl LacConfig {
@@ -125,6 +166,9 @@ impl LacConfig {
             receive_window: 64,
             transport: transport::Config::default(),
             seed: 1,
+            bind_port: 0,
+            ppp: None,
+            progress: false,
         }
     }
 
@@ -223,13 +267,28 @@ struct TunnelSlot {
 #[derive(Debug)]
 struct SessionSlot {
     opened_at: Instant,
+    /// The tunnel's index and the session's number (1-based, its credentials' `%n`).
+    tunnel: usize,
+    seat: u64,
+    /// The LAC sent the ICCN (L2TP SessionUp).
+    l2tp_up: Option<Instant>,
+    /// Fully up: L2TP, and PPP's IPCP when PPP runs.
     up: bool,
+    /// The setup was accounted for (up or failed): no longer in flight.
+    settled: bool,
+    /// We sent the CDN.
+    cdn_sent: bool,
+    sub: Option<Box<Subscriber>>,
+    /// The deadline queued in the timer heap for this subscriber.
+    timer: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Idle,
     Establish,
+    /// Sessions are kept up (keepalives answered), churned if asked.
+    Hold,
     Teardown,
 }
 
@@ -317,6 +376,36 @@ pub struct Report {
     pub send_errors: u64,
     /// Control messages the endpoints retransmitted during the setup phase.
     pub setup_retransmissions: u64,
+    /// The PPP part, when the subscribers ran PPP.
+    pub ppp: Option<PppReport>,
+    /// Sessions fully up in each second since the start of the setup: the setup rate
+    /// over time.
+    pub setup_timeline: Vec<u32>,
+    /// Sessions closed and reopened by churn.
+    pub churned: u64,
+}
+
+/// The PPP figures of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PppReport {
+    pub auth: AuthMethod,
+    /// NAS-initiated (proxy LCP and proxy authentication AVPs).
+    pub proxy: bool,
+    /// ICCN sent -> LCP opened (client-initiated only: with proxy LCP it ran at the LAC).
+    pub lcp: Latency,
+    /// LCP opened (or the ICCN, with proxy) -> authentication succeeded.
+    pub authentication: Latency,
+    /// Authentication -> IPCP opened.
+    pub ipcp: Latency,
+    /// ICRQ -> IPCP opened.
+    pub total: Latency,
+    /// Why PPP went down, by reason (`ppp-auth-failed`, `admin`, ...).
+    pub down_reasons: BTreeMap<String, usize>,
+    /// LCP Echo-Requests of the LNS the subscribers answered.
+    pub echo_requests_answered: u64,
+    /// Times the LNS took a subscriber's LCP back to Establish (renegotiation; with proxy
+    /// LCP accepted, none).
+    pub lcp_renegotiations: u64,
 }
 
 /// A short name of a tunnel's down reason, for counting.
@@ -357,8 +446,27 @@ pub struct LacDriver {
     by_id: HashMap<(usize, TunnelId), usize>,
     sessions: HashMap<(usize, SessionKey), SessionSlot>,
     pending_tunnels: VecDeque<usize>,
-    /// One entry per session still to open, by tunnel index.
-    pending_sessions: VecDeque<usize>,
+    /// One entry per session still to open: tunnel index and session number.
+    pending_sessions: VecDeque<(usize, u64)>,
+    /// Subscriber deadlines (lazily invalidated: checked against the slot's `timer`).
+    timers: BinaryHeap<Reverse<(Instant, usize, SessionKey)>>,
+    /// Sessions with PPP input or output to look at.
+    dirty: Vec<(usize, SessionKey)>,
+    /// Fully up sessions, oldest first (churn closes from the front; stale entries are
+    /// skipped).
+    up_order: VecDeque<(usize, SessionKey)>,
+    churn: Option<Churn>,
+    lcp_hist: Histogram<u64>,
+    auth_hist: Histogram<u64>,
+    ipcp_hist: Histogram<u64>,
+    total_hist: Histogram<u64>,
+    /// Sessions fully up in each second since the start of `establish`.
+    timeline: Vec<u32>,
+    ppp_down_reasons: BTreeMap<String, usize>,
+    echo_requests: u64,
+    lcp_renegotiations: u64,
+    churned: u64,
+    progress_at: Instant,
     in_flight: usize,
     next_open: Instant,
     phase: Phase,
@@ -434,7 +542,13 @@ impl LacDriver {
         let ip = config.bind_addr();
         let mut links = Vec::with_capacity(sockets);
         for k in 0..sockets {
-            let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+            let port = match config.bind_port {
+                0 => 0,
+                p => p.checked_add(k as u16).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "bind_port + sockets > 65535")
+                })?,
+            };
+            let socket = UdpSocket::bind(SocketAddr::new(ip, port))?;
             socket.set_nonblocking(true)?;
             grow_buffers(&socket);
             links.push(Link {
@@ -463,6 +577,20 @@ impl LacDriver {
             by_id: HashMap::new(),
             sessions: HashMap::new(),
             pending_sessions: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            up_order: VecDeque::new(),
+            churn: None,
+            lcp_hist: histogram(),
+            auth_hist: histogram(),
+            ipcp_hist: histogram(),
+            total_hist: histogram(),
+            timeline: Vec::new(),
+            ppp_down_reasons: BTreeMap::new(),
+            echo_requests: 0,
+            lcp_renegotiations: 0,
+            churned: 0,
+            progress_at: Instant::now(),
             in_flight: 0,
             next_open: Instant::now(),
             phase: Phase::Idle,
@@ -492,6 +620,11 @@ impl LacDriver {
     /// The configuration.
     pub fn config(&self) -> &LacConfig {
         &self.config
+    }
+
+    /// Turns the progress line on or off (another progress line may own the terminal).
+    pub fn set_progress(&mut self, on: bool) {
+        self.config.progress = on;
     }
 
     /// The local addresses of the sockets.
@@ -544,6 +677,7 @@ impl LacDriver {
                 && d.all_acked()
         })?;
         self.setup_end = Some(Instant::now());
+        self.end_progress();
         self.phase = Phase::Idle;
         // Every tunnel opened is still held (freed only after a StopCCN's wait).
         self.setup_retransmissions = self
@@ -568,13 +702,47 @@ impl LacDriver {
         self.phase = Phase::Teardown;
         self.pending_tunnels.clear();
         self.pending_sessions.clear();
+        self.churn = None;
         let mut complete = true;
+        if mode == Teardown::CdnThenStopCcn && self.config.ppp.is_some() {
+            // The subscribers hang up first (LCP Terminate-Request, RFC 1661 §3.7); each
+            // one's CDN follows its Down. Whoever has not finished in PPP_HANGUP gets the
+            // plain CDN below.
+            let keys: Vec<(usize, SessionKey)> = self.sessions.keys().copied().collect();
+            for (link, key) in keys {
+                if let Some(sub) = self
+                    .sessions
+                    .get_mut(&(link, key))
+                    .and_then(|s| s.sub.as_mut())
+                    && sub.down.is_none()
+                {
+                    sub.close(start);
+                    self.dirty.push((link, key));
+                }
+            }
+            self.service_dirty(start);
+            let hangup = deadline.min(start + PPP_HANGUP);
+            self.pump_until(hangup, |d| {
+                d.sessions
+                    .values()
+                    .all(|s| s.sub.as_ref().is_none_or(|sub| sub.down.is_some()))
+            })?;
+        }
         if mode == Teardown::CdnThenStopCcn {
-            let mut keys: Vec<(usize, SessionKey)> = self.sessions.keys().copied().collect();
+            let now = Instant::now();
+            let mut keys: Vec<(usize, SessionKey)> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| !s.cdn_sent)
+                .map(|(k, _)| *k)
+                .collect();
             keys.sort_unstable();
             for (link, key) in keys {
+                if let Some(s) = self.sessions.get_mut(&(link, key)) {
+                    s.cdn_sent = true;
+                }
                 self.links[link].endpoint.close_session(
-                    start,
+                    now,
                     key,
                     CdnResult::Administrative.code(),
                     None,
@@ -619,8 +787,10 @@ impl LacDriver {
     ) -> io::Result<bool> {
         loop {
             let now = Instant::now();
+            self.churn_due(now);
             self.start_opens(now);
             self.flush();
+            self.show_progress(now);
             if done(self) {
                 return Ok(true);
             }
@@ -633,6 +803,12 @@ impl LacDriver {
                     wake = wake.min(at);
                 }
             }
+            if let Some(Reverse((at, _, _))) = self.timers.peek() {
+                wake = wake.min(*at);
+            }
+            if let Some(churn) = &self.churn {
+                wake = wake.min(churn.next);
+            }
             if self.can_open() {
                 wake = wake.min(self.next_open);
             }
@@ -643,11 +819,249 @@ impl LacDriver {
                     link.endpoint.handle_timeout(now, &mut link.gate);
                 }
             }
+            self.fire_subscriber_timers(now);
         }
     }
 
+    /// Runs every subscriber timer that is due.
+    fn fire_subscriber_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, link, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.sessions.get_mut(&(link, key)) else {
+                continue;
+            };
+            if slot.timer != Some(at) {
+                continue;
+            }
+            slot.timer = None;
+            if let Some(sub) = slot.sub.as_mut() {
+                sub.handle_timeout(now);
+                self.dirty.push((link, key));
+            }
+        }
+        self.service_dirty(now);
+    }
+
+    /// Services every session with PPP input: sends its frames, books its changes,
+    /// queues its next deadline.
+    fn service_dirty(&mut self, now: Instant) {
+        while let Some((link, key)) = self.dirty.pop() {
+            self.service(link, key, now);
+        }
+    }
+
+    fn service(&mut self, l: usize, key: SessionKey, now: Instant) {
+        let Some(slot) = self.sessions.get_mut(&(l, key)) else {
+            return;
+        };
+        let Some(sub) = slot.sub.as_mut() else {
+            return;
+        };
+        let changes = sub.observe(now);
+        let link = &mut self.links[l];
+        while let Some(frame) = sub.poll_frame() {
+            if let Some(tx) = link.endpoint.encapsulate(key, &frame) {
+                match link.socket.send_to(&tx.payload, tx.peer) {
+                    Ok(_) => self.datagrams_sent += 1,
+                    Err(_) => self.send_errors += 1,
+                }
+            }
+        }
+        let timing = sub.timing;
+        let deadline = sub.poll_timeout();
+        if deadline != slot.timer {
+            slot.timer = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, l, key)));
+            }
+        }
+        for change in changes {
+            match change {
+                Change::Up(_) => {
+                    if slot.settled {
+                        continue;
+                    }
+                    slot.settled = true;
+                    slot.up = true;
+                    self.in_flight -= 1;
+                    self.sessions_up += 1;
+                    self.last_session_up = Some(now);
+                    self.up_order.push_back((l, key));
+                    if let Some(start) = self.setup_start {
+                        let second = (now - start).as_secs() as usize;
+                        if self.timeline.len() <= second {
+                            self.timeline.resize(second + 1, 0);
+                        }
+                        self.timeline[second] += 1;
+                    }
+                    let _ = self.total_hist.record(micros(now - slot.opened_at));
+                    // Client-initiated: LCP from the ICCN; proxy: LCP ran at the LAC
+                    // before the ICRQ, and authentication is timed from the ICCN.
+                    let lcp_from = slot.l2tp_up.unwrap_or(slot.opened_at);
+                    if let Some(lcp) = timing.lcp_up
+                        && lcp >= lcp_from
+                    {
+                        let _ = self.lcp_hist.record(micros(lcp - lcp_from));
+                    }
+                    let auth_from = timing.lcp_up.map_or(lcp_from, |t| t.max(lcp_from));
+                    if let Some(auth) = timing.auth_done {
+                        let _ = self
+                            .auth_hist
+                            .record(micros(auth.saturating_duration_since(auth_from)));
+                        if let Some(ipcp) = timing.ipcp_up {
+                            let _ = self
+                                .ipcp_hist
+                                .record(micros(ipcp.saturating_duration_since(auth)));
+                        }
+                    }
+                    if let Some(&index) = self.by_id.get(&(l, key.tunnel)) {
+                        self.tunnels[index].sessions_up += 1;
+                    }
+                }
+                Change::Down(reason) => {
+                    if !slot.settled {
+                        slot.settled = true;
+                        self.in_flight -= 1;
+                        self.session_failures += 1;
+                    }
+                    slot.up = false;
+                    *self
+                        .ppp_down_reasons
+                        .entry(reason.label().to_owned())
+                        .or_default() += 1;
+                    // The subscriber is gone: the LAC clears the call (RFC 2661 §5.7).
+                    if !slot.cdn_sent {
+                        slot.cdn_sent = true;
+                        link.endpoint.close_session(
+                            now,
+                            key,
+                            CdnResult::Administrative.code(),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Churn: closes the oldest session and opens a new one in its tunnel, at the
+    /// configured rate, while holding.
+    fn churn_due(&mut self, now: Instant) {
+        let Some(churn) = self.churn.as_mut() else {
+            return;
+        };
+        if self.phase != Phase::Hold || churn.next > now {
+            return;
+        }
+        let floor = now.checked_sub(churn.interval * RATE_BURST).unwrap_or(now);
+        churn.next = churn.next.max(floor) + churn.interval;
+        while let Some((l, key)) = self.up_order.pop_front() {
+            let Some(slot) = self.sessions.get_mut(&(l, key)) else {
+                continue;
+            };
+            if !slot.up {
+                continue;
+            }
+            self.churned += 1;
+            self.pending_sessions.push_back((slot.tunnel, slot.seat));
+            slot.up = false;
+            match slot.sub.as_mut() {
+                Some(sub) => {
+                    sub.close(now);
+                    self.dirty.push((l, key));
+                }
+                None => {
+                    slot.cdn_sent = true;
+                    self.links[l].endpoint.close_session(
+                        now,
+                        key,
+                        CdnResult::Administrative.code(),
+                        None,
+                    );
+                }
+            }
+            break;
+        }
+        self.service_dirty(now);
+    }
+
+    /// Keeps every session up (keepalives answered) until `until` or until `stop` is
+    /// set; with `churn` (sessions per second) closes the oldest session and opens a new
+    /// one in its tunnel (same session number) at that rate, and at the end waits (at
+    /// most [`LacConfig::setup_timeout`]) until the reopened ones are up.
+    pub fn hold(
+        &mut self,
+        until: Instant,
+        stop: &AtomicBool,
+        churn: Option<f64>,
+    ) -> io::Result<()> {
+        self.phase = Phase::Hold;
+        self.churn = churn.filter(|r| r.is_finite() && *r > 0.0).map(|r| Churn {
+            interval: Duration::from_secs_f64(1.0 / r),
+            next: Instant::now(),
+        });
+        // Relaxed: a flag polled by this loop, nothing else published through it.
+        self.pump_until(until, |_| stop.load(Ordering::Relaxed))?;
+        // Churned sessions still opening come up before the hold ends.
+        self.churn = None;
+        let settle = Instant::now() + self.config.setup_timeout;
+        self.pump_until(settle, |d| {
+            d.in_flight == 0 && d.pending_sessions.is_empty()
+        })?;
+        self.end_progress();
+        self.phase = Phase::Idle;
+        Ok(())
+    }
+
+    fn show_progress(&mut self, now: Instant) {
+        if !self.config.progress || now < self.progress_at || !io::stderr().is_terminal() {
+            return;
+        }
+        self.progress_at = now + PROGRESS_EVERY;
+        let elapsed = self.setup_start.map_or(0.0, |s| (now - s).as_secs_f64());
+        let phase = match self.phase {
+            Phase::Establish => "setup",
+            Phase::Hold => "holding",
+            Phase::Teardown => "teardown",
+            Phase::Idle => "idle",
+        };
+        let requested = self.config.tunnels * self.config.sessions_per_tunnel;
+        eprint!(
+            "\r\x1b[K{phase:<8} {elapsed:>6.1} s  tunnels {}/{}  sessions {}/{} up, {} in flight, \
+             {} failed, {:.0}/s  echoes answered {}  churned {}",
+            self.tunnels_up(),
+            self.config.tunnels,
+            self.sessions_up(),
+            requested,
+            self.in_flight,
+            self.session_failures,
+            per_sec(self.sessions_up as f64, elapsed),
+            self.echo_requests + self.live_echoes(),
+            self.churned,
+        );
+    }
+
+    fn end_progress(&mut self) {
+        if self.config.progress && io::stderr().is_terminal() {
+            self.progress_at = Instant::now();
+            self.show_progress(Instant::now());
+            eprintln!();
+        }
+    }
+
+    fn live_echoes(&self) -> u64 {
+        self.sessions
+            .values()
+            .filter_map(|s| s.sub.as_ref())
+            .map(|s| s.echo_requests)
+            .sum()
+    }
+
     fn can_open(&self) -> bool {
-        self.phase == Phase::Establish
+        matches!(self.phase, Phase::Establish | Phase::Hold)
             && self.in_flight < self.config.outstanding.max(1)
             && !(self.pending_sessions.is_empty() && self.pending_tunnels.is_empty())
     }
@@ -664,8 +1078,8 @@ impl LacDriver {
             if interval.is_some() && self.next_open > now {
                 break;
             }
-            if let Some(t) = self.pending_sessions.pop_front() {
-                self.open_session(now, t);
+            if let Some((t, seat)) = self.pending_sessions.pop_front() {
+                self.open_session(now, t, seat);
             } else if let Some(t) = self.pending_tunnels.pop_front() {
                 self.open_tunnel(now, t);
             }
@@ -703,24 +1117,45 @@ impl LacDriver {
         }
     }
 
-    fn open_session(&mut self, now: Instant, index: usize) {
+    fn open_session(&mut self, now: Instant, index: usize, seat: u64) {
         let slot = &self.tunnels[index];
         let (Some(id), TunnelState::Up) = (slot.id, &slot.state) else {
             self.session_failures += 1;
             return;
         };
-        let n = self.sessions.len() as u64;
-        let call = OutgoingCall {
-            calling_number: Some(format!("lac-{n}").into_bytes()),
+        let mut call = OutgoingCall {
+            calling_number: Some(format!("lac-{seat}").into_bytes()),
             ..OutgoingCall::default()
         };
+        // NAS-initiated: the subscriber negotiated LCP and authenticated at the LAC
+        // before the call is placed (RFC 2661 §4.4.5).
+        let mut sub = None;
+        if let Some(ppp) = self.config.ppp.as_ref().filter(|p| p.proxy) {
+            let mut s = Box::new(Subscriber::new(ppp, seat, self.config.seed ^ seat));
+            match s.negotiate_at_lac(ppp, self.config.seed.wrapping_add(seat << 1), now) {
+                Ok(avps) => call.extra_avps = avps,
+                Err(e) => {
+                    self.session_failures += 1;
+                    *self.session_down_reasons.entry(e.to_string()).or_default() += 1;
+                    return;
+                }
+            }
+            sub = Some(s);
+        }
         match self.links[slot.link].endpoint.open_session(now, id, call) {
             Ok(key) => {
                 self.sessions.insert(
                     (slot.link, key),
                     SessionSlot {
                         opened_at: now,
+                        tunnel: index,
+                        seat,
+                        l2tp_up: None,
                         up: false,
+                        settled: false,
+                        cdn_sent: false,
+                        sub,
+                        timer: None,
                     },
                 );
                 self.in_flight += 1;
@@ -751,6 +1186,18 @@ impl LacDriver {
                 self.event(l, event);
             }
         }
+        if !self.dirty.is_empty() {
+            self.service_dirty(now);
+            // CDNs queued by subscribers that went down.
+            for link in &mut self.links {
+                while let Some(tx) = link.endpoint.poll_transmit(now) {
+                    match link.socket.send_to(&tx.payload, tx.peer) {
+                        Ok(_) => self.datagrams_sent += 1,
+                        Err(_) => self.send_errors += 1,
+                    }
+                }
+            }
+        }
     }
 
     fn event(&mut self, link: usize, event: Event) {
@@ -771,8 +1218,10 @@ impl LacDriver {
                 self.tunnels_up += 1;
                 self.last_tunnel_up = Some(now);
                 if self.phase == Phase::Establish {
+                    let m = self.config.sessions_per_tunnel as u64;
+                    let first = index as u64 * m + 1;
                     self.pending_sessions
-                        .extend(std::iter::repeat_n(index, self.config.sessions_per_tunnel));
+                        .extend((first..first + m).map(|seat| (index, seat)));
                 }
             }
             Event::TunnelDown { tunnel, reason } => {
@@ -794,25 +1243,53 @@ impl LacDriver {
                 slot.state = TunnelState::Down(reason);
             }
             Event::SessionUp { key, .. } => {
-                if let Some(s) = self.sessions.get_mut(&(link, key))
-                    && !s.up
-                {
-                    s.up = true;
-                    self.in_flight -= 1;
-                    let _ = self.session_hist.record(micros(now - s.opened_at));
-                    self.sessions_up += 1;
-                    self.last_session_up = Some(now);
-                    if let Some(&index) = self.by_id.get(&(link, key.tunnel)) {
-                        self.tunnels[index].sessions_up += 1;
+                let Some(s) = self.sessions.get_mut(&(link, key)) else {
+                    return;
+                };
+                if s.l2tp_up.is_some() {
+                    return;
+                }
+                s.l2tp_up = Some(now);
+                let _ = self.session_hist.record(micros(now - s.opened_at));
+                match &self.config.ppp {
+                    None => {
+                        s.up = true;
+                        s.settled = true;
+                        self.in_flight -= 1;
+                        self.sessions_up += 1;
+                        self.last_session_up = Some(now);
+                        if let Some(&index) = self.by_id.get(&(link, key.tunnel)) {
+                            self.tunnels[index].sessions_up += 1;
+                        }
+                    }
+                    Some(ppp) => {
+                        // Client-initiated: PPP starts with the LNS's first frame (silent,
+                        // see `subscriber`); NAS-initiated: the client already waits for
+                        // the LNS's authentication reply.
+                        if s.sub.is_none() {
+                            s.sub = Some(Box::new(Subscriber::new(
+                                ppp,
+                                s.seat,
+                                self.config.seed ^ s.seat,
+                            )));
+                        }
+                        self.dirty.push((link, key));
                     }
                 }
             }
             Event::SessionDown { key, reason } => {
-                if let Some(s) = self.sessions.remove(&(link, key))
-                    && !s.up
-                {
-                    self.in_flight -= 1;
-                    self.session_failures += 1;
+                if let Some(mut s) = self.sessions.remove(&(link, key)) {
+                    if !s.settled {
+                        self.in_flight -= 1;
+                        self.session_failures += 1;
+                    }
+                    if let Some(sub) = s.sub.as_mut() {
+                        self.echo_requests += sub.echo_requests;
+                        self.lcp_renegotiations += sub.lcp_renegotiations;
+                        if sub.down.is_none() {
+                            sub.lower_down(now);
+                        }
+                    }
                 }
                 *self
                     .session_down_reasons
@@ -865,12 +1342,22 @@ impl LacDriver {
                 match link.socket.recv_from(&mut self.buf) {
                     Ok((len, peer)) => {
                         self.datagrams_received += 1;
-                        let _ = link.endpoint.handle_datagram(
-                            Instant::now(),
+                        let now = Instant::now();
+                        let data = link.endpoint.handle_datagram(
+                            now,
                             peer,
                             &self.buf[..len],
                             &mut link.gate,
                         );
+                        if let Some(data) = data
+                            && let Some(sub) = self
+                                .sessions
+                                .get_mut(&(l, data.key))
+                                .and_then(|s| s.sub.as_mut())
+                        {
+                            sub.handle_frame(data.payload, now);
+                            self.dirty.push((l, data.key));
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP errors reported on the socket (port unreachable): the
@@ -921,7 +1408,83 @@ impl LacDriver {
             datagrams_received: self.datagrams_received,
             send_errors: self.send_errors,
             setup_retransmissions: self.setup_retransmissions,
+            ppp: self.config.ppp.as_ref().map(|p| PppReport {
+                auth: p.auth,
+                proxy: p.proxy,
+                lcp: Latency::of(&self.lcp_hist),
+                authentication: Latency::of(&self.auth_hist),
+                ipcp: Latency::of(&self.ipcp_hist),
+                total: Latency::of(&self.total_hist),
+                down_reasons: self.ppp_down_reasons.clone(),
+                echo_requests_answered: self.echo_requests + self.live_echoes(),
+                lcp_renegotiations: self.lcp_renegotiations
+                    + self
+                        .sessions
+                        .values()
+                        .filter_map(|s| s.sub.as_ref())
+                        .map(|s| s.lcp_renegotiations)
+                        .sum::<u64>(),
+            }),
+            setup_timeline: self.timeline.clone(),
+            churned: self.churned,
         }
+    }
+
+    /// The sessions fully up now (IPv4 only), as the traffic generator and the hardware
+    /// profiles read them: the LNS's ids first, the LAC's as `peer_*`
+    /// ([`TrafficSession`]), the subscriber's address and its gateway.
+    pub fn established(&self) -> io::Result<SessionList> {
+        let mut locals = Vec::with_capacity(self.links.len());
+        for link in &self.links {
+            let mut local = link.socket.local_addr()?;
+            if local.ip().is_unspecified() {
+                // The source address the kernel picks toward the LNS.
+                let probe = UdpSocket::bind(SocketAddr::new(local.ip(), 0))?;
+                probe.connect(self.config.lns)?;
+                local.set_ip(probe.local_addr()?.ip());
+            }
+            locals.push(local);
+        }
+        let mut keys: Vec<&(usize, SessionKey)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.up)
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort_unstable();
+        let mut sessions = Vec::with_capacity(keys.len());
+        for &(l, key) in keys {
+            let endpoint = &self.links[l].endpoint;
+            let (Some(tunnel), Some((_, call))) =
+                (endpoint.tunnel_info(key.tunnel), endpoint.session_info(key))
+            else {
+                continue;
+            };
+            let (IpAddr::V4(lac_addr), IpAddr::V4(lns_addr)) = (locals[l].ip(), tunnel.peer.ip())
+            else {
+                continue;
+            };
+            let address = self.sessions[&(l, key)]
+                .sub
+                .as_ref()
+                .and_then(|s| s.address);
+            let Some(address) = address else {
+                continue;
+            };
+            sessions.push(TrafficSession {
+                tunnel_id: tunnel.peer_tunnel,
+                session_id: call.peer_session,
+                peer_tunnel_id: key.tunnel,
+                peer_session_id: key.session,
+                lac_addr,
+                lac_port: locals[l].port(),
+                lns_addr,
+                lns_port: tunnel.peer.port(),
+                subscriber: address.address,
+                gateway: Some(address.gateway),
+            });
+        }
+        Ok(SessionList { sessions })
     }
 }
 
@@ -973,6 +1536,40 @@ impl fmt::Display for Report {
                 ms(l.max_us),
                 l.mean_us / 1000.0
             )?;
+        }
+        if let Some(p) = &self.ppp {
+            writeln!(
+                f,
+                "  PPP {}{}: LCP echo requests answered {}, down {:?}",
+                p.auth.label(),
+                if p.proxy {
+                    " (proxy LCP + proxy auth)"
+                } else {
+                    ""
+                },
+                p.echo_requests_answered,
+                p.down_reasons
+            )?;
+            for (name, l) in [
+                ("ICCN->LCP up", &p.lcp),
+                ("authentication", &p.authentication),
+                ("IPCP", &p.ipcp),
+                ("ICRQ->IPCP up", &p.total),
+            ] {
+                writeln!(
+                    f,
+                    "  {name:<16} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                    ms(l.p50_us),
+                    ms(l.p90_us),
+                    ms(l.p99_us),
+                    ms(l.p999_us),
+                    ms(l.max_us),
+                    l.mean_us / 1000.0
+                )?;
+            }
+        }
+        if !self.setup_timeline.is_empty() {
+            writeln!(f, "  sessions up per second: {:?}", self.setup_timeline)?;
         }
         if let Some(t) = &self.teardown {
             writeln!(

@@ -3,7 +3,11 @@
 //! Built in the benchmark issue (#6); the criterion benchmarks live in the crates they
 //! measure (`dataplane/benches`, `controlplane/benches`).
 //!
-//! * [`lac`]: the LAC emulator's L2TP part, N tunnels x M sessions toward an LNS.
+//! * [`lac`]: the LAC emulator, N tunnels x M sessions toward an LNS, with PPP
+//!   subscribers ([`subscriber`]) when asked.
+//! * [`subscriber`]: one PPP client per session (PAP, CHAP-MD5, MS-CHAPv2, proxy LCP and
+//!   proxy authentication for NAS-initiated calls).
+//! * [`lab`]: the lab run, sessions and traffic both ways in one process.
 //! * [`traffic`]: the AF_XDP traffic generator and sink (upstream L2TP/PPP, downstream
 //!   plain IP, loss per session, reordering, latency percentiles).
 //! * [`forwarder`]: the bare AF_XDP forwarder, the ceiling of a rig.
@@ -12,5 +16,7 @@
 
 pub mod forwarder;
 pub mod fwbench;
+pub mod lab;
 pub mod lac;
+pub mod subscriber;
 pub mod traffic;

@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand, ValueEnum};
 use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
 use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
+use xlns_bench::lab::{LabSpec, lab};
 use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
+use xlns_bench::subscriber::{AuthMethod, PppConfig};
 use xlns_bench::traffic::{Direction, Rig, RunSpec, SessionList, SideSpec, Sizes, pin_to};
 
 #[derive(Debug, Parser)]
@@ -39,8 +41,173 @@ enum TeardownArg {
     None,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PppArg {
+    /// L2TP only: a session is up at the ICCN.
+    None,
+    Pap,
+    Chap,
+    /// MS-CHAPv2.
+    Mschapv2,
+}
+
+/// The LAC emulator's options shared by `setup` and `lab`.
+#[derive(Debug, Clone, clap::Args)]
+struct EmulatorArgs {
+    /// The LNS's L2TP control address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    lns: SocketAddr,
+    /// Tunnels to open.
+    #[arg(long, default_value_t = 1)]
+    tunnels: usize,
+    /// Sessions per tunnel.
+    #[arg(long, default_value_t = 1)]
+    sessions_per_tunnel: usize,
+    /// The subscribers' PPP authentication (`none`: no PPP, L2TP only).
+    #[arg(long, value_enum, default_value_t = PppArg::Chap)]
+    ppp: PppArg,
+    /// User name pattern; `%n` is the session number (1-based).
+    #[arg(long, default_value = "user%n")]
+    user: String,
+    /// Password pattern; `%n` is the session number.
+    #[arg(long, default_value = "pw%n")]
+    password: String,
+    /// NAS-initiated calls: LCP and authentication at the LAC, proxy LCP and proxy
+    /// authentication AVPs in the ICCN.
+    #[arg(long)]
+    proxy: bool,
+    /// Opens (SCCRQ or ICRQ) per second at most; unlimited when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Setups in flight at most.
+    #[arg(long, default_value_t = 64)]
+    outstanding: usize,
+    /// Local UDP sockets (source ports); tunnels are spread over them.
+    #[arg(long, default_value_t = 1)]
+    sockets: usize,
+    /// Local address to bind.
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Local UDP port of the first socket (0: any). The traffic generator's XDP program
+    /// takes downstream data for port 1701 only: use 1701 with `lab`.
+    #[arg(long, default_value_t = 0)]
+    bind_port: u16,
+    /// Seconds the setup phase may take.
+    #[arg(long, default_value_t = 120)]
+    setup_timeout: u64,
+    /// Seconds the teardown may take.
+    #[arg(long, default_value_t = 60)]
+    teardown_timeout: u64,
+    /// Our Host Name AVP.
+    #[arg(long, default_value = "xlns-bench-lac")]
+    host_name: String,
+    /// Write the established sessions here (JSON, the traffic generator's input).
+    #[arg(long)]
+    sessions_out: Option<PathBuf>,
+    /// Sessions closed and reopened per second while they are held.
+    #[arg(long)]
+    churn: Option<f64>,
+}
+
+impl EmulatorArgs {
+    fn config(&self) -> LacConfig {
+        let ppp = match self.ppp {
+            PppArg::None => None,
+            PppArg::Pap => Some(AuthMethod::Pap),
+            PppArg::Chap => Some(AuthMethod::Chap),
+            PppArg::Mschapv2 => Some(AuthMethod::MsChapV2),
+        };
+        LacConfig {
+            sockets: self.sockets,
+            bind: self.bind,
+            bind_port: self.bind_port,
+            rate: self.rate,
+            outstanding: self.outstanding,
+            setup_timeout: Duration::from_secs(self.setup_timeout),
+            teardown_timeout: Duration::from_secs(self.teardown_timeout),
+            host_name: self.host_name.clone(),
+            ppp: ppp.map(|auth| PppConfig {
+                auth,
+                user: self.user.clone(),
+                password: self.password.clone(),
+                proxy: self.proxy,
+            }),
+            progress: true,
+            ..LacConfig::new(self.lns, self.tunnels, self.sessions_per_tunnel)
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The LAC emulator with PPP subscribers: N tunnels x M sessions (L2TP, LCP,
+    /// PAP/CHAP/MS-CHAPv2, IPCP), optionally held (keepalives answered, churn), then torn
+    /// down; setup latency per phase, the setup rate over time, JSON results.
+    Setup {
+        #[command(flatten)]
+        emulator: EmulatorArgs,
+        /// Seconds to keep the sessions up after the setup (SIGINT / SIGTERM ends it
+        /// early).
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
+        /// How to tear down.
+        #[arg(long, value_enum, default_value_t = TeardownArg::CdnStopccn)]
+        teardown: TeardownArg,
+        /// Print one JSON line instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Print the table and then the JSON line.
+        #[arg(long)]
+        both: bool,
+    },
+    /// The lab run: the emulator brings the sessions up, the AF_XDP generator sends
+    /// upstream L2TP/PPP and downstream IP for every one of them at once, then a summary;
+    /// run inside the LAC's network namespace (deploy/lab/lab.sh does all of it).
+    Lab {
+        #[command(flatten)]
+        emulator: EmulatorArgs,
+        /// LAC-side interface (in this process's network namespace).
+        #[arg(long)]
+        lac_if: String,
+        /// Core-side interface (downstream sender, upstream sink).
+        #[arg(long)]
+        core_if: String,
+        /// Its network namespace.
+        #[arg(long)]
+        core_netns: Option<String>,
+        /// MAC address of the LNS's access interface.
+        #[arg(long, value_parser = parse_mac)]
+        lns_access_mac: [u8; 6],
+        /// MAC address of the LNS's core interface.
+        #[arg(long, value_parser = parse_mac)]
+        lns_core_mac: [u8; 6],
+        /// The server's address (upstream destination, downstream source).
+        #[arg(long)]
+        server: Ipv4Addr,
+        #[arg(long, value_enum, default_value_t = DirArg::Both)]
+        direction: DirArg,
+        /// 64, 1400, ... (IP packet octets) or imix.
+        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
+        size: Sizes,
+        /// Packets per second per direction (default: as fast as possible).
+        #[arg(long)]
+        pps: Option<f64>,
+        /// Seconds of traffic.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// CPU to pin the generator to.
+        #[arg(long)]
+        cpu: Option<usize>,
+        /// After the traffic keep the sessions up until SIGINT / SIGTERM.
+        #[arg(long)]
+        keep: bool,
+        /// Write the whole result (setup, traffic, teardown) here as JSON.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+        /// xlns-dataplane's segment: its drop counters go into the summary.
+        #[arg(long)]
+        shm: Option<PathBuf>,
+    },
     /// L2TP-only setup rate: N tunnels x M sessions as an LAC, then teardown.
     L2tpSetup {
         /// The LNS's L2TP control address.
@@ -220,9 +387,96 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
+fn on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores an atomic.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Setup {
+            emulator,
+            hold,
+            teardown,
+            json,
+            both,
+        } => {
+            on_signals();
+            match setup(&emulator, hold, teardown, json, both) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Lab {
+            emulator,
+            lac_if,
+            core_if,
+            core_netns,
+            lns_access_mac,
+            lns_core_mac,
+            server,
+            direction,
+            size,
+            pps,
+            duration,
+            cpu,
+            keep,
+            json_out,
+            shm,
+        } => {
+            on_signals();
+            let spec = LabSpec {
+                lac: emulator.config(),
+                sessions_out: emulator.sessions_out.clone(),
+                churn: emulator.churn,
+                lac_if,
+                core_if,
+                core_netns,
+                lns_access_mac,
+                lns_core_mac,
+                server,
+                run: RunSpec {
+                    direction: direction.into(),
+                    sizes: size,
+                    rate_pps: pps,
+                    duration: Duration::from_secs_f64(duration),
+                    drain: Duration::from_millis(300),
+                    progress: true,
+                    stop: Some(&STOP),
+                },
+                cpu,
+                keep,
+                shm,
+            };
+            match lab(&spec, &STOP) {
+                Ok(result) => {
+                    if let Some(path) = json_out {
+                        let text = match serde_json::to_string(&result) {
+                            Ok(t) => t,
+                            Err(e) => return fail(e),
+                        };
+                        if let Err(e) = std::fs::write(&path, text) {
+                            return fail(format!("{}: {e}", path.display()));
+                        }
+                    }
+                    if result.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::L2tpSetup {
             lns,
             tunnels,
@@ -293,6 +547,8 @@ fn main() -> ExitCode {
                     rate_pps: rate,
                     duration: Duration::from_secs_f64(duration),
                     drain: Duration::from_millis(300),
+                    progress: true,
+                    stop: Some(&STOP),
                 })?;
                 Ok(if json {
                     serde_json::to_string(&report)?
@@ -339,15 +595,7 @@ fn main() -> ExitCode {
                     ring_size,
                     idle_poll_ms: 10,
                 };
-                for sig in [libc::SIGINT, libc::SIGTERM] {
-                    // SAFETY: the handler only stores an atomic.
-                    unsafe {
-                        libc::signal(
-                            sig,
-                            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-                        )
-                    };
-                }
+                on_signals();
                 if let Some(cpu) = cpu {
                     pin_to(cpu)?;
                 }
@@ -433,6 +681,43 @@ fn l2tp_setup(
 ) -> std::io::Result<bool> {
     let mut driver = LacDriver::bind(config)?;
     let mut ok = driver.establish()?;
+    ok &= match teardown {
+        TeardownArg::CdnStopccn => driver.teardown(Teardown::CdnThenStopCcn)?,
+        TeardownArg::Stopccn => driver.teardown(Teardown::StopCcnOnly)?,
+        TeardownArg::None => true,
+    };
+    let report = driver.report();
+    ok &= report.tunnel_failures == 0 && report.session_failures == 0;
+    if !json || both {
+        println!("{report}");
+    }
+    if json || both {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(std::io::Error::other)?
+        );
+    }
+    Ok(ok)
+}
+
+/// Runs the emulator with PPP: establish, export, hold, teardown; `Ok(false)` when a
+/// setup failed or a phase timed out.
+fn setup(
+    args: &EmulatorArgs,
+    hold: f64,
+    teardown: TeardownArg,
+    json: bool,
+    both: bool,
+) -> std::io::Result<bool> {
+    let mut driver = LacDriver::bind(args.config())?;
+    let mut ok = driver.establish()?;
+    if let Some(path) = &args.sessions_out {
+        driver.established()?.save(path)?;
+    }
+    if hold > 0.0 || args.churn.is_some() {
+        let hold = Duration::from_secs_f64(hold.clamp(0.0, 365.0 * 86_400.0));
+        driver.hold(std::time::Instant::now() + hold, &STOP, args.churn)?;
+    }
     ok &= match teardown {
         TeardownArg::CdnStopccn => driver.teardown(Teardown::CdnThenStopCcn)?,
         TeardownArg::Stopccn => driver.teardown(Teardown::StopCcnOnly)?,

@@ -24,8 +24,9 @@ pub mod packet;
 pub mod port;
 pub mod session;
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -33,6 +34,9 @@ use serde::Serialize;
 use xlns_dataplane::shm::monotonic_ns;
 use xlns_dataplane::worker::BATCH;
 use xlns_ebpf::{AttachMode, Role, XdpConfig, XdpLink, XdpProgram};
+
+/// Interval of the progress line, nanoseconds.
+const PROGRESS_NS: u64 = 500_000_000;
 
 pub use packet::{Macs, Sizes, Stamp};
 pub use port::TrafficPort;
@@ -75,6 +79,10 @@ pub struct RunSpec {
     pub duration: Duration,
     /// How long to keep receiving after the last send.
     pub drain: Duration,
+    /// A live progress line on stderr (only when stderr is a terminal), twice a second.
+    pub progress: bool,
+    /// Sending stops early (the drain still runs) once this is set (a signal handler).
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// Latency percentiles, microseconds.
@@ -423,13 +431,33 @@ impl Rig {
         } = self;
         let (macs, server) = (*macs, *server);
         let start = monotonic_ns();
-        let end = start + spec.duration.as_nanos() as u64;
-        let drain_end = end + spec.drain.as_nanos() as u64;
+        let mut end = start + spec.duration.as_nanos() as u64;
+        let mut drain_end = end + spec.drain.as_nanos() as u64;
         let mut last = start;
         let mut size_n: u64 = 0;
+        let progress = spec.progress && io::stderr().is_terminal();
+        let mut next_progress = start;
         loop {
             let now = monotonic_ns();
+            // Relaxed: a flag set by a signal handler, nothing published through it.
+            if now < end && spec.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                end = now;
+                drain_end = now + spec.drain.as_nanos() as u64;
+            }
             let sending = now < end;
+            if progress && now >= next_progress {
+                next_progress = now + PROGRESS_NS;
+                let rx = |f: &Flow| f.received.iter().sum::<u64>();
+                eprint!(
+                    "\r\x1b[Ktraffic {:>5.1}/{:.1} s  up sent {} received {}  down sent {} received {}",
+                    (now - start) as f64 / 1e9,
+                    spec.duration.as_secs_f64(),
+                    up.total_sent,
+                    rx(&up),
+                    down.total_sent,
+                    rx(&down),
+                );
+            }
             if !sending && now >= drain_end {
                 break;
             }
@@ -492,7 +520,11 @@ impl Rig {
                 lac.poll(1);
             }
         }
-        let secs = spec.duration.as_secs_f64();
+        if progress {
+            eprintln!();
+        }
+        // The time actually spent sending (shorter when stopped early).
+        let secs = ((end - start) as f64 / 1e9).max(1e-3);
         let up_report = spec.direction.up().then(|| up.report(secs));
         let down_report = spec.direction.down().then(|| down.report(secs));
         let rx_pps_total = up_report.as_ref().map_or(0.0, |r| r.rx_pps)

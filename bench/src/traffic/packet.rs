@@ -286,6 +286,7 @@ mod tests {
             lns_addr: Ipv4Addr::new(10, 1, 0, 2),
             lns_port: 1701,
             subscriber: Ipv4Addr::new(100, 64, 0, 5),
+            gateway: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! ```json
 //! {"sessions":[{"tunnel_id":1,"session_id":1,"peer_tunnel_id":1001,"peer_session_id":1,
 //!   "lac_addr":"10.1.0.1","lac_port":1701,"lns_addr":"10.1.0.2","lns_port":1701,
-//!   "subscriber":"100.64.0.1"}]}
+//!   "subscriber":"100.64.0.1","gateway":"100.64.0.1"}]}
 //! ```
 //!
 //! `tunnel_id` / `session_id` are the LNS's ids (what the LAC writes into upstream data
@@ -28,6 +28,9 @@ pub struct TrafficSession {
     pub lns_addr: Ipv4Addr,
     pub lns_port: u16,
     pub subscriber: Ipv4Addr,
+    /// The subscriber's gateway (the LNS's IPCP address), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// Every session of a run.
@@ -69,6 +72,7 @@ impl SessionList {
                     lns_addr: lns,
                     lns_port: 1701,
                     subscriber: Ipv4Addr::from(base.wrapping_add(i)),
+                    gateway: None,
                 }
             })
             .collect();

@@ -303,6 +303,13 @@ impl Shell {
             self.ppp
                 .handle_frame(now, data.key, data.payload, &mut self.endpoint);
         }
+        // Book the endpoint's events now, not at the end of the receive batch: a LAC sends
+        // the subscriber's first LCP Configure-Request right behind its ICCN, often in the
+        // same batch, and the PPP session must exist when it arrives (else it is dropped
+        // and LCP waits a restart timer, 3 s).
+        while let Some(event) = self.endpoint.poll_event() {
+            self.event(now, event);
+        }
     }
 
     /// Sends what PPP and the endpoint have to send and books the endpoint's events, until
