@@ -491,7 +491,7 @@ fn lac_frame(t: &Topology, s: &Sess, inner: &[u8]) -> Vec<u8> {
 /// the template with lengths and checksum written from scratch, then the forwarded packet.
 fn expected_down(s: &Sess, inner: &[u8]) -> Vec<u8> {
     let fwd = forwarded(inner);
-    let mut f = s.rec.template[..usize::from(s.rec.template_len)].to_vec();
+    let mut f = s.rec.template_bytes().to_vec();
     let ip = 14;
     let total = (f.len() - ip + fwd.len()) as u16;
     f[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());

@@ -88,7 +88,23 @@ fn record(tunnel: u16, session: u16, v4: Option<u32>, stamp: u32) -> SessionReco
     r.template_len = 86;
     let c = checksum(&r);
     r.template[..4].copy_from_slice(&c.to_be_bytes());
+    r.derive_template_layout();
     r
+}
+
+/// A record as read back, without the epoch the writer gave it (tests compare records
+/// with what they inserted).
+fn norm(mut r: SessionRecord) -> SessionRecord {
+    r.epoch = 0;
+    r
+}
+
+fn lu(r: &Reader, t: u16, s: u16) -> Option<(SlotId, SessionRecord)> {
+    r.lookup_upstream(t, s).map(|(slot, rec)| (slot, norm(rec)))
+}
+
+fn l4(r: &Reader, a: [u8; 4]) -> Option<(SlotId, SessionRecord)> {
+    r.lookup_v4(a).map(|(slot, rec)| (slot, norm(rec)))
 }
 
 fn valid(r: &SessionRecord) -> bool {
@@ -252,7 +268,7 @@ fn attach_refuses_inconsistent_geometry() {
             ShmError::Inconsistent {
                 field: "slot_size",
                 found: 200,
-                expected: 192,
+                expected: 256,
                 ..
             }
         ),
@@ -273,7 +289,7 @@ fn insert_lookup_update_remove() {
     let mut w = Writer::create(&p.0, geometry(4, 2)).unwrap();
     let r = Reader::attach(&p.0).unwrap();
     assert!(w.is_empty());
-    assert_eq!(r.lookup_upstream(1, 1), None);
+    assert_eq!(lu(&r, 1, 1), None);
 
     let a = record(1, 1, Some(0x0a00_0001), 1);
     let b = record(1, 2, None, 2);
@@ -284,15 +300,15 @@ fn insert_lookup_update_remove() {
     assert!(r.generation() >= g0 + 2);
     assert_eq!(w.len(), 2);
     assert_eq!(r.len(), 2);
-    assert_eq!(r.lookup_upstream(1, 1), Some((sa, a)));
-    assert_eq!(r.lookup_upstream(1, 2), Some((sb, b)));
-    assert_eq!(r.lookup_upstream(2, 1), None);
-    assert_eq!(r.lookup_v4([10, 0, 0, 1]), Some((sa, a)));
-    assert_eq!(r.lookup_v4([10, 0, 0, 2]), None);
-    assert_eq!(r.lookup_v4([0, 0, 0, 0]), None);
+    assert_eq!(lu(&r, 1, 1), Some((sa, a)));
+    assert_eq!(lu(&r, 1, 2), Some((sb, b)));
+    assert_eq!(lu(&r, 2, 1), None);
+    assert_eq!(l4(&r, [10, 0, 0, 1]), Some((sa, a)));
+    assert_eq!(l4(&r, [10, 0, 0, 2]), None);
+    assert_eq!(l4(&r, [0, 0, 0, 0]), None);
     assert_eq!(w.find_upstream(1, 2), Some(sb));
     assert_eq!(w.find_v4([10, 0, 0, 1]), Some(sa));
-    assert_eq!(w.get(sa), Some(a));
+    assert_eq!(w.get(sa).map(norm), Some(a));
 
     // Duplicates and invalid keys.
     let e = w.insert(&record(1, 1, None, 3)).unwrap_err();
@@ -328,22 +344,22 @@ fn insert_lookup_update_remove() {
     // Update in place, same keys.
     let a2 = record(1, 1, Some(0x0a00_0001), 99);
     w.update(sa, &a2).unwrap();
-    assert_eq!(r.lookup_upstream(1, 1), Some((sa, a2)));
+    assert_eq!(lu(&r, 1, 1), Some((sa, a2)));
     // Update changing both keys: old keys gone, new keys found, same slot.
     let a3 = record(7, 7, Some(0x0a00_0007), 100);
     w.update(sa, &a3).unwrap();
-    assert_eq!(r.lookup_upstream(1, 1), None);
-    assert_eq!(r.lookup_v4([10, 0, 0, 1]), None);
-    assert_eq!(r.lookup_upstream(7, 7), Some((sa, a3)));
-    assert_eq!(r.lookup_v4([10, 0, 0, 7]), Some((sa, a3)));
+    assert_eq!(lu(&r, 1, 1), None);
+    assert_eq!(l4(&r, [10, 0, 0, 1]), None);
+    assert_eq!(lu(&r, 7, 7), Some((sa, a3)));
+    assert_eq!(l4(&r, [10, 0, 0, 7]), Some((sa, a3)));
     // Update dropping the IPv4 address.
     let a4 = record(7, 7, None, 101);
     w.update(sa, &a4).unwrap();
-    assert_eq!(r.lookup_v4([10, 0, 0, 7]), None);
+    assert_eq!(l4(&r, [10, 0, 0, 7]), None);
     // Update onto another session's key is refused and changes nothing.
     let e = w.update(sa, &record(1, 2, None, 5)).unwrap_err();
     assert!(matches!(e, ShmError::DuplicateKey { .. }), "{e}");
-    assert_eq!(r.lookup_upstream(7, 7), Some((sa, a4)));
+    assert_eq!(lu(&r, 7, 7), Some((sa, a4)));
 
     // Fill up.
     w.insert(&record(2, 1, None, 0)).unwrap();
@@ -353,7 +369,7 @@ fn insert_lookup_update_remove() {
 
     // Remove.
     w.remove(sb).unwrap();
-    assert_eq!(r.lookup_upstream(1, 2), None);
+    assert_eq!(lu(&r, 1, 2), None);
     assert_eq!(r.read_slot(sb), Some(SessionRecord::EMPTY));
     assert!(matches!(
         w.remove(sb),
@@ -372,7 +388,7 @@ fn insert_lookup_update_remove() {
     assert!(matches!(w.update(sb, &b), Err(ShmError::BadSlot { .. })));
     assert_eq!(w.len(), 3);
     let s = w.insert(&b).unwrap();
-    assert_eq!(r.lookup_upstream(1, 2), Some((s, b)));
+    assert_eq!(lu(&r, 1, 2), Some((s, b)));
     assert_eq!(w.sessions().count(), 4);
 }
 
@@ -464,18 +480,18 @@ fn scale(n: u32) -> Duration {
     };
     for i in (0..n).step_by(step) {
         let (tu, se, a) = keys(i);
-        let (s, rec) = r.lookup_upstream(tu, se).unwrap();
+        let (s, rec) = lu(&r, tu, se).unwrap();
         assert_eq!(s, slots[i as usize]);
         assert_eq!(rec.upstream_key(), (u32::from(tu) << 16) | u32::from(se));
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).unwrap().0, s);
+        assert_eq!(l4(&r, a.to_be_bytes()).unwrap().0, s);
     }
     for i in (0..n).step_by(2) {
         w.remove(slots[i as usize]).unwrap();
     }
     for i in (0..n).step_by(step) {
         let (tu, se, a) = keys(i);
-        assert_eq!(r.lookup_upstream(tu, se).is_some(), i % 2 == 1, "{i}");
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(lu(&r, tu, se).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(l4(&r, a.to_be_bytes()).is_some(), i % 2 == 1, "{i}");
     }
     assert_eq!(w.len(), (n / 2) as usize);
     inserted
@@ -520,19 +536,15 @@ fn tombstones_are_cleaned_and_never_hide_keys() {
             let (j, slot) = live.pop_front().unwrap();
             w.remove(slot).unwrap();
             let (t, s, a) = keys(j);
-            assert_eq!(r.lookup_upstream(t, s), None);
-            assert_eq!(r.lookup_v4(a.to_be_bytes()), None);
+            assert_eq!(lu(&r, t, s), None);
+            assert_eq!(l4(&r, a.to_be_bytes()), None);
         }
         if i % 97 == 0 {
             for &(j, slot) in stable.iter().chain(live.iter()) {
                 let (t, s, a) = keys(j);
+                assert_eq!(lu(&r, t, s).map(|x| x.0), Some(slot), "{j} at {i}");
                 assert_eq!(
-                    r.lookup_upstream(t, s).map(|x| x.0),
-                    Some(slot),
-                    "{j} at {i}"
-                );
-                assert_eq!(
-                    r.lookup_v4(a.to_be_bytes()).map(|x| x.0),
+                    l4(&r, a.to_be_bytes()).map(|x| x.0),
                     Some(slot),
                     "{j} at {i}"
                 );
@@ -547,7 +559,7 @@ fn tombstones_are_cleaned_and_never_hide_keys() {
     // After the churn every probe stays short: all keys found, absent keys miss.
     for &(j, slot) in stable.iter().chain(live.iter()) {
         let (t, s, _) = keys(j);
-        assert_eq!(r.lookup_upstream(t, s).map(|x| x.0), Some(slot));
+        assert_eq!(lu(&r, t, s).map(|x| x.0), Some(slot));
     }
     assert_eq!(w.len(), 60);
 }
@@ -576,13 +588,13 @@ fn concurrent_readers_never_see_torn_or_foreign_records() {
                     i = (i + 13) % KEYS;
                     let (t, s, a) = keys(i);
                     lookups += 2;
-                    if let Some((slot, rec)) = r.lookup_upstream(t, s) {
+                    if let Some((slot, rec)) = lu(&r, t, s) {
                         hits += 1;
                         assert!(valid(&rec), "torn record {rec:?}");
                         assert_eq!((rec.local_tunnel, rec.local_session), (t, s));
                         counters.add_upstream(slot, 1);
                     }
-                    if let Some((_, rec)) = r.lookup_v4(a.to_be_bytes()) {
+                    if let Some((_, rec)) = l4(&r, a.to_be_bytes()) {
                         hits += 1;
                         assert!(valid(&rec), "torn record {rec:?}");
                         assert_eq!(rec.subscriber_v4, a.to_be_bytes());
@@ -642,12 +654,12 @@ fn two_process_child() {
     assert_eq!(r.len(), 100);
     for i in 0..100 {
         let (t, s, a) = keys(i);
-        let (slot, rec) = r.lookup_upstream(t, s).unwrap();
+        let (slot, rec) = lu(&r, t, s).unwrap();
         assert_eq!(rec, record(t, s, Some(a), i));
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).unwrap().0, slot);
+        assert_eq!(l4(&r, a.to_be_bytes()).unwrap().0, slot);
         c.add_upstream(slot, u64::from(i));
     }
-    assert_eq!(r.lookup_upstream(9, 9), None);
+    assert_eq!(lu(&r, 9, 9), None);
     assert_eq!(r.writer_pid(), parent_pid());
 }
 
@@ -716,9 +728,9 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
         .seq
         .fetch_add(1, Ordering::Relaxed);
     let (t2, s2, _) = keys(2);
-    assert_eq!(r.lookup_upstream(t2, s2), None);
+    assert_eq!(lu(&r, t2, s2), None);
     let (t1, s1, _) = keys(1);
-    assert!(r.lookup_upstream(t1, s1).is_some());
+    assert!(lu(&r, t1, s1).is_some());
 
     let mut w = Writer::attach_existing(&p.0).unwrap();
     assert_eq!(w.torn_on_attach(), 1);
@@ -730,16 +742,16 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
     assert_eq!(w.len(), expected.len());
     for (slot, rec) in &after {
         assert_eq!(
-            r.lookup_upstream(rec.local_tunnel, rec.local_session),
-            Some((*slot, *rec))
+            lu(&r, rec.local_tunnel, rec.local_session),
+            Some((*slot, norm(*rec)))
         );
-        assert_eq!(r.lookup_v4(rec.subscriber_v4), Some((*slot, *rec)));
+        assert_eq!(l4(&r, rec.subscriber_v4), Some((*slot, norm(*rec))));
         assert_eq!(
             w.find_upstream(rec.local_tunnel, rec.local_session),
             Some(*slot)
         );
     }
-    assert_eq!(r.lookup_upstream(t2, s2), None);
+    assert_eq!(lu(&r, t2, s2), None);
     // Counters survive the restart.
     assert_eq!(w.session_counters(slots[1]).unwrap().down_bytes, 42);
     // The free list holds exactly the free slots: fill the segment to the brim.
@@ -755,5 +767,5 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
     // And removing after the restart works with the rebuilt indexes.
     let (slot, rec) = after[0];
     w.remove(slot).unwrap();
-    assert_eq!(r.lookup_upstream(rec.local_tunnel, rec.local_session), None);
+    assert_eq!(lu(&r, rec.local_tunnel, rec.local_session), None);
 }

@@ -546,12 +546,10 @@ fn template_known_answer_ipv4_untagged() {
         "ff03",
         "0021",
     );
-    assert_eq!(
-        hex::encode(&record.template[..usize::from(record.template_len)]),
-        expected
-    );
+    assert_eq!(hex::encode(record.template_bytes()), expected);
+    // Right-aligned: zeros in front of the valid octets.
     assert!(
-        record.template[usize::from(record.template_len)..]
+        record.template[..crate::session::TEMPLATE_CAPACITY - usize::from(record.template_len)]
             .iter()
             .all(|&b| b == 0)
     );
@@ -569,7 +567,7 @@ fn template_variants_parse_back() {
                 flags::ACFC | flags::PFC | flags::SEQUENCING,
             ] {
                 let record = record(outer_v6, extra, record_vlans(vlan_count));
-                let t = &record.template[..usize::from(record.template_len)];
+                let t = record.template_bytes();
                 let eth = ethernet::Packet::new_checked(t).unwrap();
                 assert_eq!(eth.vlan_count(), vlan_count);
                 let ip_len = if outer_v6 { 40 } else { 20 };
@@ -1061,13 +1059,11 @@ fn downstream_template_with_length_bit_is_patched() {
     let mut record = record(false, 0, [0, 0]);
     // Rebuild the template's L2TP header with L=1 (as a template built elsewhere might).
     let l2tp_at = 14 + 20 + 8;
-    let mut template = [0u8; crate::session::TEMPLATE_CAPACITY];
-    template[..l2tp_at].copy_from_slice(&record.template[..l2tp_at]);
-    template[l2tp_at..l2tp_at + 12].copy_from_slice(&[
+    let mut template = record.template_bytes()[..l2tp_at].to_vec();
+    template.extend_from_slice(&[
         0x40, 0x02, 0, 0, 0x0b, 0x0b, 0x0c, 0x0c, 0xff, 0x03, 0x00, 0x21,
     ]);
-    record.template = template;
-    record.template_len = (l2tp_at + 12) as u8;
+    record.set_template(&template);
     let sessions = table(&[record]);
     let inner = inner_v4(64, true);
     let (verdict, buf) = run_down(&core_frame(0, &inner), &sessions, &mut state());

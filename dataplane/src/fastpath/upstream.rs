@@ -19,7 +19,8 @@
 //! 6. PPP (RFC 1661 §6.5, §6.6): 0x0021 / 0x0057 go on; protocols >= 0x8000 (control)
 //!    -> `Pass(ppp-control)`; other network protocols -> `unsupported-ppp-protocol`.
 //! 7. Inner IP: validated like the outer; the source must be the subscriber's IPv4
-//!    address / lie in its IPv6 prefix -> `spoofed-inner-source`. IPv6 to link-local or
+//!    address or lie in one of its Framed-Routes / lie in its IPv6 prefix or one of its
+//!    delegated prefixes -> `spoofed-inner-source`. IPv6 to link-local or
 //!    multicast -> `Pass(ipv6-link-local)` (checked before the source: RS come from
 //!    fe80::). IPv4 to [`WorkerCtx::gateway_v4`] -> [`super::local`].
 //! 8. TTL / hop limit decremented (`ttl-expired` at 1 or 0), MSS clamped on SYN to
@@ -220,13 +221,13 @@ fn upstream<T: Sessions, S: SessionStats>(
             if buf[dst] == 0xff || (buf[dst] == 0xfe && buf[dst + 1] & 0xc0 == 0x80) {
                 return Ok(Verdict::Pass(DropReason::Ipv6LinkLocal));
             }
-            if !record.has(flags::HAS_IPV6)
-                || !inner::v6_in_prefix(
+            let own = record.has(flags::HAS_IPV6)
+                && inner::v6_in_prefix(
                     &buf[inner_ip + 8..inner_ip + 24],
                     &record.subscriber_v6_prefix,
                     record.subscriber_v6_len,
-                )
-            {
+                );
+            if !own && !source_in_prefixes_v6(buf, inner_ip, sessions, slot, &record) {
                 return Err(DropReason::SpoofedInnerSource);
             }
             inner::decrement_hop_limit(buf, inner_ip)?;
@@ -263,7 +264,8 @@ fn inner_v4<T: Sessions, S: SessionStats>(
     record: &SessionHead,
     state: &mut WorkerState<S>,
 ) -> Result<Verdict, DropReason> {
-    if !record.has(flags::HAS_IPV4) || !eq_at(buf, inner_ip + 12, &record.subscriber_v4) {
+    let own = record.has(flags::HAS_IPV4) && eq_at(buf, inner_ip + 12, &record.subscriber_v4);
+    if !own && !source_in_routes_v4(buf, inner_ip, sessions, slot, record) {
         return Err(DropReason::SpoofedInnerSource);
     }
     if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
@@ -291,6 +293,45 @@ fn inner_v4<T: Sessions, S: SessionStats>(
         slot,
         state,
     ))
+}
+
+/// Whether the inner IPv4 source at `buf[inner_ip + 12..]` lies in one of the session's
+/// Framed-Routes (the LAC auto-dial case: the branch network behind the session). Out of
+/// line: the subscriber's own address is the common case.
+#[inline(never)]
+fn source_in_routes_v4<T: Sessions>(
+    buf: &[u8],
+    inner_ip: usize,
+    sessions: &T,
+    slot: u32,
+    record: &SessionHead,
+) -> bool {
+    match buf
+        .get(inner_ip + 12..inner_ip + 16)
+        .map(<[u8; 4]>::try_from)
+    {
+        Some(Ok(src)) => sessions.source_in_routes_v4(slot, record.upstream_key(), src),
+        _ => false,
+    }
+}
+
+/// Whether the inner IPv6 source at `buf[inner_ip + 8..]` lies in one of the session's
+/// further (delegated) prefixes. Out of line, as [`source_in_routes_v4`].
+#[inline(never)]
+fn source_in_prefixes_v6<T: Sessions>(
+    buf: &[u8],
+    inner_ip: usize,
+    sessions: &T,
+    slot: u32,
+    record: &SessionHead,
+) -> bool {
+    match buf
+        .get(inner_ip + 8..inner_ip + 24)
+        .map(<&[u8; 16]>::try_from)
+    {
+        Some(Ok(src)) => sessions.source_in_prefixes_v6(slot, record.upstream_key(), src),
+        _ => false,
+    }
 }
 
 /// Octets the common case's headers span: untagged Ethernet (14), IPv4 without options
