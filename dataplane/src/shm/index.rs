@@ -109,7 +109,12 @@ impl<'a> Index<'a> {
     /// so that the caller's validation is inlined into the fast path.
     #[inline(always)]
     pub fn first(&self, key: u32) -> Option<u32> {
-        let t = self.tables[(self.flips.load(Ordering::Acquire) & 1) as usize];
+        // Acquire: as in `find`. A select, not an indexed load from a spilled array.
+        let t = if self.flips.load(Ordering::Acquire) & 1 == 0 {
+            self.tables[0]
+        } else {
+            self.tables[1]
+        };
         let mask = t.len() - 1;
         let mut pos = self.home(key);
         for _ in 0..self.max_probe {
