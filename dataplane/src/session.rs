@@ -451,6 +451,32 @@ impl SessionRecord {
         own.into_iter().chain(self.prefixes_v6())
     }
 
+    /// Every destination prefix routed into the session, as the core side's XDP program
+    /// must redirect them: the subscriber's IPv4 address (/32), its Framed-Routes, its
+    /// own IPv6 prefix and its further ones. Host bits are zero.
+    pub fn destinations(&self) -> impl Iterator<Item = (std::net::IpAddr, u8)> + '_ {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let v4 = (self.has(flags::HAS_IPV4) && self.subscriber_v4 != [0; 4])
+            .then(|| (IpAddr::V4(Ipv4Addr::from(self.subscriber_v4)), 32));
+        let routes = self
+            .routes_v4()
+            .map(|(p, len)| (IpAddr::V4(Ipv4Addr::from(p)), len));
+        let own_v6 = self.has(flags::HAS_IPV6).then(|| {
+            let len = self.subscriber_v6_len.min(128);
+            let bits = u128::from_be_bytes(self.subscriber_v6_prefix);
+            let masked = if len == 0 {
+                0
+            } else {
+                bits & !(u128::MAX >> len)
+            };
+            (IpAddr::V6(Ipv6Addr::from(masked)), len)
+        });
+        let more_v6 = self
+            .prefixes_v6()
+            .map(|(upper, len)| (IpAddr::V6(Ipv6Addr::from(u128::from(upper) << 64)), len));
+        v4.into_iter().chain(routes).chain(own_v6).chain(more_v6)
+    }
+
     /// Adds a Framed-Route prefix (host bits are cleared); false when the record already
     /// holds [`MAX_ROUTES_V4`] or `len` > 32.
     pub fn push_route_v4(&mut self, prefix: [u8; 4], len: u8) -> bool {
@@ -599,6 +625,35 @@ mod tests {
         assert!(!r.push_prefix_v6(p, 0));
         assert!(r.push_prefix_v6(p, 64));
         assert!(!r.push_prefix_v6(p, 48));
+    }
+
+    #[test]
+    fn destinations_list_every_prefix_routed_into_the_session() {
+        use std::net::IpAddr;
+        let mut r = SessionRecord {
+            flags: flags::HAS_IPV4 | flags::HAS_IPV6,
+            subscriber_v4: [100, 64, 0, 9],
+            subscriber_v6_len: 64,
+            ..SessionRecord::EMPTY
+        };
+        r.subscriber_v6_prefix[..8].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 5]);
+        r.subscriber_v6_prefix[15] = 0x77;
+        r.push_route_v4([192, 168, 10, 0], 24);
+        let mut delegated = [0u8; 16];
+        delegated[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0x80, 0x01]);
+        r.push_prefix_v6(delegated, 48);
+        let got: Vec<(IpAddr, u8)> = r.destinations().collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            got,
+            [
+                (ip("100.64.0.9"), 32),
+                (ip("192.168.10.0"), 24),
+                (ip("2001:db8:1:5::"), 64),
+                (ip("2001:db8:8001::"), 48),
+            ]
+        );
+        assert_eq!(SessionRecord::EMPTY.destinations().count(), 0);
     }
 
     #[test]

@@ -458,7 +458,34 @@ fn plain(tunnel: u16, session: u16, v4: u32) -> SessionRecord {
     }
 }
 
-/// Inserts `n` sessions, looks every one up both ways, removes half, checks again.
+/// Session `i`'s IPv6 /64 (2001:db8:i::/64, i as two 16-bit groups).
+fn prefix64(i: u32) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    p[4..8].copy_from_slice(&i.to_be_bytes());
+    p
+}
+
+/// Session `i`'s Framed-Route when it has one (every 64th): 172.16.0.0/12 cut in /28s.
+fn route28(i: u32) -> Option<[u8; 4]> {
+    (i % 64 == 0).then(|| (0xac10_0000 + (i / 64) * 16).to_be_bytes())
+}
+
+/// `plain` with a /64 and, every 64th session, a /28 Framed-Route.
+fn prefixed(i: u32) -> SessionRecord {
+    let (t, s, a) = keys(i);
+    let mut r = plain(t, s, a);
+    r.flags |= flags::HAS_IPV6;
+    r.subscriber_v6_prefix = prefix64(i);
+    r.subscriber_v6_len = 64;
+    if let Some(route) = route28(i) {
+        assert!(r.push_route_v4(route, 28));
+    }
+    r
+}
+
+/// Inserts `n` sessions (each with an IPv6 /64, every 64th with a Framed-Route), looks
+/// every one up every way, removes half, checks again.
 fn scale(n: u32) -> Duration {
     let p = TempPath::new("scale");
     let mut w = Writer::create(&p.0, geometry(n, 1)).unwrap();
@@ -466,8 +493,7 @@ fn scale(n: u32) -> Duration {
     let t = Instant::now();
     let mut slots = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let (tu, se, a) = keys(i);
-        slots.push(w.insert(&plain(tu, se, a)).unwrap());
+        slots.push(w.insert(&prefixed(i)).unwrap());
     }
     let inserted = t.elapsed();
     assert_eq!(w.len(), n as usize);
@@ -484,6 +510,14 @@ fn scale(n: u32) -> Duration {
         assert_eq!(s, slots[i as usize]);
         assert_eq!(rec.upstream_key(), (u32::from(tu) << 16) | u32::from(se));
         assert_eq!(l4(&r, a.to_be_bytes()).unwrap().0, s);
+        let mut host = prefix64(i);
+        host[15] = 1;
+        assert_eq!(r.lookup_v6(host).unwrap().0, s);
+        if let Some(route) = route28(i) {
+            let mut inside = route;
+            inside[3] |= 9;
+            assert_eq!(r.lookup_route_v4(inside).unwrap().0, s);
+        }
     }
     for i in (0..n).step_by(2) {
         w.remove(slots[i as usize]).unwrap();
@@ -492,6 +526,10 @@ fn scale(n: u32) -> Duration {
         let (tu, se, a) = keys(i);
         assert_eq!(lu(&r, tu, se).is_some(), i % 2 == 1, "{i}");
         assert_eq!(l4(&r, a.to_be_bytes()).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(r.lookup_v6(prefix64(i)).is_some(), i % 2 == 1, "{i}");
+        if let Some(route) = route28(i) {
+            assert_eq!(r.lookup_route_v4(route), None, "{i}");
+        }
     }
     assert_eq!(w.len(), (n / 2) as usize);
     inserted
@@ -768,4 +806,338 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
     let (slot, rec) = after[0];
     w.remove(slot).unwrap();
     assert_eq!(lu(&r, rec.local_tunnel, rec.local_session), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6 prefixes and Framed-Routes.
+
+fn v6(text: &str) -> [u8; 16] {
+    text.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
+/// Session `(t, s)` with address `v4`, IPv6 prefix `own/own_len`, Framed-Routes and
+/// further IPv6 prefixes, and a valid template (so the downstream read has a layout).
+fn routed(
+    t: u16,
+    s: u16,
+    v4: [u8; 4],
+    own: (&str, u8),
+    routes: &[([u8; 4], u8)],
+    more: &[(&str, u8)],
+) -> SessionRecord {
+    let mut r = SessionRecord {
+        local_tunnel: t,
+        local_session: s,
+        peer_tunnel: 77,
+        peer_session: s,
+        flags: flags::HAS_IPV4 | flags::HAS_IPV6,
+        mtu: 1400 + s,
+        subscriber_v4: v4,
+        subscriber_v6_prefix: v6(own.0),
+        subscriber_v6_len: own.1,
+        ..SessionRecord::EMPTY
+    };
+    for &(p, len) in routes {
+        assert!(r.push_route_v4(p, len));
+    }
+    for &(p, len) in more {
+        assert!(r.push_prefix_v6(v6(p), len));
+    }
+    // Ethernet, IPv4, UDP, L2TP data header with S, PPP: what build_template makes.
+    let mut t = vec![0u8; 14 + 20 + 8];
+    t[12] = 0x08;
+    t[14] = 0x45;
+    t.extend_from_slice(&[0x08, 0x02, 0, 77, (s >> 8) as u8, s as u8, 0, 0, 0, 0]);
+    t.extend_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+    r.set_template(&t);
+    r
+}
+
+fn lengths(r: &Reader) -> (u64, u64) {
+    let h = r.segment().header();
+    (
+        h.v6_lengths.load(Ordering::Relaxed),
+        h.route_lengths.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn prefix_indexes_longest_match_update_and_remove() {
+    let p = TempPath::new("prefixes");
+    let mut w = Writer::create(&p.0, geometry(16, 1)).unwrap();
+    let r = Reader::attach(&p.0).unwrap();
+    assert_eq!(lengths(&r), (0, 0));
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1:1::", 64),
+        &[([192, 168, 0, 0], 16), ([10, 9, 9, 9], 32)],
+        &[("2001:db8:100::", 40)],
+    );
+    let b = routed(
+        1,
+        2,
+        [100, 64, 0, 2],
+        ("2001:db8:1:2::", 64),
+        &[([192, 168, 7, 0], 24)],
+        &[("2001:db8::", 32)],
+    );
+    let sa = w.insert(&a).unwrap();
+    let sb = w.insert(&b).unwrap();
+    let bit6 = |len: u64| 1u64 << (len - 1);
+    assert_eq!(
+        lengths(&r),
+        (
+            bit6(64) | bit6(40) | bit6(32),
+            (1 << 16) | (1 << 32) | (1 << 24)
+        )
+    );
+    let route = |addr: [u8; 4]| r.lookup_route_v4(addr).map(|x| x.0);
+    let pfx = |addr: &str| r.lookup_v6(v6(addr)).map(|x| x.0);
+    assert_eq!(route([192, 168, 200, 1]), Some(sa));
+    assert_eq!(route([192, 168, 7, 1]), Some(sb), "the /24 beats the /16");
+    assert_eq!(route([10, 9, 9, 9]), Some(sa));
+    assert_eq!(route([10, 9, 9, 8]), None);
+    assert_eq!(pfx("2001:db8:1:1::5"), Some(sa));
+    assert_eq!(pfx("2001:db8:1:2::5"), Some(sb));
+    assert_eq!(pfx("2001:db8:100:ff::1"), Some(sa), "the /40 beats the /32");
+    assert_eq!(pfx("2001:db8:7::1"), Some(sb));
+    assert_eq!(pfx("2001:db9::1"), None);
+
+    // The downstream read: template straight into the buffer, layout and MTU from the
+    // head words, for an exact address, a route and a prefix.
+    for (found, rec) in [
+        (r.lookup_down_v4([100, 64, 0, 2], &mut [0; 96]), b),
+        (r.lookup_down_v4([192, 168, 7, 9], &mut [0; 96]), b),
+        (r.lookup_down_v6(v6("2001:db8:100::1"), &mut [0; 96]), a),
+    ] {
+        let d = found.unwrap();
+        assert_eq!(d.mtu, rec.mtu);
+        assert_eq!(d.layout.len, rec.template_len);
+        assert_eq!((d.layout.ip, d.layout.udp, d.layout.ns_at), (14, 34, 48));
+        assert_ne!(d.epoch, 0);
+    }
+    let mut out = [0u8; 96];
+    let d = r.lookup_down_v4([192, 168, 1, 1], &mut out).unwrap();
+    assert_eq!(d.slot, sa.0);
+    assert_eq!(out, w.get(sa).unwrap().template);
+    assert_eq!(r.lookup_down_v4([192, 169, 0, 1], &mut out), None);
+
+    // Update: A loses its /16 and gets 192.168.0.0/17; B's /24 is untouched.
+    let a2 = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1:1::", 64),
+        &[([192, 168, 0, 0], 17)],
+        &[],
+    );
+    w.update(sa, &a2).unwrap();
+    assert_eq!(route([192, 168, 1, 1]), Some(sa));
+    assert_eq!(route([192, 168, 200, 1]), None);
+    assert_eq!(route([10, 9, 9, 9]), None);
+    assert_eq!(route([192, 168, 7, 1]), Some(sb));
+    assert_eq!(
+        pfx("2001:db8:100::1"),
+        Some(sb),
+        "A's /40 went, B's /32 covers it"
+    );
+    assert_eq!(lengths(&r), (bit6(64) | bit6(32), (1 << 17) | (1 << 24)));
+
+    // Remove B: its route and prefixes go, and their lengths' bits.
+    w.remove(sb).unwrap();
+    assert_eq!(route([192, 168, 7, 1]), Some(sa), "inside A's /17");
+    assert_eq!(pfx("2001:db8:7::1"), None);
+    assert_eq!(lengths(&r), (bit6(64), 1 << 17));
+    w.remove(sa).unwrap();
+    assert_eq!(lengths(&r), (0, 0));
+    assert_eq!(route([192, 168, 1, 1]), None);
+}
+
+#[test]
+fn prefix_duplicates_and_overlong_ipv6_prefixes_are_refused() {
+    let p = TempPath::new("prefix-dup");
+    let mut w = Writer::create(&p.0, geometry(8, 1)).unwrap();
+    let r = Reader::attach(&p.0).unwrap();
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1::", 48),
+        &[([10, 1, 0, 0], 16)],
+        &[],
+    );
+    let sa = w.insert(&a).unwrap();
+    // Another session claiming A's route, or A's prefix as its further prefix.
+    for dup in [
+        routed(
+            1,
+            2,
+            [100, 64, 0, 2],
+            ("2001:db8:2::", 64),
+            &[([10, 1, 0, 0], 16)],
+            &[],
+        ),
+        routed(
+            1,
+            2,
+            [100, 64, 0, 2],
+            ("2001:db8:2::", 64),
+            &[],
+            &[("2001:db8:1::", 48)],
+        ),
+    ] {
+        let e = w.insert(&dup).unwrap_err();
+        assert!(
+            matches!(e, ShmError::DuplicateKey { slot, .. } if slot == sa.0),
+            "{e}"
+        );
+    }
+    let mut long = routed(1, 3, [100, 64, 0, 3], ("2001:db8:3::", 64), &[], &[]);
+    long.subscriber_v6_len = 80;
+    assert!(matches!(
+        w.insert(&long).unwrap_err(),
+        ShmError::InvalidKey { .. }
+    ));
+    // Nothing of the refused sessions was left behind.
+    assert_eq!(w.len(), 1);
+    assert_eq!(r.lookup_v6(v6("2001:db8:2::1")), None);
+    assert_eq!(r.lookup_route_v4([10, 1, 2, 3]).map(|x| x.0), Some(sa));
+    // A session may keep its own prefixes across an update.
+    w.update(sa, &a).unwrap();
+    assert_eq!(r.lookup_route_v4([10, 1, 2, 3]).map(|x| x.0), Some(sa));
+}
+
+#[test]
+fn writer_restart_rebuilds_prefix_indexes() {
+    let p = TempPath::new("prefix-restart");
+    let mut w = Writer::create(&p.0, geometry(8, 1)).unwrap();
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1::", 56),
+        &[([10, 1, 0, 0], 16)],
+        &[],
+    );
+    let b = routed(
+        1,
+        2,
+        [100, 64, 0, 2],
+        ("2001:db8:2::", 64),
+        &[],
+        &[("2001:db8:f::", 48)],
+    );
+    let sa = w.insert(&a).unwrap();
+    let sb = w.insert(&b).unwrap();
+    let epochs = (w.get(sa).unwrap().epoch, w.get(sb).unwrap().epoch);
+    drop(w);
+    let r = Reader::attach(&p.0).unwrap();
+    let before = lengths(&r);
+    let mut w = Writer::attach_existing(&p.0).unwrap();
+    assert_eq!(lengths(&r), before);
+    assert_eq!(r.lookup_route_v4([10, 1, 9, 9]).map(|x| x.0), Some(sa));
+    assert_eq!(r.lookup_v6(v6("2001:db8:f:1::1")).map(|x| x.0), Some(sb));
+    assert_eq!(r.lookup_v6(v6("2001:db8:1:ff::1")).map(|x| x.0), Some(sa));
+    // The restarted writer still refuses duplicates, and a new session gets a new epoch.
+    let dup = routed(1, 3, [100, 64, 0, 3], ("2001:db8:1::", 56), &[], &[]);
+    assert!(matches!(w.insert(&dup), Err(ShmError::DuplicateKey { .. })));
+    let c = routed(1, 4, [100, 64, 0, 4], ("2001:db8:4::", 64), &[], &[]);
+    let sc = w.insert(&c).unwrap();
+    let ec = w.get(sc).unwrap().epoch;
+    assert!(ec != epochs.0 && ec != epochs.1);
+    w.remove(sb).unwrap();
+    assert_eq!(r.lookup_v6(v6("2001:db8:f:1::1")), None);
+}
+
+/// Readers looking up routes and prefixes while the writer inserts, updates and removes
+/// routed sessions only ever get a session that holds the prefix they asked for.
+#[test]
+fn concurrent_prefix_readers_never_see_a_foreign_session() {
+    const KEYS: u32 = 256;
+    let p = TempPath::new("prefix-stress");
+    let mut w = Writer::create(&p.0, geometry(KEYS / 2 + 8, 2)).unwrap();
+    let r = Arc::new(Reader::attach(&p.0).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    // Session i: route 10.(i).0.0/16 (or /24 when i is odd), prefix 2001:db8:(i)::/48.
+    let rec = |i: u32, stamp: u32| {
+        let (t, s, a) = keys(i);
+        let len = if i % 2 == 0 { 16 } else { 24 };
+        let own = format!("2001:db8:{i:x}::");
+        let mut r = routed(
+            t,
+            s,
+            a.to_be_bytes(),
+            (&own, 48),
+            &[([10, i as u8, 0, 0], len)],
+            &[],
+        );
+        r.mtu = 1000 + (stamp % 500) as u16;
+        r
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|n| {
+            let r = Arc::clone(&r);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut hits, mut lookups) = (0u64, 0u64);
+                let mut i = n * 5;
+                let mut out = [0u8; 96];
+                while !stop.load(Ordering::Relaxed) {
+                    i = (i + 7) % KEYS;
+                    lookups += 3;
+                    let addr = [10, i as u8, 0, 1];
+                    if let Some((_, rec)) = r.lookup_route_v4(addr) {
+                        hits += 1;
+                        assert!(rec.routes_v4_contain(addr), "{rec:?}");
+                    }
+                    if let Some(d) = r.lookup_down_v4(addr, &mut out) {
+                        hits += 1;
+                        assert!((1000..1500).contains(&d.mtu), "{d:?}");
+                        assert_eq!(out[96 - 4..], [0xff, 0x03, 0x00, 0x21]);
+                    }
+                    let host = v6(&format!("2001:db8:{i:x}::1"));
+                    if let Some((_, rec)) = r.lookup_v6(host) {
+                        hits += 1;
+                        assert_eq!(rec.subscriber_v6_prefix, v6(&format!("2001:db8:{i:x}::")));
+                    }
+                }
+                (hits, lookups)
+            })
+        })
+        .collect();
+    let mut present: Vec<Option<SlotId>> = vec![None; KEYS as usize];
+    let mut x: u64 = 0x9876_5432;
+    let deadline = Instant::now() + Duration::from_millis(1000);
+    let mut ops = 0u64;
+    while Instant::now() < deadline {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = (x % u64::from(KEYS)) as u32;
+        let stamp = (x >> 32) as u32;
+        match present[i as usize] {
+            None => {
+                if w.len() < (KEYS / 2) as usize {
+                    present[i as usize] = Some(w.insert(&rec(i, stamp)).unwrap());
+                }
+            }
+            Some(slot) if stamp % 3 == 0 => {
+                w.remove(slot).unwrap();
+                present[i as usize] = None;
+            }
+            Some(slot) => w.update(slot, &rec(i, stamp)).unwrap(),
+        }
+        ops += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total_hits = 0;
+    for h in readers {
+        let (hits, lookups) = h.join().unwrap();
+        assert!(lookups > 1000, "reader starved: {lookups} lookups");
+        total_hits += hits;
+    }
+    assert!(ops > 5_000, "writer starved: {ops} operations");
+    assert!(total_hits > 100, "readers never hit: {total_hits}");
 }
