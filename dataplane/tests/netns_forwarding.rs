@@ -729,7 +729,7 @@ fn framed_route_session_and_core_next_hop_change() {
     want.sort();
     assert_eq!(got, want, "downstream to the Framed-Route");
     // Upstream from the branch network behind the session.
-    let up = ipv4_udp(branch, SRV_IP, 64, 77, 4000, 5000, &[b'b']);
+    let up = ipv4_udp(branch, SRV_IP, 64, 77, 4000, 5000, b"b");
     lac.send(&lac_frame(&t, &routed, &up));
     let got = srv.collect(1, Duration::from_secs(5), |f| is_udp_to(f, 5000));
     assert_eq!(got, [ethernet(t.srv_mac, t.core_mac, &forwarded(&up))]);
