@@ -1900,3 +1900,37 @@ fn downstream_ns_restarts_when_a_slot_holds_a_new_session() {
     assert_eq!(ns(&shm, &mut state), Some(0));
     assert_eq!(ns(&shm, &mut state), Some(1));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Both session tables give every downstream destination the same verdict and the
+    /// same bytes (routes, delegated prefixes, longest match, misses).
+    #[test]
+    fn memory_and_shared_memory_tables_agree_downstream(
+        v4 in (prop_oneof![Just(100u8), Just(192u8)], prop_oneof![Just(64u8), Just(168u8)], 0u8..16, any::<u8>()),
+        v6_group in prop_oneof![Just(1u16), Just(2), Just(0x80), Just(0x81), Just(0xffff)],
+        v6_sub in any::<u16>(),
+        use_v6 in any::<bool>(),
+    ) {
+        let records = routed_records();
+        let mem = table(&records);
+        let shm = ShmTable::new(8, &records);
+        let inner = if use_v6 {
+            let mut dst = v6("2001:db8::1");
+            dst[4..6].copy_from_slice(&v6_group.to_be_bytes());
+            dst[6..8].copy_from_slice(&v6_sub.to_be_bytes());
+            ip_packet(&server_v6(), &dst, 64, 17, &udp(16))
+        } else {
+            let dst = [v4.0, v4.1, v4.2, v4.3];
+            ip_packet(&SERVER_V4, &dst, 64, 17, &udp(36))
+        };
+        let frame = core_frame(0, &inner);
+        let (verdict_mem, buf_mem) = run_down(&frame, &mem, &mut state());
+        let (verdict_shm, buf_shm) = run_down(&frame, &shm.reader, &mut state());
+        prop_assert_eq!(verdict_mem, verdict_shm);
+        if let Verdict::Forward { offset, len } = verdict_mem {
+            prop_assert_eq!(&buf_mem[offset..offset + len], &buf_shm[offset..offset + len]);
+        }
+    }
+}
