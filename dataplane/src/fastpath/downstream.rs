@@ -91,11 +91,8 @@ fn downstream<T: Sessions, S: SessionStats>(
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast
-        .then(|| fast_v4(buf, start, end, now_ns, ctx, sessions, state))
-        .flatten()
-    {
-        return verdict;
+    if fast && fast_shape(buf, start, end) {
+        return fast_v4(buf, start, end, now_ns, ctx, sessions, state);
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
@@ -188,10 +185,23 @@ fn small_headroom(
     Some(d)
 }
 
-/// The common case, its headers' bounds checked once: untagged Ethernet and IPv4
-/// without options (version 4, IHL 5) in a frame of at least 34 octets; `None` for any
-/// other frame, which the general parser takes. Makes the checks of `inner::ipv4` that
-/// the shape does not settle, in the same order: both paths give the same verdict.
+/// Whether the frame `buf[start..end]` has the common case's shape: untagged Ethernet and
+/// IPv4 without options (version 4, IHL 5) in at least 34 octets. Any other frame goes
+/// to the general parser.
+#[inline(always)]
+fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
+    end - start >= FAST_LEN
+        && buf
+            .get(start + 12..start + 15)
+            .is_some_and(|t| t == [0x08, 0x00, 0x45])
+}
+
+/// Untagged Ethernet (14) and an IPv4 header without options (20).
+const FAST_LEN: usize = 14 + inner::IPV4_HEADER_LEN;
+
+/// The common case ([`fast_shape`] holds), its headers' bounds checked once. Makes the
+/// checks of `inner::ipv4` that the shape does not settle, in the same order: both paths
+/// give the same verdict.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fast_v4<T: Sessions, S: SessionStats>(
@@ -202,26 +212,24 @@ fn fast_v4<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-) -> Option<Result<Verdict, DropReason>> {
-    const LEN: usize = 14 + inner::IPV4_HEADER_LEN;
-    if end - start < LEN {
-        return None;
-    }
-    let h: &[u8; LEN] = buf.get(start..start + LEN)?.try_into().ok()?;
-    if h[12..15] != [0x08, 0x00, 0x45] {
-        return None;
-    }
+) -> Result<Verdict, DropReason> {
+    let Some(Ok(h)) = buf
+        .get(start..start + FAST_LEN)
+        .map(<&[u8; FAST_LEN]>::try_from)
+    else {
+        return Err(DropReason::Truncated);
+    };
     let ip = start + 14;
     let total_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
     if total_len < inner::IPV4_HEADER_LEN {
-        return Some(Err(DropReason::BadLength));
+        return Err(DropReason::BadLength);
     }
     if ip + total_len > end {
-        return Some(Err(DropReason::Truncated));
+        return Err(DropReason::Truncated);
     }
-    let header: &[u8; inner::IPV4_HEADER_LEN] = h.last_chunk()?;
+    let header: &[u8; inner::IPV4_HEADER_LEN] = h.last_chunk().unwrap_or(&[0; 20]);
     if !csum::verify20(header) {
-        return Some(Err(DropReason::BadChecksum));
+        return Err(DropReason::BadChecksum);
     }
     let dst = [h[30], h[31], h[32], h[33]];
     let mut eth = SavedEthernet {
@@ -233,9 +241,7 @@ fn fast_v4<T: Sessions, S: SessionStats>(
         header_len: inner::IPV4_HEADER_LEN,
         total_len,
     };
-    Some(v4_tail(
-        buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state,
-    ))
+    v4_tail(buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state)
 }
 
 /// Step 2's lookup onwards for the validated IPv4 packet at `buf[ip..]` to `dst`.

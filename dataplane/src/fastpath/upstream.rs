@@ -86,11 +86,8 @@ fn upstream<T: Sessions, S: SessionStats>(
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast
-        .then(|| fast_v4(buf, start, end, ctx, sessions, state))
-        .flatten()
-    {
-        return verdict;
+    if fast && fast_shape(buf, start, end) {
+        return fast_v4_checks(buf, start, end, ctx, sessions, state);
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
@@ -345,29 +342,27 @@ const F_L2TP: usize = F_UDP + 8;
 const F_PPP: usize = F_L2TP + 6;
 const F_INNER: usize = F_PPP + 4;
 
-/// The common case, its headers' bounds checked once: a frame of at least [`FAST_LEN`]
-/// octets whose headers have the shape [`FAST_LEN`] names (EtherType IPv4, version 4 and
-/// IHL 5, not a fragment, protocol UDP; L2TP T, L, S, O clear and version 2; PPP
-/// FF 03 00 21; inner version 4 and IHL 5). `None` for any other frame, which the
-/// general parser takes. For a frame of that shape every check of the general parser
-/// that the shape does not already settle is made here, in the same order, with the
-/// same outcome: both paths give the same verdict for every input.
+/// Whether the frame is the common case: at least [`FAST_LEN`] octets whose headers have
+/// the shape [`FAST_LEN`] names (EtherType IPv4, version 4 and IHL 5, not a fragment,
+/// protocol UDP; L2TP T, L, S, O clear and version 2; PPP FF 03 00 21; inner version 4
+/// and IHL 5). Any other frame goes to the general parser. For a frame of that shape,
+/// [`fast_v4_checks`] makes every check of the general parser that the shape does not
+/// already settle, in the same order, with the same outcome: both paths give the same
+/// verdict for every input.
 #[inline(always)]
-fn fast_v4<T: Sessions, S: SessionStats>(
-    buf: &mut [u8],
-    start: usize,
-    end: usize,
-    ctx: &WorkerCtx,
-    sessions: &T,
-    state: &mut WorkerState<S>,
-) -> Option<Result<Verdict, DropReason>> {
+fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
     if end - start < FAST_LEN {
-        return None;
+        return false;
     }
-    let h: &[u8; FAST_LEN] = buf.get(start..start + FAST_LEN)?.try_into().ok()?;
+    let Some(Ok(h)) = buf
+        .get(start..start + FAST_LEN)
+        .map(<&[u8; FAST_LEN]>::try_from)
+    else {
+        return false;
+    };
     let be = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
     let l2tp_word = be(F_L2TP);
-    let shape = be(12) == ETHERTYPE_IPV4
+    be(12) == ETHERTYPE_IPV4
         && h[F_IP] == 0x45
         && be(F_IP + 6) & 0x3fff == 0
         && h[F_IP + 9] == inner::PROTO_UDP
@@ -379,14 +374,10 @@ fn fast_v4<T: Sessions, S: SessionStats>(
                 | l2tp::flags::VERSION_MASK)
             == u16::from(l2tp::VERSION)
         && h[F_PPP..F_INNER] == [0xff, 0x03, 0x00, 0x21]
-        && h[F_INNER] == 0x45;
-    if !shape {
-        return None;
-    }
-    Some(fast_v4_checks(buf, start, end, ctx, sessions, state))
+        && h[F_INNER] == 0x45
 }
 
-/// [`fast_v4`] once the shape is known.
+/// The common case once [`fast_shape`] holds.
 #[inline(always)]
 fn fast_v4_checks<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
