@@ -904,6 +904,19 @@ fn prefix_indexes_longest_match_update_and_remove() {
     assert_eq!(pfx("2001:db8:100:ff::1"), Some(sa), "the /40 beats the /32");
     assert_eq!(pfx("2001:db8:7::1"), Some(sb));
     assert_eq!(pfx("2001:db9::1"), None);
+    // The upstream source checks read the slot's route words, validated by the key.
+    let key_a = a.upstream_key();
+    assert!(r.source_in_routes_v4(sa, key_a, [192, 168, 200, 1]));
+    assert!(r.source_in_routes_v4(sa, key_a, [10, 9, 9, 9]));
+    assert!(!r.source_in_routes_v4(sa, key_a, [10, 9, 9, 8]));
+    assert!(!r.source_in_routes_v4(sa, b.upstream_key(), [192, 168, 200, 1]));
+    assert!(!r.source_in_routes_v4(sb, key_a, [192, 168, 200, 1]));
+    assert!(r.source_in_prefixes_v6(sa, key_a, &v6("2001:db8:100:7::1")));
+    assert!(
+        !r.source_in_prefixes_v6(sa, key_a, &v6("2001:db8:1:1::1")),
+        "own, not further"
+    );
+    assert!(!r.source_in_prefixes_v6(sb, key_a, &v6("2001:db8:100:7::1")));
 
     // The downstream read: template straight into the buffer, layout and MTU from the
     // head words, for an exact address, a route and a prefix.

@@ -10,8 +10,8 @@ use super::layout::{Geometry, RECORD_WORDS, SlotCounters};
 use super::segment::Segment;
 use super::{SlotId, Which, route_key, v6_key};
 use crate::session::{
-    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, mask_v4, mask_v6_upper,
-    v6_upper,
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, in_prefix64, mask_v4,
+    mask_v6_upper, v6_upper,
 };
 
 /// A read-mostly view of a segment, shared by every worker thread of xlns-dataplane.
@@ -219,6 +219,31 @@ impl Reader {
             }
         }
         None
+    }
+
+    /// Whether the session in `slot` (upstream key `key`) has a Framed-Route holding
+    /// `addr`: the upstream source check for traffic from the routed network, reading
+    /// only the slot's route words under its sequence lock.
+    pub fn source_in_routes_v4(&self, slot: SlotId, key: u32, addr: [u8; 4]) -> bool {
+        let a = u32::from_be_bytes(addr);
+        self.seg
+            .read_with(slot.0, |w| {
+                words_key(w) == key
+                    && words_routes(w).any(|(prefix, len)| mask_v4(a, len) == prefix)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the session in `slot` (upstream key `key`) has a further IPv6 prefix
+    /// holding `addr`, as [`Reader::source_in_routes_v4`].
+    pub fn source_in_prefixes_v6(&self, slot: SlotId, key: u32, addr: &[u8; 16]) -> bool {
+        let upper = v6_upper(addr);
+        self.seg
+            .read_with(slot.0, |w| {
+                words_key(w) == key
+                    && words_prefixes_v6(w).any(|(prefix, len)| in_prefix64(upper, prefix, len))
+            })
+            .unwrap_or(false)
     }
 
     /// Bit `len` set: a Framed-Route of that length is indexed.
@@ -433,18 +458,48 @@ fn holds_v4(w: &[AtomicU64; RECORD_WORDS], addr: [u8; 4]) -> bool {
         && [w7[0], w7[1], w7[2], w7[3]] == addr
 }
 
-/// Whether the record in `w` is a session carrying the Framed-Route `prefix/len`.
+/// The upstream key of the record in `w` (0: no session).
 #[inline]
-fn words_hold_route(w: &[AtomicU64; RECORD_WORDS], prefix: u32, len: u8) -> bool {
+fn words_key(w: &[AtomicU64; RECORD_WORDS]) -> u32 {
+    let w0 = octets(w, 0);
+    // Record octets 0..2 (local_tunnel) and 2..4 (local_session), native order.
+    (u32::from(u16::from_ne_bytes([w0[0], w0[1]])) << 16)
+        | u32::from(u16::from_ne_bytes([w0[2], w0[3]]))
+}
+
+/// The Framed-Routes of the record in `w`: `(prefix, len)`.
+#[inline]
+fn words_routes(w: &[AtomicU64; RECORD_WORDS]) -> impl Iterator<Item = (u32, u8)> + '_ {
     let counts = octets(w, COUNTS_WORD);
     let lens = octets(w, ROUTES_V4_LEN_WORD);
     let n = usize::from(counts[2]).min(lens.len());
-    (0..n).any(|i| {
+    (0..n).map(move |i| {
         let word = octets(w, ROUTES_V4_WORD + i / 2);
         let at = (i % 2) * 4;
-        lens[i] == len
-            && u32::from_be_bytes([word[at], word[at + 1], word[at + 2], word[at + 3]]) == prefix
-    }) && octets(w, 0) != [0; 8]
+        (
+            u32::from_be_bytes([word[at], word[at + 1], word[at + 2], word[at + 3]]),
+            lens[i],
+        )
+    })
+}
+
+/// The further IPv6 prefixes of the record in `w`: `(upper 64 bits, len)`.
+#[inline]
+fn words_prefixes_v6(w: &[AtomicU64; RECORD_WORDS]) -> impl Iterator<Item = (u64, u8)> + '_ {
+    let counts = octets(w, COUNTS_WORD);
+    let n = usize::from(counts[3]).min(2);
+    (0..n).map(move |i| {
+        (
+            u64::from_be_bytes(octets(w, PREFIXES_V6_WORD + i)),
+            counts[i],
+        )
+    })
+}
+
+/// Whether the record in `w` is a session carrying the Framed-Route `prefix/len`.
+#[inline]
+fn words_hold_route(w: &[AtomicU64; RECORD_WORDS], prefix: u32, len: u8) -> bool {
+    words_key(w) != 0 && words_routes(w).any(|r| r == (prefix, len))
 }
 
 /// Whether the record in `w` is a session holding the IPv6 prefix `prefix/len` (upper 64
@@ -461,9 +516,5 @@ fn words_hold_prefix_v6(w: &[AtomicU64; RECORD_WORDS], prefix: u64, len: u8) -> 
     if flags_word & flags::HAS_IPV6 != 0 && w9[4] == len && mask_v6_upper(own, len) == prefix {
         return true;
     }
-    let counts = octets(w, COUNTS_WORD);
-    let n = usize::from(counts[3]).min(2);
-    (0..n)
-        .any(|i| counts[i] == len && u64::from_be_bytes(octets(w, PREFIXES_V6_WORD + i)) == prefix)
-        && octets(w, 0) != [0; 8]
+    words_key(w) != 0 && words_prefixes_v6(w).any(|p| p == (prefix, len))
 }

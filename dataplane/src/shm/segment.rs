@@ -600,6 +600,35 @@ impl Segment {
         None
     }
 
+    /// Runs `f` on slot `slot`'s words under its sequence lock and returns its result
+    /// from a consistent read (`None`: out of range or busy for `SEQLOCK_RETRIES`
+    /// attempts). `f` reads only what it needs (Relaxed loads, covered by the sequence
+    /// check): the upstream source check against a session's routes reads a few words,
+    /// not the whole record.
+    #[inline]
+    pub fn read_with<T>(
+        &self,
+        slot: u32,
+        f: impl Fn(&[AtomicU64; RECORD_WORDS]) -> T,
+    ) -> Option<T> {
+        let s = self.slots().get(slot as usize)?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let value = f(&s.words);
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                return Some(value);
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
     /// Writes `rec` into slot `slot` under its sequence lock. Only the single writer calls
     /// this (`Writer` owns the only `&mut`).
     pub(crate) fn write_slot(&self, slot: u32, rec: &SessionRecord) {

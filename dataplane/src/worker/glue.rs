@@ -57,6 +57,16 @@ impl Sessions for Reader {
     fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         self.lookup_down_v6(dst, out)
     }
+
+    #[inline]
+    fn source_in_routes_v4(&self, slot: u32, key: u32, src: [u8; 4]) -> bool {
+        Reader::source_in_routes_v4(self, SlotId(slot), key, src)
+    }
+
+    #[inline]
+    fn source_in_prefixes_v6(&self, slot: u32, key: u32, src: &[u8; 16]) -> bool {
+        Reader::source_in_prefixes_v6(self, SlotId(slot), key, src)
+    }
 }
 
 /// One worker's [`SessionStats`]: packet and byte counters in its shared-memory column,
