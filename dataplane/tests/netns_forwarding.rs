@@ -491,7 +491,7 @@ fn lac_frame(t: &Topology, s: &Sess, inner: &[u8]) -> Vec<u8> {
 /// the template with lengths and checksum written from scratch, then the forwarded packet.
 fn expected_down(s: &Sess, inner: &[u8]) -> Vec<u8> {
     let fwd = forwarded(inner);
-    let mut f = s.rec.template[..usize::from(s.rec.template_len)].to_vec();
+    let mut f = s.rec.template_bytes().to_vec();
     let ip = 14;
     let total = (f.len() - ip + fwd.len()) as u16;
     f[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
@@ -674,6 +674,97 @@ fn lac_to_server_and_back_byte_exact() {
 
     t.stop_dataplane();
     let _ = writeln!(io::stderr(), "byte-exact test took {:?}", started.elapsed());
+}
+
+/// A session published while the data plane runs, with a Framed-Route (the LAC auto-dial
+/// case): the core side's XDP prefix map gets the route (the data plane syncs it when the
+/// segment's generation moves), traffic to the routed network arrives encapsulated
+/// byte-exact, traffic from it is forwarded; once the session is removed the route is
+/// gone. Then the core gateway's MAC address changes in the neighbour table and upstream
+/// frames follow it without a restart.
+#[test]
+fn framed_route_session_and_core_next_hop_change() {
+    if !enabled("framed_route_session_and_core_next_hop_change") {
+        return;
+    }
+    let (mut t, mut writer, sess) = setup(4);
+    t.start_dataplane();
+    let lac = RawSock::open(&t.lac, "lac0");
+    let srv = RawSock::open(&t.srv, "srv0");
+    round_trip(&t, &lac, &srv, &sess, 0, 2);
+
+    let mut rec = SessionRecord {
+        local_tunnel: 110,
+        local_session: 210,
+        peer_tunnel: 310,
+        peer_session: 410,
+        flags: flags::HAS_IPV4,
+        peer_port: 1701,
+        local_port: 1701,
+        mtu: 1460,
+        subscriber_v4: [10, 9, 0, 50],
+        ..SessionRecord::EMPTY
+    };
+    rec.peer_addr[..4].copy_from_slice(&LAC_IP);
+    rec.local_addr[..4].copy_from_slice(&LNS_IP);
+    assert!(rec.push_route_v4([10, 77, 0, 0], 24));
+    let (template, len) = build_template(&rec, t.acc_mac, t.lac_mac);
+    rec.template = template;
+    rec.template_len = len;
+    let slot = writer.insert(&rec).unwrap();
+    let routed = Sess { rec, variant: 0 };
+    let branch = [10, 77, 0, 9];
+    let down = |n: u16| ipv4_udp(SRV_IP, branch, 64, 3000 + n, 5000, 4000, &[b'r', n as u8]);
+    let is_l2tp = |f: &[u8]| {
+        f.len() >= 36 && f[12..14] == [8, 0] && f[23] == 17 && f[34..36] == 1701u16.to_be_bytes()
+    };
+    // The data plane syncs the prefix maps within 100 ms of the change.
+    std::thread::sleep(Duration::from_millis(300));
+    for n in 0..5 {
+        srv.send(&ethernet(t.core_mac, t.srv_mac, &down(n)));
+    }
+    let mut got = lac.collect(5, Duration::from_secs(5), is_l2tp);
+    let mut want: Vec<_> = (0..5).map(|n| expected_down(&routed, &down(n))).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "downstream to the Framed-Route");
+    // Upstream from the branch network behind the session.
+    let up = ipv4_udp(branch, SRV_IP, 64, 77, 4000, 5000, b"b");
+    lac.send(&lac_frame(&t, &routed, &up));
+    let got = srv.collect(1, Duration::from_secs(5), |f| is_udp_to(f, 5000));
+    assert_eq!(got, [ethernet(t.srv_mac, t.core_mac, &forwarded(&up))]);
+
+    writer.remove(slot).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    srv.send(&ethernet(t.core_mac, t.srv_mac, &down(9)));
+    assert!(
+        lac.collect(1, Duration::from_millis(500), is_l2tp)
+            .is_empty()
+    );
+
+    // The core gateway moves to another MAC address: within the refresh interval (1 s)
+    // upstream frames are addressed to it.
+    let moved = EthernetAddress([0x02, 0xde, 0xad, 0xbe, 0xef, 0x01]);
+    ip(
+        &t.lns,
+        &[
+            "neigh",
+            "replace",
+            "10.2.0.2",
+            "lladdr",
+            "02:de:ad:be:ef:01",
+            "dev",
+            "core0",
+            "nud",
+            "permanent",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let inner = inner_up(&sess[0], 500);
+    lac.send(&lac_frame(&t, &sess[0], &inner));
+    let got = srv.collect(1, Duration::from_secs(5), |f| is_udp_to(f, 5000));
+    assert_eq!(got, [ethernet(moved, t.core_mac, &forwarded(&inner))]);
+    t.stop_dataplane();
 }
 
 #[test]

@@ -88,7 +88,23 @@ fn record(tunnel: u16, session: u16, v4: Option<u32>, stamp: u32) -> SessionReco
     r.template_len = 86;
     let c = checksum(&r);
     r.template[..4].copy_from_slice(&c.to_be_bytes());
+    r.derive_template_layout();
     r
+}
+
+/// A record as read back, without the epoch the writer gave it (tests compare records
+/// with what they inserted).
+fn norm(mut r: SessionRecord) -> SessionRecord {
+    r.epoch = 0;
+    r
+}
+
+fn lu(r: &Reader, t: u16, s: u16) -> Option<(SlotId, SessionRecord)> {
+    r.lookup_upstream(t, s).map(|(slot, rec)| (slot, norm(rec)))
+}
+
+fn l4(r: &Reader, a: [u8; 4]) -> Option<(SlotId, SessionRecord)> {
+    r.lookup_v4(a).map(|(slot, rec)| (slot, norm(rec)))
 }
 
 fn valid(r: &SessionRecord) -> bool {
@@ -252,7 +268,7 @@ fn attach_refuses_inconsistent_geometry() {
             ShmError::Inconsistent {
                 field: "slot_size",
                 found: 200,
-                expected: 192,
+                expected: 256,
                 ..
             }
         ),
@@ -273,7 +289,7 @@ fn insert_lookup_update_remove() {
     let mut w = Writer::create(&p.0, geometry(4, 2)).unwrap();
     let r = Reader::attach(&p.0).unwrap();
     assert!(w.is_empty());
-    assert_eq!(r.lookup_upstream(1, 1), None);
+    assert_eq!(lu(&r, 1, 1), None);
 
     let a = record(1, 1, Some(0x0a00_0001), 1);
     let b = record(1, 2, None, 2);
@@ -284,15 +300,15 @@ fn insert_lookup_update_remove() {
     assert!(r.generation() >= g0 + 2);
     assert_eq!(w.len(), 2);
     assert_eq!(r.len(), 2);
-    assert_eq!(r.lookup_upstream(1, 1), Some((sa, a)));
-    assert_eq!(r.lookup_upstream(1, 2), Some((sb, b)));
-    assert_eq!(r.lookup_upstream(2, 1), None);
-    assert_eq!(r.lookup_v4([10, 0, 0, 1]), Some((sa, a)));
-    assert_eq!(r.lookup_v4([10, 0, 0, 2]), None);
-    assert_eq!(r.lookup_v4([0, 0, 0, 0]), None);
+    assert_eq!(lu(&r, 1, 1), Some((sa, a)));
+    assert_eq!(lu(&r, 1, 2), Some((sb, b)));
+    assert_eq!(lu(&r, 2, 1), None);
+    assert_eq!(l4(&r, [10, 0, 0, 1]), Some((sa, a)));
+    assert_eq!(l4(&r, [10, 0, 0, 2]), None);
+    assert_eq!(l4(&r, [0, 0, 0, 0]), None);
     assert_eq!(w.find_upstream(1, 2), Some(sb));
     assert_eq!(w.find_v4([10, 0, 0, 1]), Some(sa));
-    assert_eq!(w.get(sa), Some(a));
+    assert_eq!(w.get(sa).map(norm), Some(a));
 
     // Duplicates and invalid keys.
     let e = w.insert(&record(1, 1, None, 3)).unwrap_err();
@@ -328,22 +344,22 @@ fn insert_lookup_update_remove() {
     // Update in place, same keys.
     let a2 = record(1, 1, Some(0x0a00_0001), 99);
     w.update(sa, &a2).unwrap();
-    assert_eq!(r.lookup_upstream(1, 1), Some((sa, a2)));
+    assert_eq!(lu(&r, 1, 1), Some((sa, a2)));
     // Update changing both keys: old keys gone, new keys found, same slot.
     let a3 = record(7, 7, Some(0x0a00_0007), 100);
     w.update(sa, &a3).unwrap();
-    assert_eq!(r.lookup_upstream(1, 1), None);
-    assert_eq!(r.lookup_v4([10, 0, 0, 1]), None);
-    assert_eq!(r.lookup_upstream(7, 7), Some((sa, a3)));
-    assert_eq!(r.lookup_v4([10, 0, 0, 7]), Some((sa, a3)));
+    assert_eq!(lu(&r, 1, 1), None);
+    assert_eq!(l4(&r, [10, 0, 0, 1]), None);
+    assert_eq!(lu(&r, 7, 7), Some((sa, a3)));
+    assert_eq!(l4(&r, [10, 0, 0, 7]), Some((sa, a3)));
     // Update dropping the IPv4 address.
     let a4 = record(7, 7, None, 101);
     w.update(sa, &a4).unwrap();
-    assert_eq!(r.lookup_v4([10, 0, 0, 7]), None);
+    assert_eq!(l4(&r, [10, 0, 0, 7]), None);
     // Update onto another session's key is refused and changes nothing.
     let e = w.update(sa, &record(1, 2, None, 5)).unwrap_err();
     assert!(matches!(e, ShmError::DuplicateKey { .. }), "{e}");
-    assert_eq!(r.lookup_upstream(7, 7), Some((sa, a4)));
+    assert_eq!(lu(&r, 7, 7), Some((sa, a4)));
 
     // Fill up.
     w.insert(&record(2, 1, None, 0)).unwrap();
@@ -353,7 +369,7 @@ fn insert_lookup_update_remove() {
 
     // Remove.
     w.remove(sb).unwrap();
-    assert_eq!(r.lookup_upstream(1, 2), None);
+    assert_eq!(lu(&r, 1, 2), None);
     assert_eq!(r.read_slot(sb), Some(SessionRecord::EMPTY));
     assert!(matches!(
         w.remove(sb),
@@ -372,7 +388,7 @@ fn insert_lookup_update_remove() {
     assert!(matches!(w.update(sb, &b), Err(ShmError::BadSlot { .. })));
     assert_eq!(w.len(), 3);
     let s = w.insert(&b).unwrap();
-    assert_eq!(r.lookup_upstream(1, 2), Some((s, b)));
+    assert_eq!(lu(&r, 1, 2), Some((s, b)));
     assert_eq!(w.sessions().count(), 4);
 }
 
@@ -442,7 +458,34 @@ fn plain(tunnel: u16, session: u16, v4: u32) -> SessionRecord {
     }
 }
 
-/// Inserts `n` sessions, looks every one up both ways, removes half, checks again.
+/// Session `i`'s IPv6 /64 (2001:db8:i::/64, i as two 16-bit groups).
+fn prefix64(i: u32) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    p[4..8].copy_from_slice(&i.to_be_bytes());
+    p
+}
+
+/// Session `i`'s Framed-Route when it has one (every 64th): 172.16.0.0/12 cut in /28s.
+fn route28(i: u32) -> Option<[u8; 4]> {
+    (i % 64 == 0).then(|| (0xac10_0000 + (i / 64) * 16).to_be_bytes())
+}
+
+/// `plain` with a /64 and, every 64th session, a /28 Framed-Route.
+fn prefixed(i: u32) -> SessionRecord {
+    let (t, s, a) = keys(i);
+    let mut r = plain(t, s, a);
+    r.flags |= flags::HAS_IPV6;
+    r.subscriber_v6_prefix = prefix64(i);
+    r.subscriber_v6_len = 64;
+    if let Some(route) = route28(i) {
+        assert!(r.push_route_v4(route, 28));
+    }
+    r
+}
+
+/// Inserts `n` sessions (each with an IPv6 /64, every 64th with a Framed-Route), looks
+/// every one up every way, removes half, checks again.
 fn scale(n: u32) -> Duration {
     let p = TempPath::new("scale");
     let mut w = Writer::create(&p.0, geometry(n, 1)).unwrap();
@@ -450,8 +493,7 @@ fn scale(n: u32) -> Duration {
     let t = Instant::now();
     let mut slots = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let (tu, se, a) = keys(i);
-        slots.push(w.insert(&plain(tu, se, a)).unwrap());
+        slots.push(w.insert(&prefixed(i)).unwrap());
     }
     let inserted = t.elapsed();
     assert_eq!(w.len(), n as usize);
@@ -464,18 +506,30 @@ fn scale(n: u32) -> Duration {
     };
     for i in (0..n).step_by(step) {
         let (tu, se, a) = keys(i);
-        let (s, rec) = r.lookup_upstream(tu, se).unwrap();
+        let (s, rec) = lu(&r, tu, se).unwrap();
         assert_eq!(s, slots[i as usize]);
         assert_eq!(rec.upstream_key(), (u32::from(tu) << 16) | u32::from(se));
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).unwrap().0, s);
+        assert_eq!(l4(&r, a.to_be_bytes()).unwrap().0, s);
+        let mut host = prefix64(i);
+        host[15] = 1;
+        assert_eq!(r.lookup_v6(host).unwrap().0, s);
+        if let Some(route) = route28(i) {
+            let mut inside = route;
+            inside[3] |= 9;
+            assert_eq!(r.lookup_route_v4(inside).unwrap().0, s);
+        }
     }
     for i in (0..n).step_by(2) {
         w.remove(slots[i as usize]).unwrap();
     }
     for i in (0..n).step_by(step) {
         let (tu, se, a) = keys(i);
-        assert_eq!(r.lookup_upstream(tu, se).is_some(), i % 2 == 1, "{i}");
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(lu(&r, tu, se).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(l4(&r, a.to_be_bytes()).is_some(), i % 2 == 1, "{i}");
+        assert_eq!(r.lookup_v6(prefix64(i)).is_some(), i % 2 == 1, "{i}");
+        if let Some(route) = route28(i) {
+            assert_eq!(r.lookup_route_v4(route), None, "{i}");
+        }
     }
     assert_eq!(w.len(), (n / 2) as usize);
     inserted
@@ -520,19 +574,15 @@ fn tombstones_are_cleaned_and_never_hide_keys() {
             let (j, slot) = live.pop_front().unwrap();
             w.remove(slot).unwrap();
             let (t, s, a) = keys(j);
-            assert_eq!(r.lookup_upstream(t, s), None);
-            assert_eq!(r.lookup_v4(a.to_be_bytes()), None);
+            assert_eq!(lu(&r, t, s), None);
+            assert_eq!(l4(&r, a.to_be_bytes()), None);
         }
         if i % 97 == 0 {
             for &(j, slot) in stable.iter().chain(live.iter()) {
                 let (t, s, a) = keys(j);
+                assert_eq!(lu(&r, t, s).map(|x| x.0), Some(slot), "{j} at {i}");
                 assert_eq!(
-                    r.lookup_upstream(t, s).map(|x| x.0),
-                    Some(slot),
-                    "{j} at {i}"
-                );
-                assert_eq!(
-                    r.lookup_v4(a.to_be_bytes()).map(|x| x.0),
+                    l4(&r, a.to_be_bytes()).map(|x| x.0),
                     Some(slot),
                     "{j} at {i}"
                 );
@@ -547,7 +597,7 @@ fn tombstones_are_cleaned_and_never_hide_keys() {
     // After the churn every probe stays short: all keys found, absent keys miss.
     for &(j, slot) in stable.iter().chain(live.iter()) {
         let (t, s, _) = keys(j);
-        assert_eq!(r.lookup_upstream(t, s).map(|x| x.0), Some(slot));
+        assert_eq!(lu(&r, t, s).map(|x| x.0), Some(slot));
     }
     assert_eq!(w.len(), 60);
 }
@@ -576,13 +626,13 @@ fn concurrent_readers_never_see_torn_or_foreign_records() {
                     i = (i + 13) % KEYS;
                     let (t, s, a) = keys(i);
                     lookups += 2;
-                    if let Some((slot, rec)) = r.lookup_upstream(t, s) {
+                    if let Some((slot, rec)) = lu(&r, t, s) {
                         hits += 1;
                         assert!(valid(&rec), "torn record {rec:?}");
                         assert_eq!((rec.local_tunnel, rec.local_session), (t, s));
                         counters.add_upstream(slot, 1);
                     }
-                    if let Some((_, rec)) = r.lookup_v4(a.to_be_bytes()) {
+                    if let Some((_, rec)) = l4(&r, a.to_be_bytes()) {
                         hits += 1;
                         assert!(valid(&rec), "torn record {rec:?}");
                         assert_eq!(rec.subscriber_v4, a.to_be_bytes());
@@ -642,12 +692,12 @@ fn two_process_child() {
     assert_eq!(r.len(), 100);
     for i in 0..100 {
         let (t, s, a) = keys(i);
-        let (slot, rec) = r.lookup_upstream(t, s).unwrap();
+        let (slot, rec) = lu(&r, t, s).unwrap();
         assert_eq!(rec, record(t, s, Some(a), i));
-        assert_eq!(r.lookup_v4(a.to_be_bytes()).unwrap().0, slot);
+        assert_eq!(l4(&r, a.to_be_bytes()).unwrap().0, slot);
         c.add_upstream(slot, u64::from(i));
     }
-    assert_eq!(r.lookup_upstream(9, 9), None);
+    assert_eq!(lu(&r, 9, 9), None);
     assert_eq!(r.writer_pid(), parent_pid());
 }
 
@@ -716,9 +766,9 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
         .seq
         .fetch_add(1, Ordering::Relaxed);
     let (t2, s2, _) = keys(2);
-    assert_eq!(r.lookup_upstream(t2, s2), None);
+    assert_eq!(lu(&r, t2, s2), None);
     let (t1, s1, _) = keys(1);
-    assert!(r.lookup_upstream(t1, s1).is_some());
+    assert!(lu(&r, t1, s1).is_some());
 
     let mut w = Writer::attach_existing(&p.0).unwrap();
     assert_eq!(w.torn_on_attach(), 1);
@@ -730,16 +780,16 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
     assert_eq!(w.len(), expected.len());
     for (slot, rec) in &after {
         assert_eq!(
-            r.lookup_upstream(rec.local_tunnel, rec.local_session),
-            Some((*slot, *rec))
+            lu(&r, rec.local_tunnel, rec.local_session),
+            Some((*slot, norm(*rec)))
         );
-        assert_eq!(r.lookup_v4(rec.subscriber_v4), Some((*slot, *rec)));
+        assert_eq!(l4(&r, rec.subscriber_v4), Some((*slot, norm(*rec))));
         assert_eq!(
             w.find_upstream(rec.local_tunnel, rec.local_session),
             Some(*slot)
         );
     }
-    assert_eq!(r.lookup_upstream(t2, s2), None);
+    assert_eq!(lu(&r, t2, s2), None);
     // Counters survive the restart.
     assert_eq!(w.session_counters(slots[1]).unwrap().down_bytes, 42);
     // The free list holds exactly the free slots: fill the segment to the brim.
@@ -755,5 +805,352 @@ fn writer_restart_rebuilds_free_list_and_indexes() {
     // And removing after the restart works with the rebuilt indexes.
     let (slot, rec) = after[0];
     w.remove(slot).unwrap();
-    assert_eq!(r.lookup_upstream(rec.local_tunnel, rec.local_session), None);
+    assert_eq!(lu(&r, rec.local_tunnel, rec.local_session), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6 prefixes and Framed-Routes.
+
+fn v6(text: &str) -> [u8; 16] {
+    text.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
+/// Session `(t, s)` with address `v4`, IPv6 prefix `own/own_len`, Framed-Routes and
+/// further IPv6 prefixes, and a valid template (so the downstream read has a layout).
+fn routed(
+    t: u16,
+    s: u16,
+    v4: [u8; 4],
+    own: (&str, u8),
+    routes: &[([u8; 4], u8)],
+    more: &[(&str, u8)],
+) -> SessionRecord {
+    let mut r = SessionRecord {
+        local_tunnel: t,
+        local_session: s,
+        peer_tunnel: 77,
+        peer_session: s,
+        flags: flags::HAS_IPV4 | flags::HAS_IPV6,
+        mtu: 1400 + s,
+        subscriber_v4: v4,
+        subscriber_v6_prefix: v6(own.0),
+        subscriber_v6_len: own.1,
+        ..SessionRecord::EMPTY
+    };
+    for &(p, len) in routes {
+        assert!(r.push_route_v4(p, len));
+    }
+    for &(p, len) in more {
+        assert!(r.push_prefix_v6(v6(p), len));
+    }
+    // Ethernet, IPv4, UDP, L2TP data header with S, PPP: what build_template makes.
+    let mut t = vec![0u8; 14 + 20 + 8];
+    t[12] = 0x08;
+    t[14] = 0x45;
+    t.extend_from_slice(&[0x08, 0x02, 0, 77, (s >> 8) as u8, s as u8, 0, 0, 0, 0]);
+    t.extend_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+    r.set_template(&t);
+    r
+}
+
+fn lengths(r: &Reader) -> (u64, u64) {
+    let h = r.segment().header();
+    (
+        h.v6_lengths.load(Ordering::Relaxed),
+        h.route_lengths.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn prefix_indexes_longest_match_update_and_remove() {
+    let p = TempPath::new("prefixes");
+    let mut w = Writer::create(&p.0, geometry(16, 1)).unwrap();
+    let r = Reader::attach(&p.0).unwrap();
+    assert_eq!(lengths(&r), (0, 0));
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1:1::", 64),
+        &[([192, 168, 0, 0], 16), ([10, 9, 9, 9], 32)],
+        &[("2001:db8:100::", 40)],
+    );
+    let b = routed(
+        1,
+        2,
+        [100, 64, 0, 2],
+        ("2001:db8:1:2::", 64),
+        &[([192, 168, 7, 0], 24)],
+        &[("2001:db8::", 32)],
+    );
+    let sa = w.insert(&a).unwrap();
+    let sb = w.insert(&b).unwrap();
+    let bit6 = |len: u64| 1u64 << (len - 1);
+    assert_eq!(
+        lengths(&r),
+        (
+            bit6(64) | bit6(40) | bit6(32),
+            (1 << 16) | (1 << 32) | (1 << 24)
+        )
+    );
+    let route = |addr: [u8; 4]| r.lookup_route_v4(addr).map(|x| x.0);
+    let pfx = |addr: &str| r.lookup_v6(v6(addr)).map(|x| x.0);
+    assert_eq!(route([192, 168, 200, 1]), Some(sa));
+    assert_eq!(route([192, 168, 7, 1]), Some(sb), "the /24 beats the /16");
+    assert_eq!(route([10, 9, 9, 9]), Some(sa));
+    assert_eq!(route([10, 9, 9, 8]), None);
+    assert_eq!(pfx("2001:db8:1:1::5"), Some(sa));
+    assert_eq!(pfx("2001:db8:1:2::5"), Some(sb));
+    assert_eq!(pfx("2001:db8:100:ff::1"), Some(sa), "the /40 beats the /32");
+    assert_eq!(pfx("2001:db8:7::1"), Some(sb));
+    assert_eq!(pfx("2001:db9::1"), None);
+    // The upstream source checks read the slot's route words, validated by the key.
+    let key_a = a.upstream_key();
+    assert!(r.source_in_routes_v4(sa, key_a, [192, 168, 200, 1]));
+    assert!(r.source_in_routes_v4(sa, key_a, [10, 9, 9, 9]));
+    assert!(!r.source_in_routes_v4(sa, key_a, [10, 9, 9, 8]));
+    assert!(!r.source_in_routes_v4(sa, b.upstream_key(), [192, 168, 200, 1]));
+    assert!(!r.source_in_routes_v4(sb, key_a, [192, 168, 200, 1]));
+    assert!(r.source_in_prefixes_v6(sa, key_a, &v6("2001:db8:100:7::1")));
+    assert!(
+        !r.source_in_prefixes_v6(sa, key_a, &v6("2001:db8:1:1::1")),
+        "own, not further"
+    );
+    assert!(!r.source_in_prefixes_v6(sb, key_a, &v6("2001:db8:100:7::1")));
+
+    // The downstream read: template straight into the buffer, layout and MTU from the
+    // head words, for an exact address, a route and a prefix.
+    for (found, rec) in [
+        (r.lookup_down_v4([100, 64, 0, 2], &mut [0; 96]), b),
+        (r.lookup_down_v4([192, 168, 7, 9], &mut [0; 96]), b),
+        (r.lookup_down_v6(v6("2001:db8:100::1"), &mut [0; 96]), a),
+    ] {
+        let d = found.unwrap();
+        assert_eq!(d.mtu, rec.mtu);
+        assert_eq!(d.layout.len, rec.template_len);
+        assert_eq!((d.layout.ip, d.layout.udp, d.layout.ns_at), (14, 34, 48));
+        assert_ne!(d.epoch, 0);
+    }
+    let mut out = [0u8; 96];
+    let d = r.lookup_down_v4([192, 168, 1, 1], &mut out).unwrap();
+    assert_eq!(d.slot, sa.0);
+    assert_eq!(out, w.get(sa).unwrap().template);
+    assert_eq!(r.lookup_down_v4([192, 169, 0, 1], &mut out), None);
+
+    // Update: A loses its /16 and gets 192.168.0.0/17; B's /24 is untouched.
+    let a2 = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1:1::", 64),
+        &[([192, 168, 0, 0], 17)],
+        &[],
+    );
+    w.update(sa, &a2).unwrap();
+    assert_eq!(route([192, 168, 1, 1]), Some(sa));
+    assert_eq!(route([192, 168, 200, 1]), None);
+    assert_eq!(route([10, 9, 9, 9]), None);
+    assert_eq!(route([192, 168, 7, 1]), Some(sb));
+    assert_eq!(
+        pfx("2001:db8:100::1"),
+        Some(sb),
+        "A's /40 went, B's /32 covers it"
+    );
+    assert_eq!(lengths(&r), (bit6(64) | bit6(32), (1 << 17) | (1 << 24)));
+
+    // Remove B: its route and prefixes go, and their lengths' bits.
+    w.remove(sb).unwrap();
+    assert_eq!(route([192, 168, 7, 1]), Some(sa), "inside A's /17");
+    assert_eq!(pfx("2001:db8:7::1"), None);
+    assert_eq!(lengths(&r), (bit6(64), 1 << 17));
+    w.remove(sa).unwrap();
+    assert_eq!(lengths(&r), (0, 0));
+    assert_eq!(route([192, 168, 1, 1]), None);
+}
+
+#[test]
+fn prefix_duplicates_and_overlong_ipv6_prefixes_are_refused() {
+    let p = TempPath::new("prefix-dup");
+    let mut w = Writer::create(&p.0, geometry(8, 1)).unwrap();
+    let r = Reader::attach(&p.0).unwrap();
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1::", 48),
+        &[([10, 1, 0, 0], 16)],
+        &[],
+    );
+    let sa = w.insert(&a).unwrap();
+    // Another session claiming A's route, or A's prefix as its further prefix.
+    for dup in [
+        routed(
+            1,
+            2,
+            [100, 64, 0, 2],
+            ("2001:db8:2::", 64),
+            &[([10, 1, 0, 0], 16)],
+            &[],
+        ),
+        routed(
+            1,
+            2,
+            [100, 64, 0, 2],
+            ("2001:db8:2::", 64),
+            &[],
+            &[("2001:db8:1::", 48)],
+        ),
+    ] {
+        let e = w.insert(&dup).unwrap_err();
+        assert!(
+            matches!(e, ShmError::DuplicateKey { slot, .. } if slot == sa.0),
+            "{e}"
+        );
+    }
+    let mut long = routed(1, 3, [100, 64, 0, 3], ("2001:db8:3::", 64), &[], &[]);
+    long.subscriber_v6_len = 80;
+    assert!(matches!(
+        w.insert(&long).unwrap_err(),
+        ShmError::InvalidKey { .. }
+    ));
+    // Nothing of the refused sessions was left behind.
+    assert_eq!(w.len(), 1);
+    assert_eq!(r.lookup_v6(v6("2001:db8:2::1")), None);
+    assert_eq!(r.lookup_route_v4([10, 1, 2, 3]).map(|x| x.0), Some(sa));
+    // A session may keep its own prefixes across an update.
+    w.update(sa, &a).unwrap();
+    assert_eq!(r.lookup_route_v4([10, 1, 2, 3]).map(|x| x.0), Some(sa));
+}
+
+#[test]
+fn writer_restart_rebuilds_prefix_indexes() {
+    let p = TempPath::new("prefix-restart");
+    let mut w = Writer::create(&p.0, geometry(8, 1)).unwrap();
+    let a = routed(
+        1,
+        1,
+        [100, 64, 0, 1],
+        ("2001:db8:1::", 56),
+        &[([10, 1, 0, 0], 16)],
+        &[],
+    );
+    let b = routed(
+        1,
+        2,
+        [100, 64, 0, 2],
+        ("2001:db8:2::", 64),
+        &[],
+        &[("2001:db8:f::", 48)],
+    );
+    let sa = w.insert(&a).unwrap();
+    let sb = w.insert(&b).unwrap();
+    let epochs = (w.get(sa).unwrap().epoch, w.get(sb).unwrap().epoch);
+    drop(w);
+    let r = Reader::attach(&p.0).unwrap();
+    let before = lengths(&r);
+    let mut w = Writer::attach_existing(&p.0).unwrap();
+    assert_eq!(lengths(&r), before);
+    assert_eq!(r.lookup_route_v4([10, 1, 9, 9]).map(|x| x.0), Some(sa));
+    assert_eq!(r.lookup_v6(v6("2001:db8:f:1::1")).map(|x| x.0), Some(sb));
+    assert_eq!(r.lookup_v6(v6("2001:db8:1:ff::1")).map(|x| x.0), Some(sa));
+    // The restarted writer still refuses duplicates, and a new session gets a new epoch.
+    let dup = routed(1, 3, [100, 64, 0, 3], ("2001:db8:1::", 56), &[], &[]);
+    assert!(matches!(w.insert(&dup), Err(ShmError::DuplicateKey { .. })));
+    let c = routed(1, 4, [100, 64, 0, 4], ("2001:db8:4::", 64), &[], &[]);
+    let sc = w.insert(&c).unwrap();
+    let ec = w.get(sc).unwrap().epoch;
+    assert!(ec != epochs.0 && ec != epochs.1);
+    w.remove(sb).unwrap();
+    assert_eq!(r.lookup_v6(v6("2001:db8:f:1::1")), None);
+}
+
+/// Readers looking up routes and prefixes while the writer inserts, updates and removes
+/// routed sessions only ever get a session that holds the prefix they asked for.
+#[test]
+fn concurrent_prefix_readers_never_see_a_foreign_session() {
+    const KEYS: u32 = 256;
+    let p = TempPath::new("prefix-stress");
+    let mut w = Writer::create(&p.0, geometry(KEYS / 2 + 8, 2)).unwrap();
+    let r = Arc::new(Reader::attach(&p.0).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    // Session i: route 10.(i).0.0/16 (or /24 when i is odd), prefix 2001:db8:(i)::/48.
+    let rec = |i: u32, stamp: u32| {
+        let (t, s, a) = keys(i);
+        let len = if i % 2 == 0 { 16 } else { 24 };
+        let own = format!("2001:db8:{i:x}::");
+        let mut r = routed(
+            t,
+            s,
+            a.to_be_bytes(),
+            (&own, 48),
+            &[([10, i as u8, 0, 0], len)],
+            &[],
+        );
+        r.mtu = 1000 + (stamp % 500) as u16;
+        r
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|n| {
+            let r = Arc::clone(&r);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut hits, mut lookups) = (0u64, 0u64);
+                let mut i = n * 5;
+                let mut out = [0u8; 96];
+                while !stop.load(Ordering::Relaxed) {
+                    i = (i + 7) % KEYS;
+                    lookups += 3;
+                    let addr = [10, i as u8, 0, 1];
+                    if let Some((_, rec)) = r.lookup_route_v4(addr) {
+                        hits += 1;
+                        assert!(rec.routes_v4_contain(addr), "{rec:?}");
+                    }
+                    if let Some(d) = r.lookup_down_v4(addr, &mut out) {
+                        hits += 1;
+                        assert!((1000..1500).contains(&d.mtu), "{d:?}");
+                        assert_eq!(out[96 - 4..], [0xff, 0x03, 0x00, 0x21]);
+                    }
+                    let host = v6(&format!("2001:db8:{i:x}::1"));
+                    if let Some((_, rec)) = r.lookup_v6(host) {
+                        hits += 1;
+                        assert_eq!(rec.subscriber_v6_prefix, v6(&format!("2001:db8:{i:x}::")));
+                    }
+                }
+                (hits, lookups)
+            })
+        })
+        .collect();
+    let mut present: Vec<Option<SlotId>> = vec![None; KEYS as usize];
+    let mut x: u64 = 0x9876_5432;
+    let deadline = Instant::now() + Duration::from_millis(1000);
+    let mut ops = 0u64;
+    while Instant::now() < deadline {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = (x % u64::from(KEYS)) as u32;
+        let stamp = (x >> 32) as u32;
+        match present[i as usize] {
+            None => {
+                if w.len() < (KEYS / 2) as usize {
+                    present[i as usize] = Some(w.insert(&rec(i, stamp)).unwrap());
+                }
+            }
+            Some(slot) if stamp % 3 == 0 => {
+                w.remove(slot).unwrap();
+                present[i as usize] = None;
+            }
+            Some(slot) => w.update(slot, &rec(i, stamp)).unwrap(),
+        }
+        ops += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total_hits = 0;
+    for h in readers {
+        let (hits, lookups) = h.join().unwrap();
+        assert!(lookups > 1000, "reader starved: {lookups} lookups");
+        total_hits += hits;
+    }
+    assert!(ops > 5_000, "writer starved: {ops} operations");
+    assert!(total_hits > 100, "readers never hit: {total_hits}");
 }

@@ -14,7 +14,15 @@
 //!   sees them, our address and port, MTU = the peer's MRU, the subscriber's IPv4 address,
 //!   ACFC / PFC as LCP agreed, SEQUENCING when the LAC required it, RFC 2661 §5.4) with its
 //!   downstream header template (our access MAC, the LAC's next-hop MAC) is inserted.
-//!   A second Up of the same session updates its record in place.
+//!   A second Up of the same session updates its record in place. The record carries
+//!   the session's Framed-Routes (gateway 0.0.0.0 or the subscriber: routed into the
+//!   session, the LAC auto-dial case), its Framed-IPv6-Prefix and its
+//!   Delegated-IPv6-Prefix ([`SessionParams::apply_reply`]): the segment indexes them
+//!   for the downstream lookup and the upstream source check, and xlns-dataplane puts
+//!   them into the core side's XDP prefix maps. What does not fit the record (more than
+//!   8 routes, IPv6 prefixes longer than /64) is left out with a warning; when another
+//!   session holds one of them, the session is published without its routes and
+//!   prefixes ([`PublisherStats::prefixes_left_out`]).
 //! * The LAC's MAC address comes from the kernel's neighbour table of the access
 //!   interface (`/proc/net/arp`): for the LAC's address when it is on link, else for the
 //!   gateway of the longest `/proc/net/route` match on that interface. Known MACs are
@@ -25,7 +33,7 @@
 //!   or sleeps: reading `/proc` and sending one datagram are the only I/O.
 //! * [`Publisher::withdraw`] (PPP Down, whatever the reason): the session is removed from
 //!   the segment and its final counters are returned (the Down log line carries them; the
-//!   accounting issue #7 uses them).
+//!   accounting issue #7 uses them). Its routes and prefixes go with it.
 //! * Ticks ([`Publisher::poll_timeout`] / [`Publisher::handle_timeout`], every
 //!   [`TICK`]): the writer heartbeat, pending sessions, neighbour refresh, orphans.
 //! * IPv4 LACs only: an IPv6 peer's session is not published (counted in
@@ -51,19 +59,20 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 use xlns_dataplane::fastpath::template::build_template;
-use xlns_dataplane::session::{SessionRecord, flags};
+use xlns_dataplane::session::{MAX_V6_PREFIX_LEN, SessionRecord, flags};
 use xlns_dataplane::shm::{Counters, Geometry, ShmError, SlotId, Writer, monotonic_ns};
 use xlns_dataplane::wire::EthernetAddress;
 use xlns_dataplane::worker::host;
 
 use crate::config::DataplaneConfig;
 use crate::l2tp::endpoint::SessionKey;
+use crate::ppp::auth::ReplyAttributes;
 
 /// Interval of the heartbeat, pending-session retries and neighbour refresh.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -71,7 +80,7 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub const ORPHAN_IDLE: Duration = Duration::from_secs(60);
 
 /// What the publisher needs to know of one session besides its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionParams {
     /// The LAC's outer address and port, as the endpoint sees them.
     pub peer: SocketAddr,
@@ -89,6 +98,108 @@ pub struct SessionParams {
     pub acfc: bool,
     /// We may compress the Protocol field (RFC 1661 §6.5).
     pub pfc: bool,
+    /// Prefixes routed into the session (Framed-Route, RFC 2865 §5.22: the LAC auto-dial
+    /// case), host bits zero.
+    pub routes: Vec<(Ipv4Addr, u8)>,
+    /// The subscriber's IPv6 prefix (Framed-IPv6-Prefix, RFC 3162 §2.3).
+    pub ipv6_prefix: Option<(Ipv6Addr, u8)>,
+    /// A delegated IPv6 prefix (Delegated-IPv6-Prefix, RFC 4818).
+    pub delegated_prefix: Option<(Ipv6Addr, u8)>,
+}
+
+impl SessionParams {
+    /// Takes the routes and IPv6 prefixes of the session's authorization (RADIUS reply or
+    /// local user). A Framed-Route with a gateway other than 0.0.0.0 or the subscriber's
+    /// own address routes via that gateway, not into the session: it is left out.
+    pub fn apply_reply(&mut self, reply: &ReplyAttributes) {
+        self.routes = reply
+            .routes
+            .iter()
+            .filter(|r| {
+                r.gateway
+                    .is_none_or(|gw| gw.is_unspecified() || gw == self.subscriber_v4)
+            })
+            .map(|r| (r.prefix.trunc().addr(), r.prefix.prefix_len()))
+            .collect();
+        self.ipv6_prefix = reply
+            .ipv6_prefix
+            .map(|n| (n.trunc().addr(), n.prefix_len()));
+        self.delegated_prefix = reply
+            .delegated_ipv6_prefix
+            .map(|n| (n.trunc().addr(), n.prefix_len()));
+    }
+}
+
+/// The shared-memory record of session `key` (without template): ids, addresses, flags,
+/// routes and IPv6 prefixes. What does not fit (more than
+/// [`MAX_ROUTES_V4`](xlns_dataplane::session::MAX_ROUTES_V4) routes, prefixes longer than 64
+/// bits) is left out and named in the returned list.
+pub fn session_record(
+    key: SessionKey,
+    params: &SessionParams,
+    peer: SocketAddrV4,
+    local: SocketAddrV4,
+) -> (SessionRecord, Vec<String>) {
+    let mut rec = SessionRecord {
+        local_tunnel: key.tunnel,
+        local_session: key.session,
+        peer_tunnel: params.peer_tunnel,
+        peer_session: params.peer_session,
+        flags: flags::HAS_IPV4,
+        peer_port: peer.port(),
+        local_port: local.port(),
+        mtu: params.mtu,
+        subscriber_v4: params.subscriber_v4.octets(),
+        ..SessionRecord::EMPTY
+    };
+    rec.peer_addr[..4].copy_from_slice(&peer.ip().octets());
+    rec.local_addr[..4].copy_from_slice(&local.ip().octets());
+    if params.acfc {
+        rec.flags |= flags::ACFC;
+    }
+    if params.pfc {
+        rec.flags |= flags::PFC;
+    }
+    if params.sequencing {
+        rec.flags |= flags::SEQUENCING;
+    }
+    let mut left_out = Vec::new();
+    for &(prefix, len) in &params.routes {
+        if !rec.push_route_v4(prefix.octets(), len) {
+            left_out.push(format!("route {prefix}/{len}"));
+        }
+    }
+    if let Some((prefix, len)) = params.ipv6_prefix {
+        if (1..=MAX_V6_PREFIX_LEN).contains(&len) {
+            rec.flags |= flags::HAS_IPV6;
+            rec.subscriber_v6_prefix = prefix.octets();
+            rec.subscriber_v6_len = len;
+        } else {
+            left_out.push(format!("IPv6 prefix {prefix}/{len}"));
+        }
+    }
+    if let Some((prefix, len)) = params.delegated_prefix {
+        if !rec.push_prefix_v6(prefix.octets(), len) {
+            left_out.push(format!("delegated prefix {prefix}/{len}"));
+        }
+    }
+    (rec, left_out)
+}
+
+/// `rec` without its routes and IPv6 prefixes (when another session holds one of them).
+fn without_prefixes(rec: &SessionRecord) -> SessionRecord {
+    SessionRecord {
+        flags: rec.flags & !flags::HAS_IPV6,
+        subscriber_v6_prefix: [0; 16],
+        subscriber_v6_len: 0,
+        routes_v4: SessionRecord::EMPTY.routes_v4,
+        routes_v4_len: SessionRecord::EMPTY.routes_v4_len,
+        routes_v4_count: 0,
+        prefixes_v6: SessionRecord::EMPTY.prefixes_v6,
+        prefixes_v6_len: SessionRecord::EMPTY.prefixes_v6_len,
+        prefixes_v6_count: 0,
+        ..*rec
+    }
 }
 
 /// Counters of the publisher.
@@ -110,6 +221,9 @@ pub struct PublisherStats {
     pub adopted: u64,
     /// Orphans removed (idle or displaced by a new session).
     pub orphans_removed: u64,
+    /// Routes and IPv6 prefixes left out of records: too many, too long, or held by
+    /// another session.
+    pub prefixes_left_out: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -266,28 +380,20 @@ impl Publisher {
             return;
         };
         let local = self.local_address(*peer.ip());
-        let mut rec = SessionRecord {
-            local_tunnel: key.tunnel,
-            local_session: key.session,
-            peer_tunnel: params.peer_tunnel,
-            peer_session: params.peer_session,
-            flags: flags::HAS_IPV4,
-            peer_port: peer.port(),
-            local_port: self.listen.port(),
-            mtu: params.mtu,
-            subscriber_v4: params.subscriber_v4.octets(),
-            ..SessionRecord::EMPTY
-        };
-        rec.peer_addr[..4].copy_from_slice(&peer.ip().octets());
-        rec.local_addr[..4].copy_from_slice(&local.octets());
-        if params.acfc {
-            rec.flags |= flags::ACFC;
-        }
-        if params.pfc {
-            rec.flags |= flags::PFC;
-        }
-        if params.sequencing {
-            rec.flags |= flags::SEQUENCING;
+        let (rec, left_out) = session_record(
+            key,
+            params,
+            peer,
+            SocketAddrV4::new(local, self.listen.port()),
+        );
+        for what in left_out {
+            self.stats.prefixes_left_out += 1;
+            warn!(
+                tunnel = key.tunnel,
+                session = key.session,
+                %what,
+                "data plane: left out of the session's record (does not fit)"
+            );
         }
         let next_hop = next_hop(*peer.ip(), &self.interface);
         match self.neighbour(next_hop) {
@@ -369,7 +475,30 @@ impl Publisher {
             return;
         }
         self.displace_orphans(&rec);
-        match self.writer.insert(&rec) {
+        let inserted = match self.writer.insert(&rec) {
+            Err(ShmError::DuplicateKey {
+                index,
+                key: k,
+                slot,
+            }) if index == "ipv6-prefix" || index == "ipv4-route" => {
+                // Another session holds one of its routes or prefixes: forward the
+                // session by its address alone rather than not at all.
+                self.stats.prefixes_left_out += 1;
+                warn!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    index,
+                    held_by_slot = slot,
+                    hash = k,
+                    "data plane: a route or IPv6 prefix of this session is another \
+                     session's; published without its routes and prefixes"
+                );
+                rec = without_prefixes(&rec);
+                self.writer.insert(&rec)
+            }
+            other => other,
+        };
+        match inserted {
             Ok(slot) => {
                 self.stats.published += 1;
                 info!(
@@ -395,13 +524,18 @@ impl Publisher {
         }
     }
 
-    /// Removes the orphans whose upstream key or subscriber address `rec` needs.
+    /// Removes the orphans whose upstream key, subscriber address, routes or IPv6 prefixes
+    /// `rec` needs.
     fn displace_orphans(&mut self, rec: &SessionRecord) {
         let taken: Vec<u32> = self
             .orphans
             .iter()
             .filter(|(up, o)| {
-                **up == rec.upstream_key() || o.rec.subscriber_v4 == rec.subscriber_v4
+                **up == rec.upstream_key()
+                    || o.rec.subscriber_v4 == rec.subscriber_v4
+                    || o.rec
+                        .destinations()
+                        .any(|d| rec.destinations().any(|n| n == d))
             })
             .map(|(up, _)| *up)
             .collect();
@@ -638,6 +772,157 @@ mod tests {
         eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
         eth0\t0000A8C0\t0200000A\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
         other\t00000000\t0900000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+
+    use crate::ppp::auth::FramedRoute;
+    use xlns_dataplane::shm::Reader;
+
+    fn params() -> SessionParams {
+        SessionParams {
+            peer: "192.0.2.10:50000".parse().unwrap(),
+            peer_tunnel: 11,
+            peer_session: 12,
+            sequencing: false,
+            mtu: 1400,
+            subscriber_v4: Ipv4Addr::new(100, 64, 0, 5),
+            acfc: false,
+            pfc: false,
+            routes: Vec::new(),
+            ipv6_prefix: None,
+            delegated_prefix: None,
+        }
+    }
+
+    fn route(prefix: &str, gateway: Option<&str>) -> FramedRoute {
+        FramedRoute {
+            prefix: prefix.parse().unwrap(),
+            gateway: gateway.map(|g| g.parse().unwrap()),
+            metric: None,
+        }
+    }
+
+    #[test]
+    fn reply_routes_and_prefixes_go_into_the_record() {
+        let mut p = params();
+        let reply = ReplyAttributes {
+            routes: vec![
+                route("192.168.10.77/24", None),
+                route("192.168.20.0/24", Some("0.0.0.0")),
+                route("192.168.30.0/24", Some("100.64.0.5")),
+                // Via another gateway: not into the session.
+                route("192.168.40.0/24", Some("10.0.0.1")),
+            ],
+            ipv6_prefix: Some("2001:db8:1:5::/64".parse().unwrap()),
+            delegated_ipv6_prefix: Some("2001:db8:8000::/48".parse().unwrap()),
+            ..ReplyAttributes::default()
+        };
+        p.apply_reply(&reply);
+        let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            p.routes,
+            [
+                (v4("192.168.10.0"), 24),
+                (v4("192.168.20.0"), 24),
+                (v4("192.168.30.0"), 24)
+            ]
+        );
+        let key = SessionKey {
+            tunnel: 3,
+            session: 4,
+        };
+        let (rec, left_out) = session_record(
+            key,
+            &p,
+            "192.0.2.10:50000".parse().unwrap(),
+            "192.0.2.1:1701".parse().unwrap(),
+        );
+        assert!(left_out.is_empty());
+        assert_eq!(rec.upstream_key(), (3 << 16) | 4);
+        assert!(rec.has(flags::HAS_IPV4) && rec.has(flags::HAS_IPV6));
+        assert_eq!(rec.subscriber_v6_len, 64);
+        assert_eq!(rec.routes_v4().count(), 3);
+        assert!(rec.routes_v4_contain([192, 168, 30, 9]));
+        assert!(
+            rec.prefixes_v6_contain(&"2001:db8:8000:1::1".parse::<Ipv6Addr>().unwrap().octets())
+        );
+        assert_eq!(rec.destinations().count(), 1 + 3 + 2);
+        let bare = without_prefixes(&rec);
+        assert_eq!(bare.destinations().count(), 1);
+        assert_eq!(bare.upstream_key(), rec.upstream_key());
+
+        // Too many routes and a /80: left out and named.
+        p.routes = (0..10).map(|i| (Ipv4Addr::new(10, i, 0, 0), 16)).collect();
+        p.ipv6_prefix = Some(("2001:db8::".parse().unwrap(), 80));
+        let (rec, left_out) = session_record(
+            key,
+            &p,
+            "192.0.2.10:50000".parse().unwrap(),
+            "192.0.2.1:1701".parse().unwrap(),
+        );
+        assert_eq!(rec.routes_v4().count(), 8);
+        assert!(!rec.has(flags::HAS_IPV6));
+        assert_eq!(left_out.len(), 3, "{left_out:?}");
+    }
+
+    /// Two sessions claiming one Framed-Route: the second is published without its
+    /// routes and prefixes; withdrawing the first takes its route out of the segment.
+    #[test]
+    fn a_route_held_by_another_session_is_left_out() {
+        let shm = std::env::temp_dir().join(format!("xlns-publisher-test.{}", std::process::id()));
+        let config = DataplaneConfig {
+            shm: shm.clone(),
+            max_sessions: 8,
+            max_workers: 1,
+            access_interface: "lo".into(),
+        };
+        let mut publisher =
+            Publisher::open(&config, "192.0.2.1:1701".parse().unwrap(), Instant::now()).unwrap();
+        let reader = Reader::attach(&shm).unwrap();
+        let mut p = params();
+        p.routes = vec![(Ipv4Addr::new(192, 168, 10, 0), 24)];
+        p.ipv6_prefix = Some(("2001:db8:1::".parse().unwrap(), 64));
+        let peer = "192.0.2.10:50000".parse().unwrap();
+        let local = "192.0.2.1:1701".parse().unwrap();
+        let k1 = SessionKey {
+            tunnel: 1,
+            session: 1,
+        };
+        let (rec1, _) = session_record(k1, &p, peer, local);
+        let hop = Ipv4Addr::new(192, 0, 2, 10);
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 0x0a]);
+        publisher.install(k1, rec1, hop, mac);
+        let k2 = SessionKey {
+            tunnel: 1,
+            session: 2,
+        };
+        p.subscriber_v4 = Ipv4Addr::new(100, 64, 0, 6);
+        p.ipv6_prefix = Some(("2001:db8:2::".parse().unwrap(), 64));
+        let (rec2, _) = session_record(k2, &p, peer, local);
+        publisher.install(k2, rec2, hop, mac);
+        assert_eq!(publisher.stats().published, 2);
+        assert_eq!(publisher.stats().prefixes_left_out, 1);
+        let slot = |k: SessionKey| publisher.sessions[&k].slot;
+        assert_eq!(
+            reader.lookup_route_v4([192, 168, 10, 9]).map(|x| x.0),
+            Some(slot(k1))
+        );
+        assert_eq!(
+            reader.lookup_v4([100, 64, 0, 6]).map(|x| x.0),
+            Some(slot(k2))
+        );
+        assert_eq!(
+            reader.lookup_v6("2001:db8:2::1".parse::<Ipv6Addr>().unwrap().octets()),
+            None
+        );
+        assert!(publisher.withdraw(k1).is_some());
+        assert_eq!(reader.lookup_route_v4([192, 168, 10, 9]), None);
+        assert_eq!(
+            reader.lookup_v6("2001:db8:1::1".parse::<Ipv6Addr>().unwrap().octets()),
+            None
+        );
+        drop(reader);
+        drop(publisher);
+        let _ = std::fs::remove_file(&shm);
+    }
 
     #[test]
     fn routes_pick_the_longest_match_on_the_interface() {

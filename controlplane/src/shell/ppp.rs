@@ -378,6 +378,9 @@ fn session_params(
         subscriber_v4: up.address,
         acfc: up.lcp.tx_acfc,
         pfc: up.lcp.tx_pfc,
+        routes: Vec::new(),
+        ipv6_prefix: None,
+        delegated_prefix: None,
     })
 }
 
@@ -826,6 +829,8 @@ impl PppSessions {
                                 if let Some(mtu) = entry.reply.mtu {
                                     params.mtu = params.mtu.min(mtu);
                                 }
+                                // Framed-Route, Framed-IPv6-Prefix, Delegated-IPv6-Prefix.
+                                params.apply_reply(&entry.reply);
                                 dataplane.publish(key, &params)
                             }
                             None => warn!(

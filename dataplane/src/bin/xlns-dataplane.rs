@@ -7,7 +7,10 @@
 //!   load + attach XDP (access, core roles)          owns UMEM i, XSK access/q=i, XSK core/q=i
 //!   XSKMAP[i] = sockets of worker i                 refill, rx, process, tx, reap, poll when idle
 //!   every 100 ms: stop? shm generation changed ->
-//!     sync subscriber /32s into the core LPM map
+//!     sync subscriber destinations (IPv4 /32s, Framed-Routes, IPv6 prefixes) into the
+//!     core LPM maps
+//!   every second (--core-gateway): re-read the gateway's ARP entry; a changed MAC
+//!     address goes to the workers through one atomic word
 //!   every --stats seconds: one stats line
 //! ```
 //!
@@ -21,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,9 +33,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use xlns_dataplane::config::{self, ConfigError, DataplaneSection};
 use xlns_dataplane::fastpath::{DropReason, WorkerCtx};
-use xlns_dataplane::session::flags;
 use xlns_dataplane::shm::{Reader, ShmError, SlotId};
 use xlns_dataplane::wire::EthernetAddress;
+use xlns_dataplane::worker::neighbour::{NeighbourRefresh, NextHopMac, Refresh};
 use xlns_dataplane::worker::xsk::{BindMode, RingSizes};
 use xlns_dataplane::worker::{Side, Worker, WorkerPlan, WorkerStats, host};
 use xlns_ebpf::{AttachMode, Role, XdpConfig, XdpLink, XdpProgram};
@@ -69,7 +72,7 @@ struct Args {
     #[arg(long, value_parser = parse_mac_arg)]
     core_next_hop_mac: Option<EthernetAddress>,
     /// Core gateway: its MAC address is taken from the kernel's ARP table
-    /// (/proc/net/arp), resolved at start.
+    /// (/proc/net/arp), resolved at start and re-read every second while running.
     #[arg(long)]
     core_gateway: Option<Ipv4Addr>,
     /// 802.1Q VLAN id of upstream frames on the core side (0: untagged).
@@ -282,27 +285,33 @@ fn attach_shm(path: &std::path::Path) -> Result<Option<Reader>, BoxError> {
     }
 }
 
-/// Every subscriber IPv4 address published in the segment.
-fn subscriber_v4s(reader: &Reader) -> HashSet<Ipv4Addr> {
+/// Every destination routed into a published session: subscriber IPv4 /32s, Framed-Route
+/// prefixes, IPv6 prefixes (own and delegated).
+fn destinations(reader: &Reader) -> HashSet<(IpAddr, u8)> {
     (0..reader.geometry().max_sessions)
         .filter_map(|slot| reader.read_slot(SlotId(slot)))
-        .filter(|rec| rec.upstream_key() != 0 && rec.has(flags::HAS_IPV4))
-        .map(|rec| Ipv4Addr::from(rec.subscriber_v4))
-        .filter(|addr| !addr.is_unspecified())
+        .filter(|rec| rec.upstream_key() != 0)
+        .flat_map(|rec| rec.destinations().collect::<Vec<_>>())
         .collect()
 }
 
-/// Make `prog`'s IPv4 subscriber prefixes exactly `want` (as /32s).
+/// Make `prog`'s subscriber prefixes exactly `want`.
 fn sync_prefixes(
     prog: &XdpProgram,
-    have: &mut HashSet<Ipv4Addr>,
-    want: HashSet<Ipv4Addr>,
+    have: &mut HashSet<(IpAddr, u8)>,
+    want: HashSet<(IpAddr, u8)>,
 ) -> Result<(), BoxError> {
-    for gone in have.difference(&want) {
-        prog.remove_subscriber_prefix_v4(*gone, 32)?;
+    for (addr, len) in have.difference(&want) {
+        match addr {
+            IpAddr::V4(a) => prog.remove_subscriber_prefix_v4(*a, *len)?,
+            IpAddr::V6(a) => prog.remove_subscriber_prefix_v6(*a, *len)?,
+        };
     }
-    for new in want.difference(have) {
-        prog.add_subscriber_prefix_v4(*new, 32)?;
+    for (addr, len) in want.difference(have) {
+        match addr {
+            IpAddr::V4(a) => prog.add_subscriber_prefix_v4(*a, *len)?,
+            IpAddr::V6(a) => prog.add_subscriber_prefix_v6(*a, *len)?,
+        }
     }
     *have = want;
     Ok(())
@@ -391,6 +400,11 @@ fn run(s: DataplaneSection) -> Result<(), BoxError> {
         )
     };
     let prefix_prog = core_prog.as_ref().unwrap_or(&access_prog);
+    let next_hop_mac = NextHopMac::new(next_hop);
+    let mut refresh = s
+        .core_gateway
+        .filter(|_| s.core_next_hop_mac.is_none())
+        .map(|gw| NeighbourRefresh::new(gw, &core_if, Instant::now()));
 
     let stats: Vec<WorkerStats> = (0..s.workers).map(|_| WorkerStats::default()).collect();
     let mut workers = Vec::new();
@@ -411,8 +425,11 @@ fn run(s: DataplaneSection) -> Result<(), BoxError> {
             mode: s.bind,
             idle_poll_ms: 10,
         };
-        let worker = new_worker_when_queue_free(plan, ctx, &reader, stat)
+        let mut worker = new_worker_when_queue_free(plan, ctx, &reader, stat)
             .map_err(|e| format!("worker {index} (queue {index}): {e}"))?;
+        if refresh.is_some() {
+            worker.follow_next_hop(&next_hop_mac);
+        }
         if let Some(fd) = worker.socket_fd(Side::Access) {
             access_prog.set_xsk(index, fd)?;
         }
@@ -424,7 +441,7 @@ fn run(s: DataplaneSection) -> Result<(), BoxError> {
 
     let mut prefixes = HashSet::new();
     let mut generation = reader.generation();
-    sync_prefixes(prefix_prog, &mut prefixes, subscriber_v4s(&reader))?;
+    sync_prefixes(prefix_prog, &mut prefixes, destinations(&reader))?;
 
     let mut links: Vec<XdpLink> = vec![access_prog.attach(access_ifindex, mode)?];
     if let Some(prog) = &core_prog {
@@ -470,8 +487,18 @@ fn run(s: DataplaneSection) -> Result<(), BoxError> {
             let now_gen = reader.generation();
             if now_gen != generation {
                 generation = now_gen;
-                if let Err(e) = sync_prefixes(prefix_prog, &mut prefixes, subscriber_v4s(&reader)) {
+                if let Err(e) = sync_prefixes(prefix_prog, &mut prefixes, destinations(&reader)) {
                     break Err(e);
+                }
+            }
+            if let Some(r) = &mut refresh {
+                match r.poll(Instant::now(), &next_hop_mac) {
+                    Ok(Some(Refresh::Changed(mac))) => {
+                        writeln!(out, "xlns-dataplane: core next hop is now {mac}")?;
+                        out.flush()?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!("xlns-dataplane: reading /proc/net/arp: {e}"),
                 }
             }
             if !s.stats_interval.is_zero() && last_stats.elapsed() >= s.stats_interval {

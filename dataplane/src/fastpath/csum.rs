@@ -67,6 +67,25 @@ pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
     !fold(u64::from(!checksum) + u64::from(!old) + u64::from(new))
 }
 
+/// [`update16`] for a word that was 0 (a length field left zero in a template):
+/// `~(~HC + ~0 + m')`, folded in 32 bits.
+#[inline(always)]
+pub fn add16(checksum: u16, new: u16) -> u16 {
+    let x = u32::from(!checksum) + 0xffff + u32::from(new);
+    let x = (x & 0xffff) + (x >> 16);
+    let x = (x & 0xffff) + (x >> 16);
+    !(x as u16)
+}
+
+/// [`update16`] for the TTL / protocol word after a TTL decrement (RFC 1624 eqn. 3 with
+/// `~m + m' = 0xfeff` whatever the word was, RFC 1812 §5.3.1), folded in 32 bits.
+#[inline(always)]
+pub fn ttl_decremented(checksum: u16) -> u16 {
+    let x = u32::from(!checksum) + 0xfeff;
+    let x = (x & 0xffff) + (x >> 16);
+    !(x as u16)
+}
+
 /// [`update16`] for a 16-bit field at `offset` from the start of the covered data: a
 /// field at an odd offset straddles two words, which in one's complement arithmetic is
 /// the same as the byte-swapped value at an even offset (RFC 1071 §2(B)).
@@ -122,6 +141,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn add16_and_ttl_decremented_equal_update16(c in any::<u16>(), new in any::<u16>(), word in 0x0100u16..) {
+            prop_assert_eq!(add16(c, new), update16(c, 0, new));
+            prop_assert_eq!(ttl_decremented(c), update16(c, word, word - 0x0100));
+        }
+
         #[test]
         fn incremental_equals_full(
             mut data in proptest::collection::vec(any::<u8>(), 4..64),

@@ -8,8 +8,10 @@
 //!
 //! Steps, in order:
 //! 1. Ethernet: not IPv4/IPv6 -> `Pass(not-ip)`.
-//! 2. IP header validated (IPv4 checksum included); session by destination: IPv4 exact,
-//!    IPv6 longest prefix -> `no-session-for-destination`.
+//! 2. IP header validated (IPv4 checksum included); session by destination: IPv4 exact
+//!    (the subscriber's address) then Framed-Route longest prefix, IPv6 longest prefix
+//!    (the session's own and delegated prefixes) -> `no-session-for-destination`. The
+//!    lookup copies the session's template into the 96 octets in front of the packet.
 //! 3. TTL / hop limit 1 or 0 -> `ttl-expired`.
 //! 4. Longer than the session MTU: IPv4 with DF -> ICMP destination unreachable,
 //!    fragmentation needed (type 3 code 4, next-hop MTU; RFC 792, RFC 1191 §4);
@@ -23,8 +25,9 @@
 //! The ICMP error is built in place: the quoted original packet stays where it is
 //! (truncated to 576 bytes in all for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443
 //! §2.4(c)), the new IP and ICMP headers go in front of it and the received Ethernet
-//! header, addresses swapped, in front of those. It needs 28 (IPv4) / 48 (IPv6) bytes
-//! of headroom (`no-headroom`).
+//! header (saved before the lookup overwrote it), addresses swapped, in front of those.
+//! It needs 28 (IPv4) / 48 (IPv6) bytes of headroom besides the Ethernet header
+//! (`no-headroom`).
 
 use super::inner::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use super::template::encapsulate;
@@ -32,7 +35,7 @@ use super::{
     DropReason, ETHERTYPE_IPV4, ETHERTYPE_IPV6, SessionStats, Sessions, Verdict, WorkerCtx,
     WorkerState, csum, finish, parse_ethernet, rd16, wr16,
 };
-use crate::session::TEMPLATE_CAPACITY;
+use crate::session::{Downstream, TEMPLATE_CAPACITY};
 
 /// Process one frame received on the core side, `buf[start..start + len]`; `start` is the
 /// headroom available for the template. `now_ns` is a monotonic clock for the ICMP rate
@@ -88,11 +91,8 @@ fn downstream<T: Sessions, S: SessionStats>(
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast
-        .then(|| fast_v4(buf, start, end, now_ns, ctx, sessions, state))
-        .flatten()
-    {
-        return verdict;
+    if fast && fast_shape(buf, start, end) {
+        return fast_v4(buf, start, end, now_ns, ctx, sessions, state);
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
@@ -101,48 +101,107 @@ fn downstream<T: Sessions, S: SessionStats>(
             let v4 = inner::ipv4(buf, ip, end)?;
             let mut dst = [0u8; 4];
             dst.copy_from_slice(&buf[ip + 16..ip + 20]);
-            v4_tail(buf, start, ip, v4, dst, now_ns, ctx, sessions, state)
+            let eth = save_ethernet(buf, start, eth_len);
+            v4_tail(buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state)
         }
         ETHERTYPE_IPV6 => {
             let total = inner::ipv6(buf, ip, end)?;
             let mut dst = [0u8; 16];
             dst.copy_from_slice(&buf[ip + 24..ip + 40]);
-            let mut template = [0u8; TEMPLATE_CAPACITY];
-            let Some((slot, record)) = sessions.by_v6_split(dst, &mut template) else {
+            let eth = save_ethernet(buf, start, eth_len);
+            let found = match headroom(buf, ip) {
+                Some(out) => sessions.down_v6(dst, out),
+                None => small_headroom(buf, ip, |out| sessions.down_v6(dst, out)),
+            };
+            let Some(d) = found else {
                 return Err(DropReason::NoSessionForDestination);
             };
             if buf[ip + 7] <= 1 {
                 return Err(DropReason::TtlExpired);
             }
-            if total > usize::from(record.mtu) {
-                return too_big_v6(buf, start, ip, total, record.mtu, now_ns, ctx, state);
+            if total > usize::from(d.mtu) {
+                return too_big_v6(buf, &eth, ip, total, d.mtu, now_ns, ctx, state);
             }
             inner::decrement_hop_limit(buf, ip)?;
             if buf[ip + 6] == PROTO_TCP {
                 let tcp = ip + inner::IPV6_HEADER_LEN;
-                inner::clamp_mss(buf, tcp, ip + total, record.mtu.saturating_sub(60));
+                inner::clamp_mss(buf, tcp, ip + total, d.mtu.saturating_sub(60));
             }
-            let (offset, len) = encapsulate(
-                buf,
-                ip,
-                total,
-                true,
-                &record,
-                &template,
-                slot,
-                &mut state.stats,
-            )?;
-            state.stats.downstream(slot, total);
+            let (offset, len) = encapsulate(buf, ip, total, true, &d, &mut state.stats)?;
+            state.stats.downstream(d.slot, total);
             Ok(Verdict::Forward { offset, len })
         }
         _ => Ok(Verdict::Pass(DropReason::NotIp)),
     }
 }
 
-/// The common case, its headers' bounds checked once: untagged Ethernet and IPv4
-/// without options (version 4, IHL 5) in a frame of at least 34 octets; `None` for any
-/// other frame, which the general parser takes. Makes the checks of `inner::ipv4` that
-/// the shape does not settle, in the same order: both paths give the same verdict.
+/// The received Ethernet header (`buf[start..start + eth_len]`, at most 22 octets), saved
+/// before the lookup writes the template over it: an ICMP error answers with it.
+#[derive(Debug, Clone, Copy)]
+struct SavedEthernet {
+    octets: [u8; MAX_ETHERNET],
+    len: usize,
+}
+
+/// Ethernet with two VLAN tags.
+const MAX_ETHERNET: usize = 22;
+
+#[inline(always)]
+fn save_ethernet(buf: &[u8], start: usize, eth_len: usize) -> SavedEthernet {
+    let mut octets = [0u8; MAX_ETHERNET];
+    let len = eth_len.min(MAX_ETHERNET);
+    if let Some(h) = buf.get(start..start + len) {
+        octets[..len].copy_from_slice(h);
+    }
+    SavedEthernet { octets, len }
+}
+
+/// The [`TEMPLATE_CAPACITY`] octets in front of `ip`, where the lookup writes the
+/// (right-aligned) template field; `None` with less headroom.
+#[inline(always)]
+fn headroom(buf: &mut [u8], ip: usize) -> Option<&mut [u8; TEMPLATE_CAPACITY]> {
+    let from = ip.checked_sub(TEMPLATE_CAPACITY)?;
+    buf.get_mut(from..ip)?.try_into().ok()
+}
+
+/// The lookup through a local buffer when the frame has less than [`TEMPLATE_CAPACITY`]
+/// octets in front of the IP packet: the template is copied in front of the packet when
+/// it fits (if not, `encapsulate` answers `no-headroom`).
+#[cold]
+#[inline(never)]
+fn small_headroom(
+    buf: &mut [u8],
+    ip: usize,
+    lookup: impl FnOnce(&mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream>,
+) -> Option<Downstream> {
+    let mut local = [0u8; TEMPLATE_CAPACITY];
+    let d = lookup(&mut local)?;
+    let len = usize::from(d.layout.len);
+    if let Some(at) = ip.checked_sub(len) {
+        if let Some(dst) = buf.get_mut(at..ip) {
+            dst.copy_from_slice(&local[TEMPLATE_CAPACITY - len..]);
+        }
+    }
+    Some(d)
+}
+
+/// Whether the frame `buf[start..end]` has the common case's shape: untagged Ethernet and
+/// IPv4 without options (version 4, IHL 5) in at least 34 octets. Any other frame goes
+/// to the general parser.
+#[inline(always)]
+fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
+    end - start >= FAST_LEN
+        && buf
+            .get(start + 12..start + 15)
+            .is_some_and(|t| t == [0x08, 0x00, 0x45])
+}
+
+/// Untagged Ethernet (14) and an IPv4 header without options (20).
+const FAST_LEN: usize = 14 + inner::IPV4_HEADER_LEN;
+
+/// The common case ([`fast_shape`] holds), its headers' bounds checked once. Makes the
+/// checks of `inner::ipv4` that the shape does not settle, in the same order: both paths
+/// give the same verdict.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fast_v4<T: Sessions, S: SessionStats>(
@@ -153,35 +212,36 @@ fn fast_v4<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-) -> Option<Result<Verdict, DropReason>> {
-    const LEN: usize = 14 + inner::IPV4_HEADER_LEN;
-    if end - start < LEN {
-        return None;
-    }
-    let h: &[u8; LEN] = buf.get(start..start + LEN)?.try_into().ok()?;
-    if h[12..15] != [0x08, 0x00, 0x45] {
-        return None;
-    }
+) -> Result<Verdict, DropReason> {
+    let Some(Ok(h)) = buf
+        .get(start..start + FAST_LEN)
+        .map(<&[u8; FAST_LEN]>::try_from)
+    else {
+        return Err(DropReason::Truncated);
+    };
     let ip = start + 14;
     let total_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
     if total_len < inner::IPV4_HEADER_LEN {
-        return Some(Err(DropReason::BadLength));
+        return Err(DropReason::BadLength);
     }
     if ip + total_len > end {
-        return Some(Err(DropReason::Truncated));
+        return Err(DropReason::Truncated);
     }
-    let header: &[u8; inner::IPV4_HEADER_LEN] = h.last_chunk()?;
+    let header: &[u8; inner::IPV4_HEADER_LEN] = h.last_chunk().unwrap_or(&[0; 20]);
     if !csum::verify20(header) {
-        return Some(Err(DropReason::BadChecksum));
+        return Err(DropReason::BadChecksum);
     }
     let dst = [h[30], h[31], h[32], h[33]];
+    let mut eth = SavedEthernet {
+        octets: [0; MAX_ETHERNET],
+        len: 14,
+    };
+    eth.octets[..14].copy_from_slice(&h[..14]);
     let v4 = inner::V4 {
         header_len: inner::IPV4_HEADER_LEN,
         total_len,
     };
-    Some(v4_tail(
-        buf, start, ip, v4, dst, now_ns, ctx, sessions, state,
-    ))
+    v4_tail(buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state)
 }
 
 /// Step 2's lookup onwards for the validated IPv4 packet at `buf[ip..]` to `dst`.
@@ -189,55 +249,47 @@ fn fast_v4<T: Sessions, S: SessionStats>(
 #[inline(always)]
 fn v4_tail<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
-    start: usize,
     ip: usize,
     v4: inner::V4,
     dst: [u8; 4],
+    eth: &SavedEthernet,
     now_ns: u64,
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Result<Verdict, DropReason> {
-    let mut template = [0u8; TEMPLATE_CAPACITY];
-    let Some((slot, record)) = sessions.by_v4_split(dst, &mut template) else {
+    let found = match headroom(buf, ip) {
+        Some(out) => sessions.down_v4(dst, out),
+        None => small_headroom(buf, ip, |out| sessions.down_v4(dst, out)),
+    };
+    let Some(d) = found else {
         return Err(DropReason::NoSessionForDestination);
     };
     if buf[ip + 8] <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    if v4.total_len > usize::from(record.mtu) {
-        return too_big_v4(buf, start, ip, v4, record.mtu, now_ns, ctx, state);
+    if v4.total_len > usize::from(d.mtu) {
+        return too_big_v4(buf, eth, ip, v4, d.mtu, now_ns, ctx, state);
     }
     inner::decrement_ttl(buf, ip)?;
     if buf[ip + 9] == PROTO_TCP && !inner::v4_is_later_fragment(buf, ip) {
         let tcp = ip + v4.header_len;
-        inner::clamp_mss(buf, tcp, ip + v4.total_len, record.mtu.saturating_sub(40));
+        inner::clamp_mss(buf, tcp, ip + v4.total_len, d.mtu.saturating_sub(40));
     }
-    let (offset, len) = encapsulate(
-        buf,
-        ip,
-        v4.total_len,
-        false,
-        &record,
-        &template,
-        slot,
-        &mut state.stats,
-    )?;
-    state.stats.downstream(slot, v4.total_len);
+    let (offset, len) = encapsulate(buf, ip, v4.total_len, false, &d, &mut state.stats)?;
+    state.stats.downstream(d.slot, v4.total_len);
     Ok(Verdict::Forward { offset, len })
 }
 
-/// Copy the received Ethernet header (`buf[start..ip]`) to end at `new_ip`, swapping its
-/// addresses; returns the reply frame's offset.
+/// Write the saved received Ethernet header to end at `new_ip`, its addresses swapped;
+/// returns the reply frame's offset. The caller has checked `new_ip >= eth.len`.
 #[inline]
-fn reply_ethernet(buf: &mut [u8], start: usize, ip: usize, new_ip: usize) -> usize {
-    let eth_len = ip - start;
-    let out = new_ip - eth_len;
-    buf.copy_within(start..ip, out);
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&buf[out..out + 6]);
-    buf.copy_within(out + 6..out + 12, out);
-    buf[out + 6..out + 12].copy_from_slice(&mac);
+fn reply_ethernet(buf: &mut [u8], eth: &SavedEthernet, new_ip: usize) -> usize {
+    let out = new_ip - eth.len;
+    let h = &mut buf[out..new_ip];
+    h.copy_from_slice(&eth.octets[..eth.len]);
+    h[..6].copy_from_slice(&eth.octets[6..12]);
+    h[6..12].copy_from_slice(&eth.octets[..6]);
     out
 }
 
@@ -252,7 +304,7 @@ const REPLY_TTL: u8 = 64;
 #[inline(never)]
 fn too_big_v4<S: SessionStats>(
     buf: &mut [u8],
-    start: usize,
+    eth: &SavedEthernet,
     ip: usize,
     v4: inner::V4,
     mtu: u16,
@@ -269,7 +321,7 @@ fn too_big_v4<S: SessionStats>(
         return Err(DropReason::TooBig);
     }
     let head = inner::IPV4_HEADER_LEN + ICMP_HEADER_LEN;
-    if start < head {
+    if ip < head + eth.len {
         return Err(DropReason::NoHeadroom);
     }
     if !state.icmp_limit.take(now_ns) {
@@ -279,7 +331,7 @@ fn too_big_v4<S: SessionStats>(
     let mut sender = [0u8; 4];
     sender.copy_from_slice(&buf[ip + 12..ip + 16]);
     let new_ip = ip - head;
-    let out = reply_ethernet(buf, start, ip, new_ip);
+    let out = reply_ethernet(buf, eth, new_ip);
     let total = head + quote;
     let h = &mut buf[new_ip..ip];
     h[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, REPLY_TTL, PROTO_ICMP, 0, 0]);
@@ -304,7 +356,7 @@ fn too_big_v4<S: SessionStats>(
 #[inline(never)]
 fn too_big_v6<S: SessionStats>(
     buf: &mut [u8],
-    start: usize,
+    eth: &SavedEthernet,
     ip: usize,
     total_len: usize,
     mtu: u16,
@@ -320,7 +372,7 @@ fn too_big_v6<S: SessionStats>(
         return Err(DropReason::TooBig);
     }
     let head = inner::IPV6_HEADER_LEN + ICMP_HEADER_LEN;
-    if start < head {
+    if ip < head + eth.len {
         return Err(DropReason::NoHeadroom);
     }
     if !state.icmp_limit.take(now_ns) {
@@ -330,7 +382,7 @@ fn too_big_v6<S: SessionStats>(
     let mut sender = [0u8; 16];
     sender.copy_from_slice(&buf[ip + 8..ip + 24]);
     let new_ip = ip - head;
-    let out = reply_ethernet(buf, start, ip, new_ip);
+    let out = reply_ethernet(buf, eth, new_ip);
     let payload_len = ICMP_HEADER_LEN + quote;
     let h = &mut buf[new_ip..ip];
     h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, PROTO_ICMPV6, REPLY_TTL]);

@@ -101,9 +101,7 @@ pub fn decrement_ttl(buf: &mut [u8], ip: usize) -> Result<(), DropReason> {
     if f[0] <= 1 {
         return Err(DropReason::TtlExpired);
     }
-    let old = u16::from_be_bytes([f[0], f[1]]);
-    let new = old - 0x0100;
-    let checksum = csum::update16(u16::from_be_bytes([f[2], f[3]]), old, new);
+    let checksum = csum::ttl_decremented(u16::from_be_bytes([f[2], f[3]]));
     f[0] -= 1;
     f[2..4].copy_from_slice(&checksum.to_be_bytes());
     Ok(())

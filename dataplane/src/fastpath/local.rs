@@ -12,7 +12,7 @@
 //! [`WorkerCtx::gateway_v4`]: super::WorkerCtx::gateway_v4
 
 use super::inner::{PROTO_ICMP, V4, v4_is_fragment};
-use super::template::encapsulate;
+use super::template::{encapsulate, place_record};
 use super::{DropReason, SessionStats, Verdict, WorkerState, csum, rd16, wr16};
 use crate::session::SessionRecord;
 
@@ -63,16 +63,8 @@ pub(super) fn answer_v4<S: SessionStats>(
     let checksum = csum::update16(rd16(buf, icmp + 2), old, new);
     wr16(buf, icmp + 2, checksum);
 
-    let (offset, len) = encapsulate(
-        buf,
-        ip,
-        v4.total_len,
-        false,
-        &record.head(),
-        &record.template,
-        slot,
-        &mut state.stats,
-    )?;
+    let d = place_record(buf, ip, slot, record);
+    let (offset, len) = encapsulate(buf, ip, v4.total_len, false, &d, &mut state.stats)?;
     state.stats.downstream(slot, v4.total_len);
     Ok(Verdict::Reply { offset, len })
 }

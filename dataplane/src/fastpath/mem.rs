@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{SessionStats, Sessions};
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
+use super::{SessionStats, Sessions, downstream_of};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, mask_v4};
 
 /// A fast, non-cryptographic hasher for integer keys.
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,7 +60,7 @@ fn mask_v6(addr: [u8; 16], len: u8) -> u128 {
     }
 }
 
-/// Sessions in memory: a slot vector and three indexes.
+/// Sessions in memory: a slot vector and four indexes.
 #[derive(Debug, Default)]
 pub struct MemSessions {
     records: Vec<SessionRecord>,
@@ -68,8 +68,19 @@ pub struct MemSessions {
     heads: Vec<SessionHead>,
     upstream: IdMap<u32>,
     v4: IdMap<u32>,
-    /// One map per prefix length, longest first.
+    /// Framed-Route prefixes: one map per prefix length, longest first.
+    routes: Vec<(u8, IdMap<u32>)>,
+    /// IPv6 prefixes (own and further): one map per prefix length, longest first.
     v6: Vec<(u8, IdMap<u128>)>,
+}
+
+/// The map for prefix length `len` in `maps` (sorted longest first), created if needed.
+fn map_for<K>(maps: &mut Vec<(u8, IdMap<K>)>, len: u8) -> Option<&mut IdMap<K>> {
+    if !maps.iter().any(|(l, _)| *l == len) {
+        maps.push((len, IdMap::default()));
+        maps.sort_by_key(|entry| core::cmp::Reverse(entry.0));
+    }
+    maps.iter_mut().find(|(l, _)| *l == len).map(|(_, map)| map)
 }
 
 impl MemSessions {
@@ -80,13 +91,16 @@ impl MemSessions {
             heads: Vec::with_capacity(capacity),
             upstream: IdMap::with_capacity_and_hasher(capacity, Default::default()),
             v4: IdMap::with_capacity_and_hasher(capacity, Default::default()),
+            routes: Vec::new(),
             v6: Vec::new(),
         }
     }
 
     /// Add a session; returns its slot. A later session with the same key replaces the
-    /// earlier one in that index.
-    pub fn insert(&mut self, record: SessionRecord) -> u32 {
+    /// earlier one in that index. The template layout is derived as the shared-memory
+    /// writer does it.
+    pub fn insert(&mut self, mut record: SessionRecord) -> u32 {
+        record.derive_template_layout();
         let slot = self.records.len() as u32;
         self.records.push(record);
         self.heads.push(record.head());
@@ -95,19 +109,20 @@ impl MemSessions {
             self.v4
                 .insert(u32::from_be_bytes(record.subscriber_v4), slot);
         }
+        for (prefix, len) in record.routes_v4() {
+            if let Some(map) = map_for(&mut self.routes, len) {
+                map.insert(u32::from_be_bytes(prefix), slot);
+            }
+        }
         if record.has(flags::HAS_IPV6) {
             let len = record.subscriber_v6_len.min(128);
-            let key = mask_v6(record.subscriber_v6_prefix, len);
-            let index = match self.v6.iter().position(|(l, _)| *l == len) {
-                Some(index) => index,
-                None => {
-                    self.v6.push((len, IdMap::default()));
-                    self.v6.sort_by_key(|entry| core::cmp::Reverse(entry.0));
-                    self.v6.iter().position(|(l, _)| *l == len).unwrap_or(0)
-                }
-            };
-            if let Some((_, map)) = self.v6.get_mut(index) {
-                map.insert(key, slot);
+            if let Some(map) = map_for(&mut self.v6, len) {
+                map.insert(mask_v6(record.subscriber_v6_prefix, len), slot);
+            }
+        }
+        for (upper, len) in record.prefixes_v6() {
+            if let Some(map) = map_for(&mut self.v6, len) {
+                map.insert(u128::from(upper) << 64, slot);
             }
         }
         slot
@@ -134,6 +149,24 @@ impl MemSessions {
             .get(slot as usize)
             .map(|record| (slot, *record))
     }
+
+    #[inline]
+    fn slot_v4(&self, dst: [u8; 4]) -> Option<u32> {
+        let addr = u32::from_be_bytes(dst);
+        if let Some(slot) = self.v4.get(&addr) {
+            return Some(*slot);
+        }
+        self.routes
+            .iter()
+            .find_map(|(len, map)| map.get(&mask_v4(addr, *len)).copied())
+    }
+
+    #[inline]
+    fn slot_v6(&self, dst: [u8; 16]) -> Option<u32> {
+        self.v6
+            .iter()
+            .find_map(|(len, map)| map.get(&mask_v6(dst, *len)).copied())
+    }
 }
 
 impl Sessions for MemSessions {
@@ -154,29 +187,24 @@ impl Sessions for MemSessions {
 
     #[inline(always)]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
-        self.record(*self.v4.get(&u32::from_be_bytes(dst))?)
-    }
-
-    #[inline(always)]
-    fn by_v4_split(
-        &self,
-        dst: [u8; 4],
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(u32, SessionHead)> {
-        let slot = *self.v4.get(&u32::from_be_bytes(dst))?;
-        let head = *self.heads.get(slot as usize)?;
-        *template = self.records.get(slot as usize)?.template;
-        Some((slot, head))
+        self.record(self.slot_v4(dst)?)
     }
 
     #[inline]
     fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
-        for (len, map) in &self.v6 {
-            if let Some(slot) = map.get(&mask_v6(dst, *len)) {
-                return self.record(*slot);
-            }
-        }
-        None
+        self.record(self.slot_v6(dst)?)
+    }
+
+    #[inline(always)]
+    fn down_v4(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        let slot = self.slot_v4(dst)?;
+        Some(downstream_of(slot, self.records.get(slot as usize)?, out))
+    }
+
+    #[inline(always)]
+    fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        let slot = self.slot_v6(dst)?;
+        Some(downstream_of(slot, self.records.get(slot as usize)?, out))
     }
 }
 
@@ -189,6 +217,8 @@ pub struct SlotCounters {
     pub down_bytes: u64,
     /// Next downstream Ns.
     pub ns: u16,
+    /// The session (record epoch) `ns` counts for.
+    pub epoch: u32,
 }
 
 /// [`SessionStats`] over a pre-sized vector indexed by slot; slots beyond it are not
@@ -237,9 +267,13 @@ impl SessionStats for SlotStats {
     }
 
     #[inline]
-    fn next_ns(&mut self, slot: u32) -> u16 {
+    fn next_ns(&mut self, slot: u32, epoch: u32) -> u16 {
         match self.slots.get_mut(slot as usize) {
             Some(counters) => {
+                if counters.epoch != epoch {
+                    counters.epoch = epoch;
+                    counters.ns = 0;
+                }
                 let ns = counters.ns;
                 counters.ns = ns.wrapping_add(1);
                 ns

@@ -11,14 +11,17 @@
 //! * [`process_downstream`] (core -> access): Ethernet (0-2 tags) / IPv4 or IPv6; session
 //!   found by destination; oversize packets answered with ICMP too-big (rate limited);
 //!   TTL decremented, MSS clamped on SYN, and the session's header template
-//!   ([`template`]) written into the headroom in front of the packet with lengths,
-//!   checksums and Ns patched.
+//!   ([`template`]) written into the headroom in front of the packet by the lookup
+//!   itself, then lengths, checksums and Ns patched. Destinations: the subscriber's IPv4
+//!   address, its Framed-Route prefixes, its IPv6 prefixes (own and delegated).
 //!
 //! # Buffer model
 //! Both functions take the whole frame buffer `buf` (a UMEM frame) and the received
 //! frame's position in it, `buf[start..start + len]`; `start` is the headroom. They
 //! rewrite the buffer in place and return where the frame to transmit lies, as absolute
 //! offsets into `buf` ([`Verdict`]). Nothing is copied except the headers written.
+//! Downstream writes the 96 octets in front of the IP packet (the template field, a
+//! fixed-size copy); with less headroom than that it copies through a local buffer.
 //!
 //! # Contract
 //! No allocation, no locking, no logging, no clock: time comes in as `now_ns`. No input
@@ -52,7 +55,7 @@ pub use mem::{MemSessions, SlotCounters, SlotStats};
 pub use template::build_template;
 pub use upstream::process_upstream;
 
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout};
 use crate::wire::EthernetAddress;
 
 /// What the worker does with a frame after a `process_*` call. Offsets are absolute in the
@@ -74,43 +77,67 @@ pub enum Verdict {
 
 /// The session table as the fast path reads it. Lookups copy what the direction needs out
 /// (the shared-memory implementation reads it under the slot's sequence lock): upstream
-/// only the record's [`SessionHead`] (80 octets), downstream the whole record (the
-/// template). The slot number identifies the session for [`SessionStats`].
+/// only the record's [`SessionHead`] (80 octets); downstream the template, straight into
+/// the packet's headroom, and a [`Downstream`] (MTU, epoch, template layout). The slot
+/// number identifies the session for [`SessionStats`].
 pub trait Sessions {
     /// Upstream: by our (tunnel id, session id), in O(1).
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)>;
     /// The whole record in `slot`, if that slot still holds the session with upstream key
     /// `key` ([`SessionHead::upstream_key`]); for the rare upstream packets answered
-    /// downstream (echo replies to the gateway address).
+    /// downstream (echo replies to the gateway address) and for source checks against
+    /// the session's routes.
     fn record(&self, slot: u32, key: u32) -> Option<SessionRecord>;
-    /// Downstream: by the subscriber's IPv4 address (exact).
+    /// Downstream: by IPv4 destination: the subscriber's address (exact), else the
+    /// longest Framed-Route prefix holding it.
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)>;
-    /// Downstream: by an IPv6 destination within the subscriber's prefix (longest match).
+    /// Downstream: by an IPv6 destination within one of the sessions' prefixes (longest
+    /// match).
     fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)>;
-    /// [`Sessions::by_v4`], the record delivered as its head and its template (copied
-    /// into `template`, all [`TEMPLATE_CAPACITY`] octets), both from the same consistent
-    /// read. The downstream path uses this: an implementation can skip building a whole
-    /// [`SessionRecord`] and the copies of it.
+    /// [`Sessions::by_v4`] as the downstream path uses it: the session's template is
+    /// written into `out` (right-aligned, [`SessionRecord::template`]'s whole field: the
+    /// caller passes the 96 octets in front of the packet), the rest it needs is
+    /// returned. `out` is meaningful only on `Some`.
     #[inline(always)]
-    fn by_v4_split(
-        &self,
-        dst: [u8; 4],
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(u32, SessionHead)> {
+    fn down_v4(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         let (slot, record) = self.by_v4(dst)?;
-        *template = record.template;
-        Some((slot, record.head()))
+        Some(downstream_of(slot, &record, out))
     }
-    /// [`Sessions::by_v6`], split as [`Sessions::by_v4_split`].
+    /// [`Sessions::by_v6`] as [`Sessions::down_v4`].
     #[inline(always)]
-    fn by_v6_split(
-        &self,
-        dst: [u8; 16],
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(u32, SessionHead)> {
+    fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         let (slot, record) = self.by_v6(dst)?;
-        *template = record.template;
-        Some((slot, record.head()))
+        Some(downstream_of(slot, &record, out))
+    }
+    /// Upstream source check beyond the subscriber's address: whether `src` lies in one of
+    /// the Framed-Route prefixes of the session in `slot` (upstream key `key`).
+    #[inline]
+    fn source_in_routes_v4(&self, slot: u32, key: u32, src: [u8; 4]) -> bool {
+        self.record(slot, key)
+            .is_some_and(|record| record.routes_v4_contain(src))
+    }
+    /// Upstream source check beyond the subscriber's own prefix: whether `src` lies in one
+    /// of the session's further IPv6 prefixes.
+    #[inline]
+    fn source_in_prefixes_v6(&self, slot: u32, key: u32, src: &[u8; 16]) -> bool {
+        self.record(slot, key)
+            .is_some_and(|record| record.prefixes_v6_contain(src))
+    }
+}
+
+/// `record`'s template copied into `out` and its [`Downstream`].
+#[inline(always)]
+pub fn downstream_of(
+    slot: u32,
+    record: &SessionRecord,
+    out: &mut [u8; TEMPLATE_CAPACITY],
+) -> Downstream {
+    *out = record.template;
+    Downstream {
+        slot,
+        epoch: record.epoch,
+        mtu: record.mtu,
+        layout: TemplateLayout::of(&record.head()),
     }
 }
 
@@ -120,15 +147,17 @@ pub trait Sessions {
 /// Ns limitation: with sequencing, each worker numbers its own packets for a session, so
 /// a session whose downstream traffic is spread over several workers (RSS on the core
 /// side) sends interleaved sequences. LACs that enforce data sequencing need the
-/// session's downstream traffic steered to one queue. The worker resets a slot's Ns when
-/// the slot is given to a new session.
+/// session's downstream traffic steered to one queue. A slot's Ns restarts at 0 when the
+/// slot is given to a new session: the record's [`SessionRecord::epoch`] changed.
 pub trait SessionStats {
     /// One upstream packet of `bytes` (inner IP length) forwarded for `slot`.
     fn upstream(&mut self, slot: u32, bytes: usize);
     /// One downstream packet of `bytes` (inner IP length) sent to `slot`.
     fn downstream(&mut self, slot: u32, bytes: usize);
-    /// The next downstream Ns for `slot` (RFC 2661 §5.8), post-incremented.
-    fn next_ns(&mut self, slot: u32) -> u16;
+    /// The next downstream Ns for `slot` (RFC 2661 §5.8), post-incremented; restarts at 0
+    /// (RFC 2661 §5.4: a session's first data message has Ns 0) when `epoch` is not the
+    /// one the slot's count belongs to (a new session in that slot).
+    fn next_ns(&mut self, slot: u32, epoch: u32) -> u16;
 }
 
 /// Per-worker configuration, read-only on the fast path.

@@ -17,12 +17,15 @@
 //! so the worker patches it incrementally with the real length (RFC 1624); the IPv6
 //! outer UDP checksum (mandatory, RFC 8200 §8.1) is computed in full per packet.
 //!
-//! [`encapsulate`] is the per-packet half. It derives every offset from the record
-//! (VLAN count, OUTER_IPV6) and the template's own L2TP flags, so a template with L, S
-//! or O set by other means is patched correctly too.
+//! The record stores the template right-aligned and its layout (outer IP, UDP, L2TP
+//! Length and Ns offsets) precomputed from the VLAN count, OUTER_IPV6 and the template's
+//! own L2TP flags ([`SessionRecord::derive_template_layout`], done by the shared-memory
+//! writer), so a template with L, S or O set by other means is patched correctly too.
+//! [`encapsulate`] is the per-packet half: the lookup has already copied the template in
+//! front of the packet; it patches lengths, checksums and Ns at the stored offsets.
 
 use super::{DropReason, SessionStats, csum, rd16, wr16};
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
+use crate::session::{Downstream, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout, flags};
 use crate::wire::EthernetAddress;
 use crate::wire::l2tp::{self, HeaderKind, HeaderRepr, Sequence};
 use crate::wire::ppp;
@@ -40,8 +43,10 @@ fn vlan_count(access_vlans: [u16; 2]) -> usize {
     }
 }
 
-/// Build the template for `record` (see the module documentation); returns the bytes and
-/// the valid length, to store in `record.template` / `record.template_len`.
+/// Build the template for `record` (see the module documentation); returns the field,
+/// right-aligned, and the valid length, to store in `record.template` /
+/// `record.template_len` (the shared-memory writer then derives the layout; or use
+/// [`SessionRecord::set_template`]).
 pub fn build_template(
     record: &SessionRecord,
     our_mac: EthernetAddress,
@@ -106,118 +111,98 @@ pub fn build_template(
     };
     ppp_header.emit(&mut t[ppp_at..]);
     let len = ppp_at + ppp_header.buffer_len();
-    (t, len as u8)
+    // Stored right-aligned (see `SessionRecord::template`).
+    let mut right = [0u8; TEMPLATE_CAPACITY];
+    right[TEMPLATE_CAPACITY - len..].copy_from_slice(&t[..len]);
+    (right, len as u8)
 }
 
-/// Offsets inside a published template, derived and checked per packet.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    len: usize,
+/// Write `record`'s template in front of the IP packet at `buf[ip..]` (when it fits; if
+/// not, [`encapsulate`] says `no-headroom`) and return its [`Downstream`]: the slow way in,
+/// for packets that did not come through a downstream lookup (echo replies).
+#[inline]
+pub(super) fn place_record(
+    buf: &mut [u8],
     ip: usize,
-    v6: bool,
-    udp: usize,
-    l2tp: usize,
-    length_at: Option<usize>,
-    ns_at: Option<usize>,
-}
-
-#[inline(always)]
-fn layout(record: &SessionHead, t: &[u8; TEMPLATE_CAPACITY]) -> Option<Layout> {
-    let len = usize::from(record.template_len);
-    let ip = 14 + 4 * vlan_count(record.access_vlans);
-    let v6 = record.has(flags::OUTER_IPV6);
-    let udp = ip + if v6 { IPV6_HEADER_LEN } else { IPV4_HEADER_LEN };
-    let l2tp_at = udp + UDP_HEADER_LEN;
-    if len > TEMPLATE_CAPACITY || len < l2tp_at + 6 {
-        return None;
-    }
-    let word = rd16(t, l2tp_at);
-    if word & l2tp::flags::T != 0 || word & l2tp::flags::VERSION_MASK != u16::from(l2tp::VERSION) {
-        return None;
-    }
-    let mut at = l2tp_at + 2;
-    let length_at = (word & l2tp::flags::L != 0).then(|| {
-        at += 2;
-        at - 2
-    });
-    at += 4;
-    let ns_at = (word & l2tp::flags::S != 0).then(|| {
-        at += 4;
-        at - 4
-    });
-    if word & l2tp::flags::O != 0 {
-        if len < at + 2 {
-            return None;
+    slot: u32,
+    record: &SessionRecord,
+) -> Downstream {
+    let t = record.template_bytes();
+    if let Some(at) = ip.checked_sub(t.len()) {
+        if let Some(dst) = buf.get_mut(at..ip) {
+            dst.copy_from_slice(t);
         }
-        at += 2 + usize::from(rd16(t, at));
     }
-    // At least one octet of PPP protocol after the L2TP header.
-    if len < at + 1 {
-        return None;
+    Downstream {
+        slot,
+        epoch: record.epoch,
+        mtu: record.mtu,
+        layout: TemplateLayout::of(&record.head()),
     }
-    Some(Layout {
-        len,
-        ip,
-        v6,
-        udp,
-        l2tp: l2tp_at,
-        length_at,
-        ns_at,
-    })
 }
 
-/// Write the session's template (`record`'s head, `template` its template) in front of the IP packet at `buf[ip..ip + ip_len]` and patch
-/// it: outer IPv4 total length and checksum (incremental) or IPv6 payload length, UDP
-/// length (and the UDP checksum over IPv6), L2TP Length when L is set, Ns when S is set,
-/// and the PPP protocol for an IPv6 inner packet. Returns the frame's (offset, length).
-#[allow(clippy::too_many_arguments)]
+/// Patch the session's template, already written in front of the IP packet at
+/// `buf[ip..ip + ip_len]` (by the lookup, [`super::Sessions::down_v4`]): outer IPv4 total
+/// length and checksum (incremental from the template's, RFC 1624) or IPv6 payload
+/// length, UDP length (and the UDP checksum over IPv6, RFC 8200 §8.1), L2TP Length when L
+/// is set, Ns when S is set, and the PPP protocol for an IPv6 inner packet. Every offset
+/// comes from the precomputed [`TemplateLayout`]. Returns the frame's (offset, length).
 #[inline(always)]
 pub(super) fn encapsulate<S: SessionStats>(
     buf: &mut [u8],
     ip: usize,
     ip_len: usize,
     inner_v6: bool,
-    record: &SessionHead,
-    template: &[u8; TEMPLATE_CAPACITY],
-    slot: u32,
+    d: &Downstream,
     stats: &mut S,
 ) -> Result<(usize, usize), DropReason> {
-    let Some(l) = layout(record, template) else {
+    let l = d.layout;
+    let len = usize::from(l.len);
+    let udp = usize::from(l.udp);
+    let Some(udp_header_len) = len.checked_sub(udp) else {
         return Err(DropReason::BadTemplate);
     };
-    if ip < l.len {
+    if len == 0 {
+        return Err(DropReason::BadTemplate);
+    }
+    if ip < len {
         return Err(DropReason::NoHeadroom);
     }
     if ip + ip_len > buf.len() {
         return Err(DropReason::Truncated);
     }
-    let out = ip - l.len;
-    let udp_len = l.len - l.udp + ip_len;
+    let out = ip - len;
+    let udp_len = udp_header_len + ip_len;
     if udp_len > usize::from(u16::MAX) - IPV4_HEADER_LEN {
         return Err(DropReason::TooBig);
     }
-    buf[out..ip].copy_from_slice(&template[..l.len]);
-    let outer_ip = out + l.ip;
-    let udp = out + l.udp;
+    let t = &mut buf[out..ip];
+    let outer_ip = usize::from(l.ip);
     if l.v6 {
-        wr16(buf, outer_ip + 4, udp_len as u16);
+        wr16(t, outer_ip + 4, udp_len as u16);
     } else {
         let total = (udp_len + IPV4_HEADER_LEN) as u16;
-        wr16(buf, outer_ip + 2, total);
-        let checksum = csum::update16(rd16(buf, outer_ip + 10), 0, total);
-        wr16(buf, outer_ip + 10, checksum);
+        wr16(t, outer_ip + 2, total);
+        // The template's checksum covers total length 0.
+        let checksum = csum::add16(rd16(t, outer_ip + 10), total);
+        wr16(t, outer_ip + 10, checksum);
     }
-    wr16(buf, udp + 4, udp_len as u16);
-    if let Some(at) = l.length_at {
-        wr16(buf, out + at, (l.len - l.l2tp + ip_len) as u16);
+    wr16(t, udp + 4, udp_len as u16);
+    if l.length_at != 0 {
+        let l2tp = udp + UDP_HEADER_LEN;
+        wr16(t, usize::from(l.length_at), (len - l2tp + ip_len) as u16);
     }
-    if let Some(at) = l.ns_at {
-        wr16(buf, out + at, stats.next_ns(slot));
+    if l.ns_at != 0 {
+        wr16(t, usize::from(l.ns_at), stats.next_ns(d.slot, d.epoch));
     }
     if inner_v6 {
-        buf[ip - 1] = ppp::protocol::IPV6 as u8;
+        if let Some(last) = t.last_mut() {
+            *last = ppp::protocol::IPV6 as u8;
+        }
     }
     if l.v6 {
+        let outer_ip = out + outer_ip;
+        let udp = out + udp;
         // RFC 8200 §8.1: pseudo-header (addresses, upper-layer length, next header) + UDP.
         let acc = csum::sum(&buf[outer_ip + 8..outer_ip + 40])
             + udp_len as u64
@@ -229,5 +214,5 @@ pub(super) fn encapsulate<S: SessionStats>(
         };
         wr16(buf, udp + 6, checksum);
     }
-    Ok((out, l.len + ip_len))
+    Ok((out, len + ip_len))
 }

@@ -409,8 +409,8 @@ fn buffer(frame: &[u8], headroom: usize) -> Vec<u8> {
 
 fn run_up(
     frame: &[u8],
-    sessions: &MemSessions,
-    state: &mut WorkerState<SlotStats>,
+    sessions: &impl Sessions,
+    state: &mut WorkerState<impl SessionStats>,
 ) -> (Verdict, Vec<u8>) {
     let mut buf = buffer(frame, HEADROOM);
     let verdict = process_upstream(&mut buf, HEADROOM, frame.len(), &ctx(), sessions, state);
@@ -421,8 +421,8 @@ fn run_down_at(
     frame: &[u8],
     headroom: usize,
     now_ns: u64,
-    sessions: &MemSessions,
-    state: &mut WorkerState<SlotStats>,
+    sessions: &impl Sessions,
+    state: &mut WorkerState<impl SessionStats>,
 ) -> (Verdict, Vec<u8>) {
     let mut buf = buffer(frame, headroom);
     let verdict = process_downstream(
@@ -439,8 +439,8 @@ fn run_down_at(
 
 fn run_down(
     frame: &[u8],
-    sessions: &MemSessions,
-    state: &mut WorkerState<SlotStats>,
+    sessions: &impl Sessions,
+    state: &mut WorkerState<impl SessionStats>,
 ) -> (Verdict, Vec<u8>) {
     run_down_at(frame, HEADROOM, 0, sessions, state)
 }
@@ -546,12 +546,10 @@ fn template_known_answer_ipv4_untagged() {
         "ff03",
         "0021",
     );
-    assert_eq!(
-        hex::encode(&record.template[..usize::from(record.template_len)]),
-        expected
-    );
+    assert_eq!(hex::encode(record.template_bytes()), expected);
+    // Right-aligned: zeros in front of the valid octets.
     assert!(
-        record.template[usize::from(record.template_len)..]
+        record.template[..crate::session::TEMPLATE_CAPACITY - usize::from(record.template_len)]
             .iter()
             .all(|&b| b == 0)
     );
@@ -569,7 +567,7 @@ fn template_variants_parse_back() {
                 flags::ACFC | flags::PFC | flags::SEQUENCING,
             ] {
                 let record = record(outer_v6, extra, record_vlans(vlan_count));
-                let t = &record.template[..usize::from(record.template_len)];
+                let t = record.template_bytes();
                 let eth = ethernet::Packet::new_checked(t).unwrap();
                 assert_eq!(eth.vlan_count(), vlan_count);
                 let ip_len = if outer_v6 { 40 } else { 20 };
@@ -1061,13 +1059,11 @@ fn downstream_template_with_length_bit_is_patched() {
     let mut record = record(false, 0, [0, 0]);
     // Rebuild the template's L2TP header with L=1 (as a template built elsewhere might).
     let l2tp_at = 14 + 20 + 8;
-    let mut template = [0u8; crate::session::TEMPLATE_CAPACITY];
-    template[..l2tp_at].copy_from_slice(&record.template[..l2tp_at]);
-    template[l2tp_at..l2tp_at + 12].copy_from_slice(&[
+    let mut template = record.template_bytes()[..l2tp_at].to_vec();
+    template.extend_from_slice(&[
         0x40, 0x02, 0, 0, 0x0b, 0x0b, 0x0c, 0x0c, 0xff, 0x03, 0x00, 0x21,
     ]);
-    record.template = template;
-    record.template_len = (l2tp_at + 12) as u8;
+    record.set_template(&template);
     let sessions = table(&[record]);
     let inner = inner_v4(64, true);
     let (verdict, buf) = run_down(&core_frame(0, &inner), &sessions, &mut state());
@@ -1678,4 +1674,263 @@ fn check_bounds(verdict: Verdict, buf_len: usize) -> Result<(), TestCaseError> {
         prop_assert!(offset + len <= buf_len);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Framed-Routes, delegated IPv6 prefixes, slot reuse: over both session tables.
+
+/// A shared-memory segment holding `records` (the production table), removed on drop.
+struct ShmTable {
+    writer: crate::shm::Writer,
+    reader: crate::shm::Reader,
+    path: std::path::PathBuf,
+}
+
+impl ShmTable {
+    fn new(max_sessions: u32, records: &[SessionRecord]) -> ShmTable {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            std::path::PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let path = dir.join(format!(
+            "xlns-fastpath-test.{}.{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let geometry = crate::shm::Geometry {
+            max_sessions,
+            max_workers: 1,
+        };
+        let mut writer = crate::shm::Writer::create(&path, geometry).unwrap();
+        for record in records {
+            writer.insert(record).unwrap();
+        }
+        let reader = crate::shm::Reader::attach(&path).unwrap();
+        ShmTable {
+            writer,
+            reader,
+            path,
+        }
+    }
+}
+
+impl Drop for ShmTable {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+const ROUTE_A: [u8; 4] = [192, 168, 10, 0];
+const ROUTE_B: [u8; 4] = [192, 168, 10, 128];
+
+/// Session A (the usual record) with Framed-Route 192.168.10.0/24 and delegated
+/// 2001:db8:80::/48; session B (tunnel 8, 100.64.0.6) with 192.168.10.128/25 and
+/// delegated 2001:db8::/32 (which covers A's prefixes: longest match decides).
+fn routed_records() -> [SessionRecord; 2] {
+    let mut a = record(false, 0, [0, 0]);
+    assert!(a.push_route_v4(ROUTE_A, 24));
+    assert!(a.push_prefix_v6(v6("2001:db8:80::"), 48));
+    let mut b = record(false, 0, [0, 0]);
+    b.local_tunnel = 8;
+    b.subscriber_v4 = [100, 64, 0, 6];
+    b.subscriber_v6_prefix = v6("2001:db8:2:6::");
+    assert!(b.push_route_v4(ROUTE_B, 25));
+    assert!(b.push_prefix_v6(v6("2001:db8::"), 32));
+    [a, b]
+}
+
+/// Sends `inner` downstream; returns which session it went to (by the counters) and the
+/// frame.
+fn route_down(sessions: &impl Sessions, inner: &[u8]) -> Result<(u32, Vec<u8>), Verdict> {
+    let mut state = state();
+    let (verdict, buf) = run_down(&core_frame(0, inner), sessions, &mut state);
+    let Verdict::Forward { .. } = verdict else {
+        return Err(verdict);
+    };
+    let slot = (0..2)
+        .find(|s| state.stats.get(*s).unwrap().down_packets == 1)
+        .unwrap();
+    Ok((slot, forwarded(verdict, &buf).to_vec()))
+}
+
+fn check_routed_downstream(sessions: &impl Sessions, slot_a: u32, slot_b: u32) {
+    let [a, _] = routed_records();
+    // IPv4 Framed-Routes: longest match, byte-exact encapsulation into A.
+    for (dst, want) in [
+        ([192, 168, 10, 5], slot_a),
+        ([192, 168, 10, 127], slot_a),
+        ([192, 168, 10, 128], slot_b),
+        ([192, 168, 10, 255], slot_b),
+        (SUB_V4, slot_a),
+        ([100, 64, 0, 6], slot_b),
+    ] {
+        let inner = ip_packet(&SERVER_V4, &dst, 64, 17, &udp(36));
+        let (slot, out) = route_down(sessions, &inner).unwrap();
+        assert_eq!(slot, want, "{dst:?}");
+        if want == slot_a {
+            let expected = expected_encap(&a, 0, &with_ttl_decremented(&inner), None);
+            assert_eq!(hex::encode(&out), hex::encode(&expected), "{dst:?}");
+        }
+    }
+    let inner = ip_packet(&SERVER_V4, &[192, 168, 11, 1], 64, 17, &udp(36));
+    assert_eq!(
+        route_down(sessions, &inner).unwrap_err(),
+        Verdict::Drop(DropReason::NoSessionForDestination)
+    );
+    // IPv6: A's own /64 and delegated /48 beat B's /32; the rest of the /32 is B's.
+    for (dst, want) in [
+        ("2001:db8:1:5::1", slot_a),
+        ("2001:db8:80:ffff::9", slot_a),
+        ("2001:db8:2:6::1", slot_b),
+        ("2001:db8:1:6::1", slot_b),
+        ("2001:db8:ffff::1", slot_b),
+    ] {
+        let inner = ip_packet(&server_v6(), &v6(dst), 64, 17, &udp(16));
+        let (slot, out) = route_down(sessions, &inner).unwrap();
+        assert_eq!(slot, want, "{dst}");
+        if want == slot_a {
+            let expected = expected_encap(&a, 0, &with_ttl_decremented(&inner), None);
+            assert_eq!(hex::encode(&out), hex::encode(&expected), "{dst}");
+        }
+    }
+    let inner = ip_packet(&server_v6(), &v6("2001:db9::1"), 64, 17, &udp(16));
+    assert_eq!(
+        route_down(sessions, &inner).unwrap_err(),
+        Verdict::Drop(DropReason::NoSessionForDestination)
+    );
+}
+
+#[test]
+fn downstream_framed_routes_and_delegated_prefixes_byte_exact_in_memory() {
+    let records = routed_records();
+    check_routed_downstream(&table(&records), 0, 1);
+}
+
+#[test]
+fn downstream_framed_routes_and_delegated_prefixes_byte_exact_in_shared_memory() {
+    let records = routed_records();
+    let shm = ShmTable::new(8, &records);
+    check_routed_downstream(&shm.reader, 0, 1);
+}
+
+fn check_routed_upstream(sessions: &impl Sessions) {
+    let mut state = state();
+    // Sources in the session's own address / prefix, its Framed-Route and its delegated
+    // prefix are forwarded from A; B's address and prefix and anything else are spoofed
+    // (B's /25 lies inside A's /24: A may send from it).
+    for (src, ok) in [
+        (&SUB_V4[..], true),
+        (&[192, 168, 10, 77][..], true),
+        (&[192, 168, 10, 200][..], true),
+        (&[100, 64, 0, 6][..], false),
+        (&[192, 168, 11, 1][..], false),
+        (&v6("2001:db8:1:5::9")[..], true),
+        (&v6("2001:db8:80:1::9")[..], true),
+        (&v6("2001:db8:81::9")[..], false),
+        (&v6("2001:db8:2:6::1")[..], false),
+    ] {
+        let dst: &[u8] = if src.len() == 4 {
+            &SERVER_V4
+        } else {
+            &server_v6()
+        };
+        let inner = ip_packet(src, dst, 64, 17, &udp(24));
+        let (verdict, _) = run_up(&up_frame(false, &inner), sessions, &mut state);
+        if ok {
+            assert!(
+                matches!(verdict, Verdict::Forward { .. }),
+                "{src:?} {verdict:?}"
+            );
+        } else {
+            assert_eq!(
+                verdict,
+                Verdict::Drop(DropReason::SpoofedInnerSource),
+                "{src:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn upstream_sources_in_routes_and_delegated_prefixes_in_memory() {
+    check_routed_upstream(&table(&routed_records()));
+}
+
+#[test]
+fn upstream_sources_in_routes_and_delegated_prefixes_in_shared_memory() {
+    let shm = ShmTable::new(8, &routed_records());
+    check_routed_upstream(&shm.reader);
+}
+
+/// Ns (RFC 2661 §5.8) counts per session: an update of the session (a new LAC MAC)
+/// continues it, a new session in the same slot starts again at 0.
+#[test]
+fn downstream_ns_restarts_when_a_slot_holds_a_new_session() {
+    let first = record(false, flags::SEQUENCING, [0, 0]);
+    let mut shm = ShmTable::new(1, &[first]);
+    let counters = shm.reader.counters(0).unwrap();
+    let mut state = WorkerState::new(crate::worker::glue::ShmStats::new(counters, 1));
+    let inner = inner_v4(64, true);
+    let ns = |shm: &ShmTable, state: &mut WorkerState<crate::worker::glue::ShmStats>| {
+        let (verdict, buf) = run_down(&core_frame(0, &inner), &shm.reader, state);
+        let out = forwarded(verdict, &buf);
+        let parsed = frame::parse(out, Checksums::Verify).unwrap();
+        l2tp::Packet::new_checked(parsed.payload).unwrap().ns()
+    };
+    assert_eq!(ns(&shm, &mut state), Some(0));
+    assert_eq!(ns(&shm, &mut state), Some(1));
+    let slot = crate::shm::SlotId(0);
+    let mut moved = first;
+    let (template, len) = build_template(
+        &moved,
+        LNS_ACCESS_MAC,
+        EthernetAddress([2, 0, 0, 0, 0, 0x0b]),
+    );
+    moved.template = template;
+    moved.template_len = len;
+    shm.writer.update(slot, &moved).unwrap();
+    assert_eq!(ns(&shm, &mut state), Some(2));
+    shm.writer.remove(slot).unwrap();
+    let mut second = first;
+    second.local_session = 10;
+    assert_eq!(shm.writer.insert(&second).unwrap(), slot);
+    assert_eq!(ns(&shm, &mut state), Some(0));
+    assert_eq!(ns(&shm, &mut state), Some(1));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Both session tables give every downstream destination the same verdict and the
+    /// same bytes (routes, delegated prefixes, longest match, misses).
+    #[test]
+    fn memory_and_shared_memory_tables_agree_downstream(
+        v4 in (prop_oneof![Just(100u8), Just(192u8)], prop_oneof![Just(64u8), Just(168u8)], 0u8..16, any::<u8>()),
+        v6_group in prop_oneof![Just(1u16), Just(2), Just(0x80), Just(0x81), Just(0xffff)],
+        v6_sub in any::<u16>(),
+        use_v6 in any::<bool>(),
+    ) {
+        let records = routed_records();
+        let mem = table(&records);
+        let shm = ShmTable::new(8, &records);
+        let inner = if use_v6 {
+            let mut dst = v6("2001:db8::1");
+            dst[4..6].copy_from_slice(&v6_group.to_be_bytes());
+            dst[6..8].copy_from_slice(&v6_sub.to_be_bytes());
+            ip_packet(&server_v6(), &dst, 64, 17, &udp(16))
+        } else {
+            let dst = [v4.0, v4.1, v4.2, v4.3];
+            ip_packet(&SERVER_V4, &dst, 64, 17, &udp(36))
+        };
+        let frame = core_frame(0, &inner);
+        let (verdict_mem, buf_mem) = run_down(&frame, &mem, &mut state());
+        let (verdict_shm, buf_shm) = run_down(&frame, &shm.reader, &mut state());
+        prop_assert_eq!(verdict_mem, verdict_shm);
+        if let Verdict::Forward { offset, len } = verdict_mem {
+            prop_assert_eq!(&buf_mem[offset..offset + len], &buf_shm[offset..offset + len]);
+        }
+    }
 }

@@ -19,7 +19,8 @@
 //! 6. PPP (RFC 1661 §6.5, §6.6): 0x0021 / 0x0057 go on; protocols >= 0x8000 (control)
 //!    -> `Pass(ppp-control)`; other network protocols -> `unsupported-ppp-protocol`.
 //! 7. Inner IP: validated like the outer; the source must be the subscriber's IPv4
-//!    address / lie in its IPv6 prefix -> `spoofed-inner-source`. IPv6 to link-local or
+//!    address or lie in one of its Framed-Routes / lie in its IPv6 prefix or one of its
+//!    delegated prefixes -> `spoofed-inner-source`. IPv6 to link-local or
 //!    multicast -> `Pass(ipv6-link-local)` (checked before the source: RS come from
 //!    fe80::). IPv4 to [`WorkerCtx::gateway_v4`] -> [`super::local`].
 //! 8. TTL / hop limit decremented (`ttl-expired` at 1 or 0), MSS clamped on SYN to
@@ -85,11 +86,8 @@ fn upstream<T: Sessions, S: SessionStats>(
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if let Some(verdict) = fast
-        .then(|| fast_v4(buf, start, end, ctx, sessions, state))
-        .flatten()
-    {
-        return verdict;
+    if fast && fast_shape(buf, start, end) {
+        return fast_v4_checks(buf, start, end, ctx, sessions, state);
     }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
@@ -220,13 +218,13 @@ fn upstream<T: Sessions, S: SessionStats>(
             if buf[dst] == 0xff || (buf[dst] == 0xfe && buf[dst + 1] & 0xc0 == 0x80) {
                 return Ok(Verdict::Pass(DropReason::Ipv6LinkLocal));
             }
-            if !record.has(flags::HAS_IPV6)
-                || !inner::v6_in_prefix(
+            let own = record.has(flags::HAS_IPV6)
+                && inner::v6_in_prefix(
                     &buf[inner_ip + 8..inner_ip + 24],
                     &record.subscriber_v6_prefix,
                     record.subscriber_v6_len,
-                )
-            {
+                );
+            if !own && !source_in_prefixes_v6(buf, inner_ip, sessions, slot, &record) {
                 return Err(DropReason::SpoofedInnerSource);
             }
             inner::decrement_hop_limit(buf, inner_ip)?;
@@ -263,7 +261,8 @@ fn inner_v4<T: Sessions, S: SessionStats>(
     record: &SessionHead,
     state: &mut WorkerState<S>,
 ) -> Result<Verdict, DropReason> {
-    if !record.has(flags::HAS_IPV4) || !eq_at(buf, inner_ip + 12, &record.subscriber_v4) {
+    let own = record.has(flags::HAS_IPV4) && eq_at(buf, inner_ip + 12, &record.subscriber_v4);
+    if !own && !source_in_routes_v4(buf, inner_ip, sessions, slot, record) {
         return Err(DropReason::SpoofedInnerSource);
     }
     if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
@@ -293,6 +292,45 @@ fn inner_v4<T: Sessions, S: SessionStats>(
     ))
 }
 
+/// Whether the inner IPv4 source at `buf[inner_ip + 12..]` lies in one of the session's
+/// Framed-Routes (the LAC auto-dial case: the branch network behind the session). Out of
+/// line: the subscriber's own address is the common case.
+#[inline(never)]
+fn source_in_routes_v4<T: Sessions>(
+    buf: &[u8],
+    inner_ip: usize,
+    sessions: &T,
+    slot: u32,
+    record: &SessionHead,
+) -> bool {
+    match buf
+        .get(inner_ip + 12..inner_ip + 16)
+        .map(<[u8; 4]>::try_from)
+    {
+        Some(Ok(src)) => sessions.source_in_routes_v4(slot, record.upstream_key(), src),
+        _ => false,
+    }
+}
+
+/// Whether the inner IPv6 source at `buf[inner_ip + 8..]` lies in one of the session's
+/// further (delegated) prefixes. Out of line, as [`source_in_routes_v4`].
+#[inline(never)]
+fn source_in_prefixes_v6<T: Sessions>(
+    buf: &[u8],
+    inner_ip: usize,
+    sessions: &T,
+    slot: u32,
+    record: &SessionHead,
+) -> bool {
+    match buf
+        .get(inner_ip + 8..inner_ip + 24)
+        .map(<&[u8; 16]>::try_from)
+    {
+        Some(Ok(src)) => sessions.source_in_prefixes_v6(slot, record.upstream_key(), src),
+        _ => false,
+    }
+}
+
 /// Octets the common case's headers span: untagged Ethernet (14), IPv4 without options
 /// (20), UDP (8), L2TP data header without L, S, O (6), PPP FF 03 00 21 (4), inner IPv4
 /// header without options (20).
@@ -304,29 +342,27 @@ const F_L2TP: usize = F_UDP + 8;
 const F_PPP: usize = F_L2TP + 6;
 const F_INNER: usize = F_PPP + 4;
 
-/// The common case, its headers' bounds checked once: a frame of at least [`FAST_LEN`]
-/// octets whose headers have the shape [`FAST_LEN`] names (EtherType IPv4, version 4 and
-/// IHL 5, not a fragment, protocol UDP; L2TP T, L, S, O clear and version 2; PPP
-/// FF 03 00 21; inner version 4 and IHL 5). `None` for any other frame, which the
-/// general parser takes. For a frame of that shape every check of the general parser
-/// that the shape does not already settle is made here, in the same order, with the
-/// same outcome: both paths give the same verdict for every input.
+/// Whether the frame is the common case: at least [`FAST_LEN`] octets whose headers have
+/// the shape [`FAST_LEN`] names (EtherType IPv4, version 4 and IHL 5, not a fragment,
+/// protocol UDP; L2TP T, L, S, O clear and version 2; PPP FF 03 00 21; inner version 4
+/// and IHL 5). Any other frame goes to the general parser. For a frame of that shape,
+/// [`fast_v4_checks`] makes every check of the general parser that the shape does not
+/// already settle, in the same order, with the same outcome: both paths give the same
+/// verdict for every input.
 #[inline(always)]
-fn fast_v4<T: Sessions, S: SessionStats>(
-    buf: &mut [u8],
-    start: usize,
-    end: usize,
-    ctx: &WorkerCtx,
-    sessions: &T,
-    state: &mut WorkerState<S>,
-) -> Option<Result<Verdict, DropReason>> {
+fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
     if end - start < FAST_LEN {
-        return None;
+        return false;
     }
-    let h: &[u8; FAST_LEN] = buf.get(start..start + FAST_LEN)?.try_into().ok()?;
+    let Some(Ok(h)) = buf
+        .get(start..start + FAST_LEN)
+        .map(<&[u8; FAST_LEN]>::try_from)
+    else {
+        return false;
+    };
     let be = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
     let l2tp_word = be(F_L2TP);
-    let shape = be(12) == ETHERTYPE_IPV4
+    be(12) == ETHERTYPE_IPV4
         && h[F_IP] == 0x45
         && be(F_IP + 6) & 0x3fff == 0
         && h[F_IP + 9] == inner::PROTO_UDP
@@ -338,14 +374,10 @@ fn fast_v4<T: Sessions, S: SessionStats>(
                 | l2tp::flags::VERSION_MASK)
             == u16::from(l2tp::VERSION)
         && h[F_PPP..F_INNER] == [0xff, 0x03, 0x00, 0x21]
-        && h[F_INNER] == 0x45;
-    if !shape {
-        return None;
-    }
-    Some(fast_v4_checks(buf, start, end, ctx, sessions, state))
+        && h[F_INNER] == 0x45
 }
 
-/// [`fast_v4`] once the shape is known.
+/// The common case once [`fast_shape`] holds.
 #[inline(always)]
 fn fast_v4_checks<T: Sessions, S: SessionStats>(
     buf: &mut [u8],

@@ -1,7 +1,11 @@
 //! The two lock-free indexes: open addressing with linear probing over tables of
 //! `AtomicU64` buckets, each `(key << 32) | slot`.
 //!
-//! * `0` is an empty bucket (keys are never 0: tunnel id 0 and 0.0.0.0 are invalid).
+//! * `0` is an empty bucket (keys are never 0: tunnel id 0 and 0.0.0.0 are invalid; the
+//!   prefix indexes' hashed keys are mapped away from 0).
+//! * The upstream and IPv4 indexes hold one entry per key; the IPv6 prefix and IPv4 route
+//!   indexes are keyed by a 32-bit hash of (prefix, length) and may hold several entries
+//!   with one key, told apart by the reader's validation against the slot's record.
 //! * [`TOMBSTONE`] (slot field `u32::MAX`, never a valid slot) is a removed entry; probes
 //!   walk over it.
 //! * Every entry lies within [`MAX_PROBE`](super::MAX_PROBE) buckets of its home bucket;
@@ -35,6 +39,11 @@ pub(crate) struct Index<'a> {
     pub tables: [&'a [AtomicU64]; 2],
     pub flips: &'a AtomicU64,
     pub max_probe: u32,
+    /// Keys identify entries (upstream, IPv4): a second entry with a present key is a
+    /// duplicate. False for the prefix indexes, whose keys are hashes: entries with equal
+    /// keys coexist and the reader's validation tells them apart (the writer detects real
+    /// duplicates itself).
+    pub unique: bool,
 }
 
 /// Why an insert did not happen.
@@ -93,6 +102,35 @@ impl<'a> Index<'a> {
         None
     }
 
+    /// Reader fast path: the slot of the first bucket holding `key` in the table active
+    /// now. A hint as [`Index::find`]'s are, to be validated by the caller; on `None` or a
+    /// failed validation the caller falls back to [`Index::find`] (which also covers a
+    /// concurrent rebuild and further buckets with the same key). Kept free of closures
+    /// so that the caller's validation is inlined into the fast path.
+    #[inline(always)]
+    pub fn first(&self, key: u32) -> Option<u32> {
+        // Acquire: as in `find`. A select, not an indexed load from a spilled array.
+        let t = if self.flips.load(Ordering::Acquire) & 1 == 0 {
+            self.tables[0]
+        } else {
+            self.tables[1]
+        };
+        let mask = t.len() - 1;
+        let mut pos = self.home(key);
+        for _ in 0..self.max_probe {
+            // Acquire: as in `find`.
+            let b = t[pos].load(Ordering::Acquire);
+            if b == EMPTY {
+                return None;
+            }
+            if b != TOMBSTONE && (b >> 32) as u32 == key {
+                return Some(b as u32);
+            }
+            pos = (pos + 1) & mask;
+        }
+        None
+    }
+
     /// The active table (writer side).
     fn active(&self) -> &'a [AtomicU64] {
         // Relaxed: only the writer changes `flips`.
@@ -133,7 +171,7 @@ impl<'a> Index<'a> {
             }
             if b == TOMBSTONE {
                 free.get_or_insert(pos);
-            } else if (b >> 32) as u32 == key {
+            } else if self.unique && (b >> 32) as u32 == key {
                 return Err(InsertError::Duplicate(b as u32));
             }
             pos = (pos + 1) & mask;

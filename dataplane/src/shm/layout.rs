@@ -15,7 +15,7 @@ use crate::session::SessionRecord;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSSHM1");
 
 /// The ABI version. Bump it on any change to this file or to [`SessionRecord`].
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Per-worker drop-reason counters (the fast path's reason enum must fit).
 pub const DROP_REASONS: usize = 64;
@@ -27,7 +27,7 @@ pub const MAX_PROBE: u32 = 256;
 /// Tables start on page boundaries.
 pub const PAGE: u64 = 4096;
 
-/// Words of a slot's record storage: the record (180 octets) rounded up to 8.
+/// Words of a slot's record storage: the record (248 octets) rounded up to 8.
 pub const RECORD_WORDS: usize = size_of::<SessionRecord>().div_ceil(8);
 
 /// One `(offset, size)` pair, in octets from the start of the segment.
@@ -87,16 +87,31 @@ pub struct Header {
     pub counter_base: Region,
     /// `max_workers` arrays of [`DROP_REASONS`] `AtomicU64`.
     pub drops: Region,
+    /// Two tables of `2 * index_capacity` `AtomicU64` buckets: IPv6 prefix (hash of its
+    /// upper 64 bits and length) -> slot.
+    pub v6_index: Region,
+    /// Two tables of `index_capacity` `AtomicU64` buckets: Framed-Route IPv4 prefix (hash
+    /// of prefix and length) -> slot.
+    pub route_index: Region,
     /// Zero.
-    pub _reserved0: [u8; 24],
+    pub _reserved0: [u8; 56],
     /// Which upstream index table is active (`& 1`), bumped on every rebuild. On its own
     /// cache line: every lookup reads it, and the writer's per-change counters below would
     /// otherwise invalidate it.
     pub upstream_flips: AtomicU64,
     /// The same for the IPv4 index.
     pub v4_flips: AtomicU64,
+    /// The same for the IPv6 prefix index.
+    pub v6_flips: AtomicU64,
+    /// The same for the IPv4 route index.
+    pub route_flips: AtomicU64,
+    /// Bit `len - 1` set: some indexed IPv6 prefix is `len` (1 ..= 64) bits long. Readers
+    /// probe the lengths present, longest first.
+    pub v6_lengths: AtomicU64,
+    /// Bit `len` set: some indexed Framed-Route is `len` (0 ..= 32) bits long.
+    pub route_lengths: AtomicU64,
     /// Zero.
-    pub _reserved1: [u8; 48],
+    pub _reserved1: [u8; 16],
     /// Bumped by the writer after every insert, update and remove.
     pub generation: AtomicU64,
     /// The writer's process id.
@@ -108,7 +123,7 @@ pub struct Header {
     /// Number of sessions in the segment.
     pub sessions: AtomicU64,
     /// Zero.
-    pub _reserved2: [u8; 96],
+    pub _reserved2: [u8; 32],
 }
 
 const _: () = {
@@ -134,12 +149,18 @@ const _: () = {
     assert!(offset_of!(Header, counters) == 120);
     assert!(offset_of!(Header, counter_base) == 136);
     assert!(offset_of!(Header, drops) == 152);
-    assert!(offset_of!(Header, upstream_flips) == 192);
-    assert!(offset_of!(Header, v4_flips) == 200);
-    assert!(offset_of!(Header, generation) == 256);
-    assert!(offset_of!(Header, writer_pid) == 264);
-    assert!(offset_of!(Header, heartbeat_ns) == 272);
-    assert!(offset_of!(Header, sessions) == 280);
+    assert!(offset_of!(Header, v6_index) == 168);
+    assert!(offset_of!(Header, route_index) == 184);
+    assert!(offset_of!(Header, upstream_flips) == 256);
+    assert!(offset_of!(Header, v4_flips) == 264);
+    assert!(offset_of!(Header, v6_flips) == 272);
+    assert!(offset_of!(Header, route_flips) == 280);
+    assert!(offset_of!(Header, v6_lengths) == 288);
+    assert!(offset_of!(Header, route_lengths) == 296);
+    assert!(offset_of!(Header, generation) == 320);
+    assert!(offset_of!(Header, writer_pid) == 328);
+    assert!(offset_of!(Header, heartbeat_ns) == 336);
+    assert!(offset_of!(Header, sessions) == 344);
 };
 
 /// One session slot: a sequence counter and the record, stored as words so both sides
@@ -155,9 +176,9 @@ pub struct Slot {
 }
 
 const _: () = {
-    assert!(RECORD_WORDS == 23);
-    assert!(size_of::<SessionRecord>() == 180);
-    assert!(size_of::<Slot>() == 192);
+    assert!(RECORD_WORDS == 31);
+    assert!(size_of::<SessionRecord>() == 248);
+    assert!(size_of::<Slot>() == 256);
     assert!(offset_of!(Slot, seq) == 0);
     assert!(offset_of!(Slot, words) == 8);
 };
@@ -223,6 +244,10 @@ pub struct Layout {
     pub counter_base: Region,
     /// See [`Header::drops`].
     pub drops: Region,
+    /// See [`Header::v6_index`].
+    pub v6_index: Region,
+    /// See [`Header::route_index`].
+    pub route_index: Region,
     /// Total size.
     pub segment_size: u64,
 }
@@ -260,6 +285,9 @@ impl Layout {
         // 64 x 8 = 512 octets: a whole number of cache lines per worker.
         let drops_worker_stride = (DROP_REASONS * 8) as u64;
         let drops = region(workers * drops_worker_stride);
+        // Up to 1 + MAX_PREFIXES_V6 prefixes per session: twice the buckets.
+        let v6_index = region(2 * 2 * index_capacity * 8);
+        let route_index = region(2 * index_capacity * 8);
         Some(Layout {
             geometry: g,
             index_capacity: u32::try_from(index_capacity).ok()?,
@@ -271,6 +299,8 @@ impl Layout {
             counters,
             counter_base,
             drops,
+            v6_index,
+            route_index,
             segment_size: at,
         })
     }

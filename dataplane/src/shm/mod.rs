@@ -10,9 +10,10 @@
 //!   magic, ABI version, or any offset or size that disagrees with the geometry
 //!   ([`ShmError`] says which field and which values).
 //! * Tables, each page aligned: `max_sessions` [`Slot`]s (a sequence lock and a
-//!   [`SessionRecord`]); two indexes (upstream `(local tunnel << 16) | local session` ->
-//!   slot, subscriber IPv4 address -> slot; the design notes are in `index.rs`), each a
-//!   pair of open-addressing tables; per-worker counter columns (`max_workers` x
+//!   [`SessionRecord`]); four indexes, each a pair of open-addressing tables (the design
+//!   notes are in `index.rs`): upstream `(local tunnel << 16) | local session` -> slot,
+//!   subscriber IPv4 address -> slot, IPv6 prefix -> slot, Framed-Route IPv4 prefix ->
+//!   slot; per-worker counter columns (`max_workers` x
 //!   `max_sessions` [`SlotCounters`], page-separated), the writer's counter bases, and
 //!   per-worker drop-reason arrays ([`DROP_REASONS`] `u64`s).
 //! * One writer ([`Writer`]), which publishes a record before indexing it and unindexes it
@@ -28,9 +29,27 @@
 //!   [`Reader::attach`]; a restarted xlnsd re-attaches with [`Writer::attach_existing`],
 //!   which rebuilds the free list and both indexes from the slots.
 //!
-//! Not yet here (issue #5): downstream lookup by IPv6 prefix and by Framed-Route prefix
-//! (an LPM); the records already carry the IPv6 prefix. Segments on a hugetlbfs mount
-//! need the segment size rounded to the huge page size (issue #5).
+//! # Downstream lookups (longest prefix match)
+//!
+//! * IPv4: the subscriber's address first (exact, one index probe: the main case); on a
+//!   miss, the Framed-Route prefixes a record carries (up to
+//!   [`MAX_ROUTES_V4`](crate::session::MAX_ROUTES_V4) per session).
+//! * IPv6: the session's own prefix and its further (delegated) prefixes, keyed by their
+//!   upper 64 bits: prefixes are at most 64 bits long.
+//! * Both prefix indexes are keyed by a hash of (masked prefix, length)
+//!   ([`route_key`], [`v6_key`]). The header keeps a bitmap of the prefix lengths in use
+//!   per index ([`Header::v6_lengths`], [`Header::route_lengths`]); a reader probes the
+//!   lengths present, longest first: one probe when every session has a /64 and no
+//!   routes. A hit is validated against the slot's record (the prefix must be one of the
+//!   record's), so a stale or colliding bucket never yields the wrong session. The
+//!   writer sets a length's bit before the first entry of that length is indexed and
+//!   clears it after the last one is removed.
+//! * The writer refuses a record whose prefix or route another session holds
+//!   ([`ShmError::DuplicateKey`]) or whose IPv6 prefix is longer than 64 bits
+//!   ([`ShmError::InvalidKey`]).
+//!
+//! Not yet here (issue #5): segments on a hugetlbfs mount need the segment size rounded
+//! to the huge page size.
 
 mod error;
 mod index;
@@ -89,6 +108,51 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The four indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    Upstream = 0,
+    V4 = 1,
+    V6 = 2,
+    Route = 3,
+}
+
+impl Which {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Which::Upstream => "upstream",
+            Which::V4 => "ipv4",
+            Which::V6 => "ipv6-prefix",
+            Which::Route => "ipv4-route",
+        }
+    }
+}
+
+/// Finalizer of a 64-bit mix (splitmix64), folded to 32 bits, never 0 (the empty bucket).
+#[inline(always)]
+const fn hash32(mut x: u64) -> u32 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let k = (x ^ (x >> 32)) as u32;
+    if k == 0 { 1 } else { k }
+}
+
+/// The route index key of the IPv4 prefix `prefix/len` (`prefix` masked, `len` <= 32).
+#[inline(always)]
+pub const fn route_key(prefix: u32, len: u8) -> u32 {
+    hash32(((len as u64) << 32) | prefix as u64)
+}
+
+/// The IPv6 prefix index key of `upper/len` (`upper`: the prefix's upper 64 bits, masked;
+/// `len` 1 ..= 64).
+#[inline(always)]
+pub const fn v6_key(upper: u64, len: u8) -> u32 {
+    hash32(upper ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// The index keys of a record: upstream key (0 = not a session) and the IPv4 key when the

@@ -5,12 +5,14 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::path::Path;
 
-use super::SlotId;
 use super::error::ShmError;
-use super::index::Index;
-use super::layout::{Geometry, SlotCounters};
+use super::layout::{Geometry, RECORD_WORDS, SlotCounters};
 use super::segment::Segment;
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags};
+use super::{SlotId, Which, route_key, v6_key};
+use crate::session::{
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, in_prefix64, mask_v4,
+    mask_v6_upper, v6_upper,
+};
 
 /// A read-mostly view of a segment, shared by every worker thread of xlns-dataplane.
 #[derive(Debug)]
@@ -31,26 +33,6 @@ impl Reader {
         Ok(Reader { seg, claimed })
     }
 
-    #[inline]
-    fn upstream(&self) -> Index<'_> {
-        let h = self.seg.header();
-        Index {
-            tables: [self.seg.upstream_table(0), self.seg.upstream_table(1)],
-            flips: &h.upstream_flips,
-            max_probe: h.max_probe,
-        }
-    }
-
-    #[inline]
-    fn v4(&self) -> Index<'_> {
-        let h = self.seg.header();
-        Index {
-            tables: [self.seg.v4_table(0), self.seg.v4_table(1)],
-            flips: &h.v4_flips,
-            max_probe: h.max_probe,
-        }
-    }
-
     /// The session with local tunnel id `tunnel` and local session id `session`, copied out
     /// under its slot's sequence lock. Lock-free, allocation-free, syscall-free.
     #[inline]
@@ -59,7 +41,7 @@ impl Reader {
         if tunnel == 0 || session == 0 {
             return None;
         }
-        self.upstream().find(key, |slot| {
+        self.seg.index(Which::Upstream).find(key, |slot| {
             let rec = self.seg.read_slot(slot)?;
             (rec.upstream_key() == key).then_some((SlotId(slot), rec))
         })
@@ -67,52 +49,216 @@ impl Reader {
 
     /// The head (everything but the template) of the session with local tunnel id `tunnel`
     /// and local session id `session`: as [`Reader::lookup_upstream`], copying 80 octets
-    /// instead of the 180-octet record.
+    /// instead of the 248-octet record.
     #[inline(always)]
     pub fn lookup_upstream_head(&self, tunnel: u16, session: u16) -> Option<(SlotId, SessionHead)> {
         let key = (u32::from(tunnel) << 16) | u32::from(session);
         if tunnel == 0 || session == 0 {
             return None;
         }
-        self.upstream().find(key, |slot| {
+        let index = self.seg.index(Which::Upstream);
+        if let Some(slot) = index.first(key) {
+            if let Some(head) = self.seg.read_slot_head(slot) {
+                if head.upstream_key() == key {
+                    return Some((SlotId(slot), head));
+                }
+            }
+        }
+        self.upstream_head_slow(key)
+    }
+
+    /// [`Reader::lookup_upstream_head`] beyond its first probe (further buckets, a
+    /// concurrent rebuild). Out of line.
+    #[inline(never)]
+    fn upstream_head_slow(&self, key: u32) -> Option<(SlotId, SessionHead)> {
+        self.seg.index(Which::Upstream).find(key, |slot| {
             let head = self.seg.read_slot_head(slot)?;
             (head.upstream_key() == key).then_some((SlotId(slot), head))
         })
     }
 
-    /// The session whose subscriber IPv4 address is `addr`. Lock-free, allocation-free,
-    /// syscall-free.
+    /// The session whose subscriber IPv4 address is `addr` (exact). Lock-free,
+    /// allocation-free, syscall-free.
     #[inline(always)]
     pub fn lookup_v4(&self, addr: [u8; 4]) -> Option<(SlotId, SessionRecord)> {
         let key = u32::from_be_bytes(addr);
         if key == 0 {
             return None;
         }
-        self.v4().find(key, |slot| {
+        self.seg.index(Which::V4).find(key, |slot| {
             let rec = self.seg.read_slot(slot)?;
             (rec.has(flags::HAS_IPV4) && rec.subscriber_v4 == addr).then_some((SlotId(slot), rec))
         })
     }
 
-    /// [`Reader::lookup_v4`], the record delivered as its head (returned) and its
-    /// template (copied into `template`), from the same consistent read.
+    /// The session a Framed-Route routes `addr` into (longest prefix).
+    pub fn lookup_route_v4(&self, addr: [u8; 4]) -> Option<(SlotId, SessionRecord)> {
+        let a = u32::from_be_bytes(addr);
+        let mut lengths = self.route_lengths();
+        while lengths != 0 {
+            let len = (63 - lengths.leading_zeros()) as u8;
+            lengths &= !(1 << len);
+            let prefix = mask_v4(a, len);
+            let want = (prefix.to_be_bytes(), len);
+            let hit = self
+                .seg
+                .index(Which::Route)
+                .find(route_key(prefix, len), |slot| {
+                    let rec = self.seg.read_slot(slot)?;
+                    (rec.upstream_key() != 0 && rec.routes_v4().any(|r| r == want))
+                        .then_some((SlotId(slot), rec))
+                });
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        None
+    }
+
+    /// The session whose IPv6 prefix (its own or a further one) holds `addr` (longest
+    /// prefix).
+    pub fn lookup_v6(&self, addr: [u8; 16]) -> Option<(SlotId, SessionRecord)> {
+        let upper = v6_upper(&addr);
+        let mut lengths = self.v6_lengths();
+        while lengths != 0 {
+            let bit = 63 - lengths.leading_zeros();
+            lengths &= !(1 << bit);
+            let len = bit as u8 + 1;
+            let prefix = mask_v6_upper(upper, len);
+            let hit = self.seg.index(Which::V6).find(v6_key(prefix, len), |slot| {
+                let rec = self.seg.read_slot(slot)?;
+                (rec.upstream_key() != 0 && rec.all_prefixes_v6().any(|p| p == (prefix, len)))
+                    .then_some((SlotId(slot), rec))
+            });
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        None
+    }
+
+    /// The downstream fast path's IPv4 lookup: the session whose subscriber address is
+    /// `addr`, else the one a Framed-Route routes `addr` into (longest prefix). Its
+    /// template is copied straight into `out` (the 96 octets in front of the packet; see
+    /// [`Segment::read_down`]); MTU, epoch and template layout are returned. `out` is
+    /// meaningful only on `Some`.
     #[inline(always)]
-    pub fn lookup_v4_split(
+    pub fn lookup_down_v4(
         &self,
         addr: [u8; 4],
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(SlotId, SessionHead)> {
+        out: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<Downstream> {
         let key = u32::from_be_bytes(addr);
         if key == 0 {
             return None;
         }
-        // `template` may be written for a slot that then fails the check; the caller
-        // reads it only on `Some`, and the accepted slot's copy is the last written.
-        self.v4().find(key, |slot| {
-            let head = self.seg.read_slot_split(slot, template)?;
-            (head.has(flags::HAS_IPV4) && head.subscriber_v4 == addr)
-                .then_some((SlotId(slot), head))
-        })
+        if let Some(slot) = self.seg.index(Which::V4).first(key) {
+            if let Some(d) = self.seg.read_down(slot, out, |w| holds_v4(w, addr)) {
+                return Some(d);
+            }
+        }
+        self.down_v4_slow(addr, out)
+    }
+
+    /// [`Reader::lookup_down_v4`] beyond its first probe: the full index walk (further
+    /// buckets, a concurrent rebuild), then the Framed-Routes. Out of line.
+    #[inline(never)]
+    fn down_v4_slow(&self, addr: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        let key = u32::from_be_bytes(addr);
+        let exact = self.seg.index(Which::V4).find(key, |slot| {
+            self.seg.read_down(slot, out, |w| holds_v4(w, addr))
+        });
+        match exact {
+            Some(found) => Some(found),
+            None => self.down_route_v4(key, out),
+        }
+    }
+
+    /// [`Reader::lookup_down_v4`]'s Framed-Route half.
+    fn down_route_v4(&self, addr: u32, out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        let mut lengths = self.route_lengths();
+        while lengths != 0 {
+            let len = (63 - lengths.leading_zeros()) as u8;
+            lengths &= !(1 << len);
+            let prefix = mask_v4(addr, len);
+            let hit = self
+                .seg
+                .index(Which::Route)
+                .find(route_key(prefix, len), |slot| {
+                    self.seg
+                        .read_down(slot, out, |w| words_hold_route(w, prefix, len))
+                });
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        None
+    }
+
+    /// The downstream fast path's IPv6 lookup: the session whose prefix (its own or a
+    /// further one) holds `addr`, longest prefix first; as [`Reader::lookup_down_v4`].
+    #[inline(always)]
+    pub fn lookup_down_v6(
+        &self,
+        addr: [u8; 16],
+        out: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<Downstream> {
+        let upper = v6_upper(&addr);
+        let mut lengths = self.v6_lengths();
+        while lengths != 0 {
+            let bit = 63 - lengths.leading_zeros();
+            lengths &= !(1 << bit);
+            let len = bit as u8 + 1;
+            let prefix = mask_v6_upper(upper, len);
+            let hit = self.seg.index(Which::V6).find(v6_key(prefix, len), |slot| {
+                self.seg
+                    .read_down(slot, out, |w| words_hold_prefix_v6(w, prefix, len))
+            });
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        None
+    }
+
+    /// Whether the session in `slot` (upstream key `key`) has a Framed-Route holding
+    /// `addr`: the upstream source check for traffic from the routed network, reading
+    /// only the slot's route words under its sequence lock.
+    pub fn source_in_routes_v4(&self, slot: SlotId, key: u32, addr: [u8; 4]) -> bool {
+        let a = u32::from_be_bytes(addr);
+        self.seg
+            .read_with(slot.0, |w| {
+                words_key(w) == key
+                    && words_routes(w).any(|(prefix, len)| mask_v4(a, len) == prefix)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the session in `slot` (upstream key `key`) has a further IPv6 prefix
+    /// holding `addr`, as [`Reader::source_in_routes_v4`].
+    pub fn source_in_prefixes_v6(&self, slot: SlotId, key: u32, addr: &[u8; 16]) -> bool {
+        let upper = v6_upper(addr);
+        self.seg
+            .read_with(slot.0, |w| {
+                words_key(w) == key
+                    && words_prefixes_v6(w).any(|(prefix, len)| in_prefix64(upper, prefix, len))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Bit `len` set: a Framed-Route of that length is indexed.
+    #[inline(always)]
+    fn route_lengths(&self) -> u64 {
+        // Acquire: pairs with the writer's Release store that sets a length's bit before
+        // it indexes the first entry of that length.
+        self.seg.header().route_lengths.load(Ordering::Acquire)
+    }
+
+    /// Bit `len - 1` set: an IPv6 prefix of that length is indexed.
+    #[inline(always)]
+    fn v6_lengths(&self) -> u64 {
+        // Acquire: as in `route_lengths`.
+        self.seg.header().v6_lengths.load(Ordering::Acquire)
     }
 
     /// Slot `slot`'s record, copied under its sequence lock (`None` when out of range or
@@ -270,4 +416,105 @@ impl Drop for WorkerCounters<'_> {
         // Release: the next holder (Acquire in `counters`) continues from our last values.
         self.claim.store(false, Ordering::Release);
     }
+}
+
+/// Word `i` of a slot's record as its octets (Relaxed: only called inside a sequence-locked
+/// read, whose check covers it).
+#[inline(always)]
+fn octets(w: &[AtomicU64; RECORD_WORDS], i: usize) -> [u8; 8] {
+    match w.get(i) {
+        Some(a) => a.load(Ordering::Relaxed).to_ne_bytes(),
+        None => [0; 8],
+    }
+}
+
+/// Record octets the validations below read (asserted against the record's layout).
+const ROUTES_V4_WORD: usize = core::mem::offset_of!(SessionRecord, routes_v4) / 8;
+const ROUTES_V4_LEN_WORD: usize = core::mem::offset_of!(SessionRecord, routes_v4_len) / 8;
+const PREFIXES_V6_WORD: usize = core::mem::offset_of!(SessionRecord, prefixes_v6) / 8;
+const COUNTS_WORD: usize = core::mem::offset_of!(SessionRecord, prefixes_v6_len) / 8;
+
+const _: () = {
+    use crate::session::{MAX_PREFIXES_V6, MAX_ROUTES_V4};
+    use core::mem::offset_of;
+    assert!(offset_of!(SessionRecord, routes_v4) == ROUTES_V4_WORD * 8);
+    assert!(offset_of!(SessionRecord, routes_v4_len) == ROUTES_V4_LEN_WORD * 8);
+    assert!(MAX_ROUTES_V4 == 8 && MAX_PREFIXES_V6 == 2);
+    assert!(offset_of!(SessionRecord, prefixes_v6) == PREFIXES_V6_WORD * 8);
+    assert!(offset_of!(SessionRecord, prefixes_v6_len) == COUNTS_WORD * 8);
+    assert!(offset_of!(SessionRecord, routes_v4_count) == COUNTS_WORD * 8 + 2);
+    assert!(offset_of!(SessionRecord, prefixes_v6_count) == COUNTS_WORD * 8 + 3);
+    assert!(offset_of!(SessionRecord, subscriber_v6_prefix) == 60);
+    assert!(offset_of!(SessionRecord, subscriber_v6_len) == 76);
+};
+
+/// Whether the record in `w` is a session with subscriber address `addr`.
+#[inline(always)]
+fn holds_v4(w: &[AtomicU64; RECORD_WORDS], addr: [u8; 4]) -> bool {
+    let w1 = octets(w, 1);
+    let w7 = octets(w, 7);
+    // Record octets 8..12 (flags) and 56..60 (subscriber_v4).
+    u32::from_ne_bytes([w1[0], w1[1], w1[2], w1[3]]) & flags::HAS_IPV4 != 0
+        && [w7[0], w7[1], w7[2], w7[3]] == addr
+}
+
+/// The upstream key of the record in `w` (0: no session).
+#[inline]
+fn words_key(w: &[AtomicU64; RECORD_WORDS]) -> u32 {
+    let w0 = octets(w, 0);
+    // Record octets 0..2 (local_tunnel) and 2..4 (local_session), native order.
+    (u32::from(u16::from_ne_bytes([w0[0], w0[1]])) << 16)
+        | u32::from(u16::from_ne_bytes([w0[2], w0[3]]))
+}
+
+/// The Framed-Routes of the record in `w`: `(prefix, len)`.
+#[inline]
+fn words_routes(w: &[AtomicU64; RECORD_WORDS]) -> impl Iterator<Item = (u32, u8)> + '_ {
+    let counts = octets(w, COUNTS_WORD);
+    let lens = octets(w, ROUTES_V4_LEN_WORD);
+    let n = usize::from(counts[2]).min(lens.len());
+    (0..n).map(move |i| {
+        let word = octets(w, ROUTES_V4_WORD + i / 2);
+        let at = (i % 2) * 4;
+        (
+            u32::from_be_bytes([word[at], word[at + 1], word[at + 2], word[at + 3]]),
+            lens[i],
+        )
+    })
+}
+
+/// The further IPv6 prefixes of the record in `w`: `(upper 64 bits, len)`.
+#[inline]
+fn words_prefixes_v6(w: &[AtomicU64; RECORD_WORDS]) -> impl Iterator<Item = (u64, u8)> + '_ {
+    let counts = octets(w, COUNTS_WORD);
+    let n = usize::from(counts[3]).min(2);
+    (0..n).map(move |i| {
+        (
+            u64::from_be_bytes(octets(w, PREFIXES_V6_WORD + i)),
+            counts[i],
+        )
+    })
+}
+
+/// Whether the record in `w` is a session carrying the Framed-Route `prefix/len`.
+#[inline]
+fn words_hold_route(w: &[AtomicU64; RECORD_WORDS], prefix: u32, len: u8) -> bool {
+    words_key(w) != 0 && words_routes(w).any(|r| r == (prefix, len))
+}
+
+/// Whether the record in `w` is a session holding the IPv6 prefix `prefix/len` (upper 64
+/// bits): its own (`HAS_IPV6`) or a further one.
+#[inline]
+fn words_hold_prefix_v6(w: &[AtomicU64; RECORD_WORDS], prefix: u64, len: u8) -> bool {
+    let w1 = octets(w, 1);
+    let w7 = octets(w, 7);
+    let w8 = octets(w, 8);
+    let w9 = octets(w, 9);
+    let flags_word = u32::from_ne_bytes([w1[0], w1[1], w1[2], w1[3]]);
+    // Record octets 60..68: the prefix's upper 64 bits; 76: its length.
+    let own = u64::from_be_bytes([w7[4], w7[5], w7[6], w7[7], w8[0], w8[1], w8[2], w8[3]]);
+    if flags_word & flags::HAS_IPV6 != 0 && w9[4] == len && mask_v6_upper(own, len) == prefix {
+        return true;
+    }
+    words_key(w) != 0 && words_prefixes_v6(w).any(|p| p == (prefix, len))
 }

@@ -9,12 +9,14 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::Which;
 use super::error::ShmError;
+use super::index::Index;
 use super::layout::{
     ABI_VERSION, DROP_REASONS, Geometry, Header, Layout, MAGIC, MAX_PROBE, RECORD_WORDS, Region,
     Slot, SlotCounters,
 };
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout};
 
 /// How often a reader retries a slot whose sequence lock moved under it before it gives
 /// up (returns "no session"). Bounded so that a writer killed in the middle of a write (an
@@ -27,8 +29,48 @@ pub struct Segment {
     base: NonNull<u8>,
     len: usize,
     layout: Layout,
+    /// Per index ([`Which`] order): its two tables' first buckets and their length,
+    /// computed once from the (checked) layout, so a lookup builds its [`Index`] from
+    /// three loads instead of recomputing offsets per packet.
+    indexes: [IndexTables; 4],
+    /// The session slots' first slot (`max_sessions` of them).
+    slots: NonNull<Slot>,
     path: PathBuf,
     _file: File,
+}
+
+/// One index's tables, precomputed ([`Segment::indexes`]).
+#[derive(Debug, Clone, Copy)]
+struct IndexTables {
+    tables: [NonNull<AtomicU64>; 2],
+    len: usize,
+}
+
+/// Every index's tables in the mapping at `base` laid out as `layout`.
+fn index_tables(base: NonNull<u8>, layout: &Layout) -> [IndexTables; 4] {
+    let cap = layout.index_capacity as usize;
+    let of = |r: Region, len: usize| {
+        // SAFETY: the region lies inside the mapping (the layout was checked against the
+        // mapping's length) and holds two tables of `len` buckets.
+        let first = unsafe { base.add(r.offset as usize) }.cast::<AtomicU64>();
+        IndexTables {
+            // SAFETY: as above; the second table follows the first.
+            tables: [first, unsafe { first.add(len) }],
+            len,
+        }
+    };
+    [
+        of(layout.upstream_index, cap),
+        of(layout.v4_index, cap),
+        of(layout.v6_index, 2 * cap),
+        of(layout.route_index, cap),
+    ]
+}
+
+/// The first slot of the mapping at `base` laid out as `layout`.
+fn first_slot(base: NonNull<u8>, layout: &Layout) -> NonNull<Slot> {
+    // SAFETY: the slots region lies inside the mapping (checked layout).
+    unsafe { base.add(layout.slots.offset as usize) }.cast::<Slot>()
 }
 
 // SAFETY: the mapping is shared memory that lives as long as `Segment`; every location
@@ -91,6 +133,8 @@ impl Segment {
             base,
             len,
             layout,
+            indexes: index_tables(base, &layout),
+            slots: first_slot(base, &layout),
             path: path.to_path_buf(),
             _file: file,
         };
@@ -119,16 +163,22 @@ impl Segment {
                 counters: layout.counters,
                 counter_base: layout.counter_base,
                 drops: layout.drops,
-                _reserved0: [0; 24],
+                v6_index: layout.v6_index,
+                route_index: layout.route_index,
+                _reserved0: [0; 56],
                 upstream_flips: AtomicU64::new(0),
                 v4_flips: AtomicU64::new(0),
-                _reserved1: [0; 48],
+                v6_flips: AtomicU64::new(0),
+                route_flips: AtomicU64::new(0),
+                v6_lengths: AtomicU64::new(0),
+                route_lengths: AtomicU64::new(0),
+                _reserved1: [0; 16],
                 generation: AtomicU64::new(0),
                 writer_pid: core::sync::atomic::AtomicU32::new(std::process::id()),
                 _pad0: 0,
                 heartbeat_ns: AtomicU64::new(0),
                 sessions: AtomicU64::new(0),
-                _reserved2: [0; 96],
+                _reserved2: [0; 32],
             });
         }
         // Release: a reader that sees the magic (Acquire in `attach`) sees the header
@@ -240,10 +290,12 @@ impl Segment {
                 return Err(inconsistent(field, found, expected));
             }
         }
-        let regions: [(&'static str, Region, Region); 6] = [
+        let regions: [(&'static str, Region, Region); 8] = [
             ("slots", h.slots, layout.slots),
             ("upstream_index", h.upstream_index, layout.upstream_index),
             ("v4_index", h.v4_index, layout.v4_index),
+            ("v6_index", h.v6_index, layout.v6_index),
+            ("route_index", h.route_index, layout.route_index),
             ("counters", h.counters, layout.counters),
             ("counter_base", h.counter_base, layout.counter_base),
             ("drops", h.drops, layout.drops),
@@ -267,6 +319,8 @@ impl Segment {
             base,
             len,
             layout,
+            indexes: index_tables(base, &layout),
+            slots: first_slot(base, &layout),
             path: path.to_path_buf(),
             _file: file,
         })
@@ -307,12 +361,16 @@ impl Segment {
     }
 
     /// The session slots.
-    #[inline]
+    #[inline(always)]
     pub fn slots(&self) -> &[Slot] {
-        self.table(
-            self.layout.slots,
-            self.layout.geometry.max_sessions as usize,
-        )
+        // SAFETY: `slots` points at `max_sessions` slots inside the mapping (checked
+        // layout), which lives as long as `self`; slots are atomics only.
+        unsafe {
+            core::slice::from_raw_parts(
+                self.slots.as_ptr().cast_const(),
+                self.layout.geometry.max_sessions as usize,
+            )
+        }
     }
 
     /// Index table `which` (0 or 1) of the upstream index.
@@ -327,9 +385,54 @@ impl Segment {
         self.index_table(self.layout.v4_index, which)
     }
 
+    /// One of the four indexes.
+    #[inline(always)]
+    pub(crate) fn index(&self, which: Which) -> Index<'_> {
+        let h = self.header();
+        let t = self.indexes[which as usize];
+        let flips = match which {
+            Which::Upstream => &h.upstream_flips,
+            Which::V4 => &h.v4_flips,
+            Which::V6 => &h.v6_flips,
+            Which::Route => &h.route_flips,
+        };
+        // SAFETY: `indexes` points at tables of `len` buckets inside the mapping, which
+        // lives as long as `self`; buckets are atomics (valid for any bit pattern).
+        let tables = t
+            .tables
+            .map(|p| unsafe { core::slice::from_raw_parts(p.as_ptr().cast_const(), t.len) });
+        Index {
+            tables,
+            flips,
+            // Checked equal to the header's at attach.
+            max_probe: MAX_PROBE,
+            unique: matches!(which, Which::Upstream | Which::V4),
+        }
+    }
+
+    /// Index table `which` (0 or 1) of the IPv6 prefix index (twice the buckets).
+    #[inline]
+    pub fn v6_table(&self, which: usize) -> &[AtomicU64] {
+        self.index_table_of(
+            self.layout.v6_index,
+            which,
+            2 * self.layout.index_capacity as usize,
+        )
+    }
+
+    /// Index table `which` (0 or 1) of the IPv4 route index.
+    #[inline]
+    pub fn route_table(&self, which: usize) -> &[AtomicU64] {
+        self.index_table(self.layout.route_index, which)
+    }
+
     #[inline]
     fn index_table(&self, r: Region, which: usize) -> &[AtomicU64] {
-        let cap = self.layout.index_capacity as usize;
+        self.index_table_of(r, which, self.layout.index_capacity as usize)
+    }
+
+    #[inline]
+    fn index_table_of(&self, r: Region, which: usize, cap: usize) -> &[AtomicU64] {
         let r = Region {
             offset: r.offset + (which & 1) as u64 * cap as u64 * 8,
             size: cap as u64 * 8,
@@ -435,16 +538,79 @@ impl Segment {
         None
     }
 
-    /// Copies slot `slot`'s record out under its sequence lock as [`Segment::read_slot`]
-    /// does, delivered as its head (returned) and its template (written to `template`):
-    /// the downstream fast path's read, without assembling a [`SessionRecord`] and
-    /// copying it again. `template` is written only from a consistent copy.
+    /// The downstream read of slot `slot`, under its sequence lock: `accept` decides on
+    /// the slot's words whether it holds the session asked for (its loads are covered by
+    /// the sequence check), the template field (twelve words) is copied straight into
+    /// `out` (the 96 octets in front of the packet: the right-aligned template then ends
+    /// where the packet begins), and four head words give MTU, epoch and the template's
+    /// precomputed layout. No record is assembled or copied again. `None` when out of
+    /// range, busy for `SEQLOCK_RETRIES` attempts, or not accepted; `out` may then hold
+    /// anything.
     #[inline(always)]
-    pub fn read_slot_split(
+    pub fn read_down(
         &self,
         slot: u32,
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<SessionHead> {
+        out: &mut [u8; TEMPLATE_CAPACITY],
+        accept: impl Fn(&[AtomicU64; RECORD_WORDS]) -> bool,
+    ) -> Option<Downstream> {
+        let s = self.slots().get(slot as usize)?;
+        let tpl: &[AtomicU64; TEMPLATE_WORDS] = s.words.get(TEMPLATE_WORD..)?.first_chunk()?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let ok = accept(&s.words);
+            // Relaxed: a torn copy is detected by the sequence check below.
+            let w1 = s.words[1].load(Ordering::Relaxed).to_ne_bytes();
+            let w6 = s.words[6].load(Ordering::Relaxed).to_ne_bytes();
+            let w9 = s.words[9].load(Ordering::Relaxed).to_ne_bytes();
+            let w10 = s.words[10].load(Ordering::Relaxed).to_ne_bytes();
+            for (octets, w) in out.chunks_exact_mut(8).zip(tpl) {
+                // Relaxed: as above.
+                octets.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+            }
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                if !ok {
+                    return None;
+                }
+                // Record octets 8 (flags), 48 (mtu), 54-55, 76-79, 80 (epoch); see the
+                // offset assertions in session.rs.
+                let flags = u32::from_ne_bytes([w1[0], w1[1], w1[2], w1[3]]);
+                let template_ip = w6[6];
+                return Some(Downstream {
+                    slot,
+                    epoch: u32::from_ne_bytes([w10[0], w10[1], w10[2], w10[3]]),
+                    mtu: u16::from_ne_bytes([w6[0], w6[1]]),
+                    layout: TemplateLayout {
+                        len: if template_ip == 0 { 0 } else { w9[5] },
+                        ip: template_ip,
+                        udp: w6[7],
+                        length_at: w9[6],
+                        ns_at: w9[7],
+                        v6: flags & crate::session::flags::OUTER_IPV6 != 0,
+                    },
+                });
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
+    /// Runs `f` on slot `slot`'s words under its sequence lock and returns its result
+    /// from a consistent read (`None`: out of range or busy for `SEQLOCK_RETRIES`
+    /// attempts). `f` reads only what it needs (Relaxed loads, covered by the sequence
+    /// check): the upstream source check against a session's routes reads a few words,
+    /// not the whole record.
+    #[inline]
+    pub fn read_with<T>(
+        &self,
+        slot: u32,
+        f: impl Fn(&[AtomicU64; RECORD_WORDS]) -> T,
+    ) -> Option<T> {
         let s = self.slots().get(slot as usize)?;
         for _ in 0..SEQLOCK_RETRIES {
             // Acquire, fence, Relaxed re-read: as in `read_slot`.
@@ -453,27 +619,10 @@ impl Segment {
                 core::hint::spin_loop();
                 continue;
             }
-            let mut words = [0u64; RECORD_WORDS];
-            for (w, a) in words.iter_mut().zip(s.words.iter()) {
-                // Relaxed: a torn copy is detected by the sequence check below.
-                *w = a.load(Ordering::Relaxed);
-            }
+            let value = f(&s.words);
             fence(Ordering::Acquire);
             if s.seq.load(Ordering::Relaxed) == s1 {
-                let (head, rest) = words.split_first_chunk::<HEAD_WORDS>()?;
-                // The template starts at octet 84 of the record: 4 octets into the first
-                // word after the head.
-                let mut tail = [0u8; (RECORD_WORDS - HEAD_WORDS) * 8];
-                for (octets, w) in tail.chunks_exact_mut(8).zip(rest) {
-                    octets.copy_from_slice(&w.to_ne_bytes());
-                }
-                let at = TEMPLATE_OFFSET - HEAD_WORDS * 8;
-                template.copy_from_slice(tail.get(at..at + TEMPLATE_CAPACITY)?);
-                // SAFETY: `SessionHead` is `repr(C)`, 80 octets (asserted) of integers
-                // and integer arrays, valid for every bit pattern; so are 10 `u64`s.
-                return Some(unsafe {
-                    core::mem::transmute::<[u64; HEAD_WORDS], SessionHead>(*head)
-                });
+                return Some(value);
             }
             core::hint::spin_loop();
         }
@@ -528,8 +677,8 @@ impl Drop for Segment {
 fn words_from_record(rec: &SessionRecord) -> [u64; RECORD_WORDS] {
     let mut words = [0u64; RECORD_WORDS];
     // SAFETY: `SessionRecord` is `repr(C)` with explicit padding fields only (its size,
-    // 180, is the sum of its fields' sizes, asserted in session.rs), so all its octets
-    // are initialised; the destination has room for 184.
+    // 248, is the sum of its fields' sizes, asserted in session.rs), so all its octets
+    // are initialised; the destination has room for 248.
     unsafe {
         core::ptr::copy_nonoverlapping(
             (rec as *const SessionRecord).cast::<u8>(),
@@ -554,13 +703,28 @@ pub const HEAD_WORDS: usize = size_of::<SessionHead>() / 8;
 
 const _: () = assert!(HEAD_WORDS * 8 == size_of::<SessionHead>() && HEAD_WORDS <= RECORD_WORDS);
 
-/// Where the template lies in a record.
-const TEMPLATE_OFFSET: usize = core::mem::offset_of!(SessionRecord, template);
+/// The slot word where the template begins, and its length in words.
+const TEMPLATE_WORD: usize = core::mem::offset_of!(SessionRecord, template) / 8;
+const TEMPLATE_WORDS: usize = TEMPLATE_CAPACITY / 8;
 
 const _: () = assert!(
-    TEMPLATE_OFFSET >= HEAD_WORDS * 8
-        && TEMPLATE_OFFSET + TEMPLATE_CAPACITY <= RECORD_WORDS * 8
-        && TEMPLATE_OFFSET + TEMPLATE_CAPACITY == size_of::<SessionRecord>()
+    TEMPLATE_WORD * 8 == core::mem::offset_of!(SessionRecord, template)
+        && TEMPLATE_WORDS * 8 == TEMPLATE_CAPACITY
+        && TEMPLATE_WORD > HEAD_WORDS
+        && TEMPLATE_WORD + TEMPLATE_WORDS <= RECORD_WORDS
+);
+
+/// Record words the downstream read decodes: flags (1), MTU and template offsets (6),
+/// template length and L2TP field offsets (9), epoch (10).
+const _: () = assert!(
+    core::mem::offset_of!(SessionRecord, flags) == 8
+        && core::mem::offset_of!(SessionRecord, mtu) == 48
+        && core::mem::offset_of!(SessionRecord, template_ip) == 54
+        && core::mem::offset_of!(SessionRecord, template_udp) == 55
+        && core::mem::offset_of!(SessionRecord, template_len) == 77
+        && core::mem::offset_of!(SessionRecord, template_length_at) == 78
+        && core::mem::offset_of!(SessionRecord, template_ns_at) == 79
+        && core::mem::offset_of!(SessionRecord, epoch) == 80
 );
 
 #[inline(always)]

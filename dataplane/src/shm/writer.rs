@@ -1,6 +1,6 @@
 //! The writer: xlnsd's side. The only process that writes session slots and indexes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,8 +8,8 @@ use super::error::ShmError;
 use super::index::{Index, InsertError};
 use super::layout::Geometry;
 use super::segment::Segment;
-use super::{Counters, SlotId, session_index_keys, sum_counters};
-use crate::session::SessionRecord;
+use super::{Counters, SlotId, Which, route_key, session_index_keys, sum_counters, v6_key};
+use crate::session::{MAX_V6_PREFIX_LEN, SessionRecord, flags};
 
 /// Rebuild an index when its tombstones exceed `capacity / TOMBSTONE_DIVISOR`.
 const TOMBSTONE_DIVISOR: u64 = 8;
@@ -23,24 +23,46 @@ pub struct Writer {
     /// next session of that slot in practice (and the counter base covers the rest).
     free: VecDeque<u32>,
     len: u32,
-    tombstones: [u64; 2],
+    tombstones: [u64; 4],
     torn_on_attach: u32,
+    prefixes: Prefixes,
+    /// The next session's [`SessionRecord::epoch`].
+    next_epoch: u32,
 }
 
-/// Which index.
-#[derive(Debug, Clone, Copy)]
-enum Which {
-    Upstream = 0,
-    V4 = 1,
+/// A prefix-index entry: `(Which::V6, upper 64 bits, len)` or `(Which::Route, prefix, len)`.
+type PrefixKey = (u8, u64, u8);
+
+/// The writer's own view of the prefix indexes: who holds each prefix, and how many
+/// indexed entries each length has (its bit in the header's bitmap is set while non-zero).
+#[derive(Debug)]
+struct Prefixes {
+    /// Prefix -> (slot, references from that slot's record).
+    owner: HashMap<PrefixKey, (u32, u32)>,
+    /// Entries per length: IPv6 (index `len`, 1 ..= 64) and routes (0 ..= 32).
+    v6_lengths: [u32; 65],
+    route_lengths: [u32; 33],
 }
 
-impl Which {
-    const fn name(self) -> &'static str {
-        match self {
-            Which::Upstream => "upstream",
-            Which::V4 => "ipv4",
-        }
+/// The prefix-index entries of `rec`: `(index, key, prefix, len)`.
+fn prefix_entries(rec: &SessionRecord) -> Vec<(Which, u32, PrefixKey)> {
+    let mut out = Vec::new();
+    for (prefix, len) in rec.all_prefixes_v6() {
+        out.push((
+            Which::V6,
+            v6_key(prefix, len),
+            (Which::V6 as u8, prefix, len),
+        ));
     }
+    for (prefix, len) in rec.routes_v4() {
+        let p = u32::from_be_bytes(prefix);
+        out.push((
+            Which::Route,
+            route_key(p, len),
+            (Which::Route as u8, u64::from(p), len),
+        ));
+    }
+    out
 }
 
 impl Writer {
@@ -52,8 +74,10 @@ impl Writer {
             free: (0..geometry.max_sessions).collect(),
             seg,
             len: 0,
-            tombstones: [0; 2],
+            tombstones: [0; 4],
             torn_on_attach: 0,
+            prefixes: Prefixes::default(),
+            next_epoch: 1,
         })
     }
 
@@ -70,8 +94,10 @@ impl Writer {
             free: VecDeque::new(),
             seg,
             len: 0,
-            tombstones: [0; 2],
+            tombstones: [0; 4],
             torn_on_attach: 0,
+            prefixes: Prefixes::default(),
+            next_epoch: 1,
         };
         let mut live = Vec::new();
         let mut seen_up = std::collections::HashSet::new();
@@ -111,6 +137,32 @@ impl Writer {
                 key,
                 max_probe,
             })?;
+        // The prefix indexes, from the records; the length bitmaps are set (Release)
+        // before the flips that publish the rebuilt tables.
+        let mut by_index: [Vec<(u32, u32)>; 4] = Default::default();
+        for &(slot, _, _) in &live {
+            let Some((_, rec)) = w.seg.own_slot(slot) else {
+                continue;
+            };
+            w.next_epoch = w.next_epoch.max(rec.epoch.wrapping_add(1));
+            for (which, key, pk) in prefix_entries(&rec) {
+                w.prefixes.reference(pk, slot);
+                w.prefixes.count(pk, 1);
+                by_index[which as usize].push((key, slot));
+            }
+        }
+        w.publish_lengths(true);
+        for which in [Which::V6, Which::Route] {
+            let entries = core::mem::take(&mut by_index[which as usize]);
+            w.index(which)
+                .rebuild(entries.into_iter())
+                .map_err(|(key, _)| ShmError::IndexFull {
+                    index: which.name(),
+                    key,
+                    max_probe,
+                })?;
+        }
+        w.publish_lengths(false);
         w.seg
             .header()
             .writer_pid
@@ -120,19 +172,36 @@ impl Writer {
     }
 
     fn index(&self, which: Which) -> Index<'_> {
+        self.seg.index(which)
+    }
+
+    /// Stores the length bitmaps from the counts. `grow_only`: only sets bits (before new
+    /// entries are indexed); otherwise also clears the bits of lengths left empty (after
+    /// entries were removed).
+    fn publish_lengths(&self, grow_only: bool) {
         let h = self.seg.header();
-        match which {
-            Which::Upstream => Index {
-                tables: [self.seg.upstream_table(0), self.seg.upstream_table(1)],
-                flips: &h.upstream_flips,
-                max_probe: h.max_probe,
-            },
-            Which::V4 => Index {
-                tables: [self.seg.v4_table(0), self.seg.v4_table(1)],
-                flips: &h.v4_flips,
-                max_probe: h.max_probe,
-            },
-        }
+        // Bit i for counts[i]: IPv6 lengths 1 ..= 64 at bits 0 ..= 63, routes 0 ..= 32.
+        let bits = |counts: &[u32]| {
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .fold(0u64, |b, (i, _)| b | 1 << i)
+        };
+        let v6 = bits(&self.prefixes.v6_lengths[1..]);
+        let route = bits(&self.prefixes.route_lengths);
+        // Relaxed loads: only the writer stores these. Release stores: a reader that
+        // sees a bit (Acquire) and then an entry of that length sees the entry complete.
+        let (v6, route) = if grow_only {
+            (
+                v6 | h.v6_lengths.load(Ordering::Relaxed),
+                route | h.route_lengths.load(Ordering::Relaxed),
+            )
+        } else {
+            (v6, route)
+        };
+        h.v6_lengths.store(v6, Ordering::Release);
+        h.route_lengths.store(route, Ordering::Release);
     }
 
     fn publish_change(&self) {
@@ -185,7 +254,68 @@ impl Writer {
                 }
             }
         }
+        if rec.has(flags::HAS_IPV6) && !(1..=MAX_V6_PREFIX_LEN).contains(&rec.subscriber_v6_len) {
+            return Err(ShmError::InvalidKey {
+                index: Which::V6.name(),
+                key: u32::from(rec.subscriber_v6_len),
+                reason: "IPv6 prefixes are routed by their upper 64 bits: length 1 to 64",
+            });
+        }
+        for (_, key, pk) in prefix_entries(rec) {
+            if let Some(&(slot, _)) = self.prefixes.owner.get(&pk) {
+                if Some(slot) != own {
+                    return Err(ShmError::DuplicateKey {
+                        index: if pk.0 == Which::V6 as u8 {
+                            Which::V6.name()
+                        } else {
+                            Which::Route.name()
+                        },
+                        key,
+                        slot,
+                    });
+                }
+            }
+        }
         Ok((up, v4))
+    }
+
+    /// Indexes the prefix entries of `rec` (in `slot`): length bits first, then entries.
+    /// On failure, the entries indexed so far are removed again.
+    fn index_prefixes(&mut self, rec: &SessionRecord, slot: u32) -> Result<(), ShmError> {
+        let entries = prefix_entries(rec);
+        for &(_, _, pk) in &entries {
+            self.prefixes.count(pk, 1);
+        }
+        self.publish_lengths(true);
+        for (i, &(which, key, pk)) in entries.iter().enumerate() {
+            if let Err(e) = self.index_insert(which, key, slot) {
+                for &(which, key, _) in &entries[..i] {
+                    let _ = self.index_remove(which, key, slot);
+                }
+                for &(_, _, pk) in &entries {
+                    self.prefixes.count(pk, -1);
+                }
+                self.publish_lengths(false);
+                return Err(e);
+            }
+            self.prefixes.reference(pk, slot);
+        }
+        Ok(())
+    }
+
+    /// Removes the prefix entries of `rec` (in `slot`): entries first, then length bits.
+    fn unindex_prefixes(&mut self, rec: &SessionRecord, slot: u32) -> Result<(), ShmError> {
+        let entries = prefix_entries(rec);
+        let mut result = Ok(());
+        for &(which, key, pk) in &entries {
+            if let Err(e) = self.index_remove(which, key, slot) {
+                result = Err(e);
+            }
+            self.prefixes.unreference(pk, slot);
+            self.prefixes.count(pk, -1);
+        }
+        self.publish_lengths(false);
+        result
     }
 
     fn index_insert(&mut self, which: Which, key: u32, slot: u32) -> Result<(), ShmError> {
@@ -218,9 +348,9 @@ impl Writer {
 
     fn index_remove(&mut self, which: Which, key: u32, slot: u32) -> Result<(), ShmError> {
         if let Some(delta) = self.index(which).remove(key, slot) {
+            let cap = self.index(which).tables[0].len() as u64;
             let t = &mut self.tombstones[which as usize];
             *t = t.saturating_add_signed(delta);
-            let cap = u64::from(self.seg.layout().index_capacity);
             if *t > cap / TOMBSTONE_DIVISOR {
                 self.rebuild(which)?;
             }
@@ -243,7 +373,10 @@ impl Writer {
 
     /// Publishes a new session: allocates a slot, records the slot's counter base, writes
     /// the record under the slot's sequence lock, then indexes it (upstream, then IPv4 when
-    /// `HAS_IPV4`). Readers find it only once it is complete.
+    /// `HAS_IPV4`, then its IPv6 prefixes and Framed-Routes). Readers find it only once it
+    /// is complete. The stored record is `rec` with its template layout derived
+    /// ([`SessionRecord::derive_template_layout`]) and a fresh
+    /// [`SessionRecord::epoch`].
     pub fn insert(&mut self, rec: &SessionRecord) -> Result<SlotId, ShmError> {
         let (up, v4) = self.check_keys(rec, None)?;
         let Some(slot) = self.free.pop_front() else {
@@ -251,6 +384,11 @@ impl Writer {
                 max_sessions: self.seg.layout().geometry.max_sessions,
             });
         };
+        let mut rec = *rec;
+        rec.derive_template_layout();
+        rec.epoch = self.next_epoch;
+        self.next_epoch = self.next_epoch.wrapping_add(1).max(1);
+        let rec = &rec;
         self.set_counter_base(slot);
         self.seg.write_slot(slot, rec);
         let indexed = self
@@ -260,6 +398,14 @@ impl Writer {
                     let _ = self.index_remove(Which::Upstream, up, slot);
                 }),
                 None => Ok(()),
+            })
+            .and_then(|()| {
+                self.index_prefixes(rec, slot).inspect_err(|_| {
+                    let _ = self.index_remove(Which::Upstream, up, slot);
+                    if let Some(k) = v4 {
+                        let _ = self.index_remove(Which::V4, k, slot);
+                    }
+                })
             });
         if let Err(e) = indexed {
             self.seg.write_slot(slot, &SessionRecord::EMPTY);
@@ -271,9 +417,11 @@ impl Writer {
         Ok(SlotId(slot))
     }
 
-    /// Replaces the record of a session in place (same slot, same counters). When a key
-    /// changes, the new key is indexed before the record is rewritten and the old key is
-    /// unindexed after, so the session is findable under one of them throughout.
+    /// Replaces the record of a session in place (same slot, same counters, same epoch: its
+    /// downstream Ns continues). When a key changes, the new key is indexed before the
+    /// record is rewritten and the old key is unindexed after, so the session is findable
+    /// under one of them throughout (prefix entries likewise: the new ones are indexed,
+    /// then the old ones removed).
     pub fn update(&mut self, slot: SlotId, rec: &SessionRecord) -> Result<(), ShmError> {
         let old = self.live(slot)?;
         let (old_up, old_v4) = session_index_keys(&old);
@@ -291,7 +439,23 @@ impl Writer {
                 }
             }
         }
+        let mut rec = *rec;
+        rec.derive_template_layout();
+        rec.epoch = old.epoch;
+        let rec = &rec;
+        if let Err(e) = self.index_prefixes(rec, slot.0) {
+            if up != old_up {
+                self.index_remove(Which::Upstream, up, slot.0)?;
+            }
+            if v4 != old_v4 {
+                if let Some(k) = v4 {
+                    self.index_remove(Which::V4, k, slot.0)?;
+                }
+            }
+            return Err(e);
+        }
         self.seg.write_slot(slot.0, rec);
+        self.unindex_prefixes(&old, slot.0)?;
         if up != old_up {
             self.index_remove(Which::Upstream, old_up, slot.0)?;
         }
@@ -309,6 +473,7 @@ impl Writer {
     pub fn remove(&mut self, slot: SlotId) -> Result<Counters, ShmError> {
         let old = self.live(slot)?;
         let (up, v4) = session_index_keys(&old);
+        self.unindex_prefixes(&old, slot.0)?;
         self.index_remove(Which::Upstream, up, slot.0)?;
         if let Some(k) = v4 {
             self.index_remove(Which::V4, k, slot.0)?;
@@ -446,5 +611,49 @@ impl Writer {
     /// The mapped segment.
     pub fn segment(&self) -> &Segment {
         &self.seg
+    }
+}
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes {
+            owner: HashMap::new(),
+            v6_lengths: [0; 65],
+            route_lengths: [0; 33],
+        }
+    }
+}
+
+impl Prefixes {
+    /// Records that `slot`'s record references `pk` once more.
+    fn reference(&mut self, pk: PrefixKey, slot: u32) {
+        let e = self.owner.entry(pk).or_insert((slot, 0));
+        if e.0 == slot {
+            e.1 += 1;
+        }
+    }
+
+    /// Drops one reference of `slot` to `pk`.
+    fn unreference(&mut self, pk: PrefixKey, slot: u32) {
+        if let Some(e) = self.owner.get_mut(&pk) {
+            if e.0 == slot {
+                e.1 = e.1.saturating_sub(1);
+                if e.1 == 0 {
+                    self.owner.remove(&pk);
+                }
+            }
+        }
+    }
+
+    /// Adds `delta` to the entry count of `pk`'s length.
+    fn count(&mut self, pk: PrefixKey, delta: i32) {
+        let counts: &mut [u32] = if pk.0 == Which::V6 as u8 {
+            &mut self.v6_lengths
+        } else {
+            &mut self.route_lengths
+        };
+        if let Some(n) = counts.get_mut(usize::from(pk.2)) {
+            *n = n.saturating_add_signed(delta);
+        }
     }
 }

@@ -6,13 +6,13 @@
 //! `DropReason as usize` is the index ([`drop_index`]; every reason fits below
 //! [`shm::DROP_REASONS`], asserted at compile time).
 //!
-//! Limitations (issue #5): the segment has no IPv6 prefix index yet, so
-//! [`Sessions::by_v6`] finds nothing and downstream IPv6 is dropped as
-//! `no-session-for-destination`; a slot's Ns is not reset when xlnsd gives the slot to a
-//! new session (the new session's first Ns continues the old count).
+//! Downstream lookups ([`Sessions::down_v4`], [`Sessions::down_v6`]) go to the
+//! segment's IPv4, Framed-Route and IPv6 prefix indexes and copy the template straight
+//! into the packet's headroom ([`Reader::lookup_down_v4`]). A slot's Ns restarts at 0
+//! when the slot holds a new session (its record's epoch changed).
 
 use crate::fastpath::{DropReason, SessionStats, Sessions};
-use crate::session::{SessionHead, SessionRecord, TEMPLATE_CAPACITY};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
 const _: () = assert!(DropReason::COUNT <= shm::DROP_REASONS);
@@ -36,42 +36,46 @@ impl Sessions for Reader {
             .filter(|rec| key != 0 && rec.upstream_key() == key)
     }
 
-    #[inline(always)]
+    #[inline]
     fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
-        self.lookup_v4(dst).map(|(slot, rec)| (slot.0, rec))
+        self.lookup_v4(dst)
+            .or_else(|| self.lookup_route_v4(dst))
+            .map(|(slot, rec)| (slot.0, rec))
     }
 
     #[inline]
-    fn by_v6(&self, _dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
-        None
+    fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
+        self.lookup_v6(dst).map(|(slot, rec)| (slot.0, rec))
     }
 
     #[inline(always)]
-    fn by_v4_split(
-        &self,
-        dst: [u8; 4],
-        template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(u32, SessionHead)> {
-        self.lookup_v4_split(dst, template)
-            .map(|(slot, head)| (slot.0, head))
+    fn down_v4(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.lookup_down_v4(dst, out)
+    }
+
+    #[inline(always)]
+    fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.lookup_down_v6(dst, out)
     }
 
     #[inline]
-    fn by_v6_split(
-        &self,
-        _dst: [u8; 16],
-        _template: &mut [u8; TEMPLATE_CAPACITY],
-    ) -> Option<(u32, SessionHead)> {
-        None
+    fn source_in_routes_v4(&self, slot: u32, key: u32, src: [u8; 4]) -> bool {
+        Reader::source_in_routes_v4(self, SlotId(slot), key, src)
+    }
+
+    #[inline]
+    fn source_in_prefixes_v6(&self, slot: u32, key: u32, src: &[u8; 16]) -> bool {
+        Reader::source_in_prefixes_v6(self, SlotId(slot), key, src)
     }
 }
 
 /// One worker's [`SessionStats`]: packet and byte counters in its shared-memory column,
-/// downstream Ns in a private array (one `u16` per slot, allocated once).
+/// downstream Ns in a private array (per slot: the Ns and the record epoch it counts
+/// for, allocated once; a new epoch restarts the count at 0).
 #[derive(Debug)]
 pub struct ShmStats<'a> {
     counters: WorkerCounters<'a>,
-    ns: Box<[u16]>,
+    ns: Box<[(u32, u16)]>,
 }
 
 impl<'a> ShmStats<'a> {
@@ -79,7 +83,7 @@ impl<'a> ShmStats<'a> {
     pub fn new(counters: WorkerCounters<'a>, slots: u32) -> ShmStats<'a> {
         ShmStats {
             counters,
-            ns: vec![0; slots as usize].into_boxed_slice(),
+            ns: vec![(0, 0); slots as usize].into_boxed_slice(),
         }
     }
 
@@ -107,9 +111,13 @@ impl SessionStats for ShmStats<'_> {
     }
 
     #[inline(always)]
-    fn next_ns(&mut self, slot: u32) -> u16 {
+    fn next_ns(&mut self, slot: u32, epoch: u32) -> u16 {
         match self.ns.get_mut(slot as usize) {
-            Some(ns) => {
+            Some((owner, ns)) => {
+                if *owner != epoch {
+                    *owner = epoch;
+                    *ns = 0;
+                }
                 let value = *ns;
                 *ns = value.wrapping_add(1);
                 value
@@ -150,7 +158,9 @@ mod tests {
 
         assert_eq!(reader.by_upstream(7, 9).map(|(s, _)| s), Some(slot.0));
         assert_eq!(reader.by_upstream(7, 8), None);
-        assert_eq!(reader.record(slot.0, (7 << 16) | 9), Some(rec));
+        let stored = reader.record(slot.0, (7 << 16) | 9).unwrap();
+        assert_ne!(stored.epoch, 0, "the writer gives every session an epoch");
+        assert_eq!(SessionRecord { epoch: 0, ..stored }, rec);
         assert_eq!(reader.record(slot.0, (7 << 16) | 8), None);
         assert_eq!(reader.by_upstream(7, 9).map(|(_, h)| h), Some(rec.head()));
         assert_eq!(reader.by_v4([10, 0, 0, 5]).map(|(s, _)| s), Some(slot.0));
@@ -161,9 +171,13 @@ mod tests {
         stats.upstream(slot.0, 100);
         stats.downstream(slot.0, 60);
         stats.downstream(slot.0, 40);
-        assert_eq!(stats.next_ns(slot.0), 0);
-        assert_eq!(stats.next_ns(slot.0), 1);
-        assert_eq!(stats.next_ns(1000), 0);
+        assert_eq!(stats.next_ns(slot.0, 1), 0);
+        assert_eq!(stats.next_ns(slot.0, 1), 1);
+        assert_eq!(stats.next_ns(slot.0, 1), 2);
+        // A new session in the slot starts again at 0.
+        assert_eq!(stats.next_ns(slot.0, 2), 0);
+        assert_eq!(stats.next_ns(slot.0, 2), 1);
+        assert_eq!(stats.next_ns(1000, 1), 0);
         stats.count_drop(DropReason::TtlExpired);
         stats.count_drop(DropReason::TtlExpired);
 

@@ -1,11 +1,10 @@
 //! What the data plane asks the host at start-up: interface indexes and MAC addresses,
 //! and the core next hop's MAC address from the kernel's neighbour table.
 //!
-//! The next hop is resolved once at start from `/proc/net/arp` (IPv4). When the gateway
-//! has no complete entry yet, a UDP datagram to its discard port (9) makes the kernel
-//! resolve it, and the table is read again until the deadline. Following neighbour
-//! changes while running is not done yet (issue #5): restart the data plane or pass
-//! `--core-next-hop-mac`.
+//! The next hop is resolved at start from `/proc/net/arp` (IPv4). When the gateway has no
+//! complete entry yet, a UDP datagram to its discard port (9) makes the kernel resolve
+//! it, and the table is read again until the deadline. While running, [`super::neighbour`]
+//! re-reads the entry every second and hands a changed address to the workers.
 
 use std::ffi::CString;
 use std::io;

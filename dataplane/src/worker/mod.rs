@@ -13,7 +13,8 @@
 //! ```
 //!
 //! # The loop ([`Worker::run`])
-//! Read the clock once; refill both fill rings from the free list; receive a batch
+//! Read the clock once (and the core next hop's MAC address, when it is refreshed:
+//! [`neighbour`]); refill both fill rings from the free list; receive a batch
 //! ([`BATCH`]) from each socket and process each frame with one function per direction;
 //! transmit what was produced (kicking the kernel with `sendto` only when the TX ring
 //! asks for a wakeup, once per 32 frames: copy mode transmits at most 32 per call);
@@ -35,6 +36,7 @@
 
 pub mod glue;
 pub mod host;
+pub mod neighbour;
 pub mod xsk;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +48,7 @@ use crate::fastpath::{
 };
 use crate::shm::{Reader, monotonic_ns};
 use glue::ShmStats;
+use neighbour::NextHopMac;
 use xsk::{BindMode, RingSizes, Umem, XskSocket};
 
 /// Frames received per socket per iteration.
@@ -212,6 +215,9 @@ pub struct Worker<'a> {
     state: WorkerState<ShmStats<'a>>,
     local: Local,
     stats: &'a WorkerStats,
+    /// The core next hop's MAC address, when it is refreshed while running
+    /// ([`Worker::follow_next_hop`]).
+    next_hop: Option<&'a NextHopMac>,
 }
 
 impl<'a> Worker<'a> {
@@ -263,7 +269,14 @@ impl<'a> Worker<'a> {
             state: WorkerState::new(ShmStats::new(counters, slots)),
             local: Local::default(),
             stats,
+            next_hop: None,
         })
+    }
+
+    /// Take the core next hop's MAC address from `next_hop` from now on (read once per
+    /// loop iteration) instead of the fixed [`WorkerCtx::core_next_hop_mac`].
+    pub fn follow_next_hop(&mut self, next_hop: &'a NextHopMac) {
+        self.next_hop = Some(next_hop);
     }
 
     /// The socket of `side` (`None` for the core side of a one-armed worker).
@@ -292,6 +305,9 @@ impl<'a> Worker<'a> {
         // Relaxed: a flag; the loop only needs to see it eventually.
         while !stop.load(Ordering::Relaxed) {
             let now_ns = monotonic_ns();
+            if let Some(next_hop) = self.next_hop {
+                self.ctx.core_next_hop_mac = next_hop.load();
+            }
             self.refill();
             let received = self.receive_access(now_ns) + self.receive_core(now_ns);
             self.transmit();
