@@ -37,6 +37,7 @@
 //! [[lac]]           # per-LAC policy, first match in file order wins
 //! [dataplane]       # the shared-memory segment of the AF_XDP data plane (absent: none)
 //! [radius]          # RADIUS servers, NAS attributes, accounting spool (absent: local only)
+//! [dae]             # RFC 5176 CoA / Disconnect server and its clients (absent: none)
 //! ```
 //!
 //! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
@@ -167,6 +168,8 @@ pub struct Config {
     /// `[radius]`: RADIUS authentication and accounting (#7); `None`: the section is
     /// absent, every session authenticates locally.
     pub radius: Option<RadiusConfig>,
+    /// `[dae]`: the RFC 5176 Dynamic Authorization server (#7); `None`: absent.
+    pub dae: Option<DaeConfig>,
 }
 
 /// Default `[dataplane] shm`.
@@ -807,6 +810,7 @@ struct RawConfig {
     #[serde(default)]
     management: RawManagement,
     radius: Option<RawRadius>,
+    dae: Option<RawDae>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1041,6 +1045,10 @@ impl RawConfig {
             dataplane,
             management: self.management.validate(src)?,
             radius,
+            dae: match &self.dae {
+                None => None,
+                Some(raw) => Some(raw.validate(src)?),
+            },
         })
     }
 }
@@ -1928,6 +1936,140 @@ fn check_aaa(
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// [dae] (#7): the RFC 5176 Dynamic Authorization server
+
+/// Default `[dae] listen`: every IPv4 address, port 3799 (RFC 5176 §2.3).
+pub const DEFAULT_DAE_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3799);
+/// Default `[dae] window`: the Event-Timestamp and duplicate-detection window (RFC 5176
+/// §6.3: "A default time window of 300 seconds should be adequate").
+pub const DEFAULT_DAE_WINDOW: Duration = Duration::from_secs(300);
+
+/// One `[[dae.client]]`: a Dynamic Authorization Client allowed to send us requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaeClientConfig {
+    /// `address`: the client's address or prefix (a bare address is a /32 or /128).
+    pub address: IpNet,
+    /// `secret`: the shared secret, not empty.
+    pub secret: Secret,
+    /// `require_message_authenticator`: overrides `[dae]`'s for this client.
+    pub require_message_authenticator: Option<bool>,
+}
+
+/// `[dae]`: the Dynamic Authorization server (RFC 5176: Disconnect-Request, CoA-Request).
+///
+/// ```toml
+/// [dae]
+/// listen = "0.0.0.0:3799"
+/// require_message_authenticator = true  # BlastRADIUS, CVE-2024-3596 (default true)
+/// require_event_timestamp = false       # RFC 5176 §6.3 (default false)
+/// window = "300s"                       # Event-Timestamp and duplicate window
+/// [[dae.client]]
+/// address = "192.0.2.10"                # or a prefix, "192.0.2.0/28"
+/// secret = "coa-secret"
+/// ```
+///
+/// The first `[[dae.client]]` whose `address` holds a request's source decides its secret;
+/// a source that none holds is ignored. NAS identification attributes in a request are
+/// checked against `[radius] nas_identifier` / `nas_ip_address` and the `listen` address
+/// ([`crate::radius::dae`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaeConfig {
+    /// `listen`: the UDP address and port.
+    pub listen: SocketAddr,
+    /// `require_message_authenticator`: discard requests without a Message-Authenticator.
+    pub require_message_authenticator: bool,
+    /// `require_event_timestamp`: discard requests without an Event-Timestamp.
+    pub require_event_timestamp: bool,
+    /// `window`: how far an Event-Timestamp may be from our clock, and how long an answer
+    /// is kept for retransmissions (the same window, RFC 5176 §6.3).
+    pub window: Duration,
+    /// `client`, in file order; at least one.
+    pub clients: Vec<DaeClientConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaeClient {
+    address: Spanned<String>,
+    secret: Spanned<String>,
+    require_message_authenticator: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDae {
+    listen: S<String>,
+    require_message_authenticator: Option<bool>,
+    require_event_timestamp: Option<bool>,
+    window: S<String>,
+    #[serde(default)]
+    client: Vec<RawDaeClient>,
+}
+
+impl RawDae {
+    fn validate(&self, src: &Source<'_>) -> Result<DaeConfig, ConfigError> {
+        let listen = match &self.listen {
+            None => DEFAULT_DAE_LISTEN,
+            Some(v) => match v.get_ref().parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 => a,
+                Ok(_) => return Err(src.invalid(v.span(), "dae.listen", "port must not be 0")),
+                Err(_) => {
+                    return Err(src.invalid(
+                        v.span(),
+                        "dae.listen",
+                        format!(
+                            "{:?} is not an address and port such as \"0.0.0.0:3799\"",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+        let window = duration(
+            src,
+            "dae.window",
+            &self.window,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )?
+        .unwrap_or(DEFAULT_DAE_WINDOW);
+        let mut clients = Vec::with_capacity(self.client.len());
+        for (i, c) in self.client.iter().enumerate() {
+            let address = parse_prefix(c.address.get_ref())
+                .map_err(|m| src.invalid(c.address.span(), &format!("dae.client[{i}].address"), m))?;
+            if c.secret.get_ref().is_empty() {
+                return Err(src.invalid(
+                    c.secret.span(),
+                    &format!("dae.client[{i}].secret"),
+                    "must not be empty",
+                ));
+            }
+            clients.push(DaeClientConfig {
+                address,
+                secret: Secret::new(c.secret.get_ref().as_bytes().to_vec()),
+                require_message_authenticator: c.require_message_authenticator,
+            });
+        }
+        if clients.is_empty() {
+            let span = self.listen.as_ref().map_or(0..0, Spanned::span);
+            return Err(src.invalid(
+                span,
+                "dae",
+                "needs at least one [[dae.client]]: without one every request is ignored",
+            ));
+        }
+        Ok(DaeConfig {
+            listen,
+            require_message_authenticator: self.require_message_authenticator.unwrap_or(true),
+            require_event_timestamp: self.require_event_timestamp.unwrap_or(false),
+            window,
+            clients,
+        })
+    }
 }
 
 #[cfg(test)]
