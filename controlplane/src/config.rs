@@ -1942,8 +1942,7 @@ fn check_aaa(
 // [dae] (#7): the RFC 5176 Dynamic Authorization server
 
 /// Default `[dae] listen`: every IPv4 address, port 3799 (RFC 5176 §2.3).
-pub const DEFAULT_DAE_LISTEN: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3799);
+pub const DEFAULT_DAE_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3799);
 /// Default `[dae] window`: the Event-Timestamp and duplicate-detection window (RFC 5176
 /// §6.3: "A default time window of 300 seconds should be adequate").
 pub const DEFAULT_DAE_WINDOW: Duration = Duration::from_secs(300);
@@ -2039,8 +2038,9 @@ impl RawDae {
         .unwrap_or(DEFAULT_DAE_WINDOW);
         let mut clients = Vec::with_capacity(self.client.len());
         for (i, c) in self.client.iter().enumerate() {
-            let address = parse_prefix(c.address.get_ref())
-                .map_err(|m| src.invalid(c.address.span(), &format!("dae.client[{i}].address"), m))?;
+            let address = parse_prefix(c.address.get_ref()).map_err(|m| {
+                src.invalid(c.address.span(), &format!("dae.client[{i}].address"), m)
+            })?;
             if c.secret.get_ref().is_empty() {
                 return Err(src.invalid(
                     c.secret.span(),
@@ -2095,6 +2095,74 @@ mod tests {
         );
         assert_eq!(e.kind, kind, "{shown}");
         e
+    }
+
+    #[test]
+    fn dae_section() {
+        let c = Config::from_toml_str(
+            r#"
+[dae]
+listen = "127.0.0.1:3799"
+require_event_timestamp = true
+window = "60s"
+[[dae.client]]
+address = "192.0.2.10"
+secret = "s1"
+[[dae.client]]
+address = "198.51.100.0/24"
+secret = "s2"
+require_message_authenticator = false
+"#,
+            "xlnsd.toml",
+        )
+        .unwrap();
+        let d = c.dae.unwrap();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:3799");
+        assert!(d.require_message_authenticator, "required by default");
+        assert!(d.require_event_timestamp);
+        assert_eq!(d.window, Duration::from_secs(60));
+        assert_eq!(d.clients[0].address.to_string(), "192.0.2.10/32");
+        assert_eq!(d.clients[1].require_message_authenticator, Some(false));
+        let d = Config::from_toml_str("[[dae.client]]\naddress = \"::1\"\nsecret = \"x\"\n", "x")
+            .unwrap()
+            .dae
+            .unwrap();
+        assert_eq!(d.listen, DEFAULT_DAE_LISTEN);
+        assert_eq!(d.window, DEFAULT_DAE_WINDOW);
+        assert!(!d.require_event_timestamp);
+        assert_eq!(Config::default().dae, None);
+    }
+
+    #[test]
+    fn dae_errors() {
+        for (text, prefix) in [
+            (
+                "[dae]\nlisten = \"127.0.0.1:3799\"\n",
+                "xlnsd.toml:2:10: dae: needs at least one [[dae.client]]",
+            ),
+            (
+                "[[dae.client]]\naddress = \"10.0.0.1/8\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:11: dae.client[0].address: \"10.0.0.1/8\" has host bits set",
+            ),
+            (
+                "[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"\"\n",
+                "xlnsd.toml:3:10: dae.client[0].secret: must not be empty",
+            ),
+            (
+                "[dae]\nwindow = \"0s\"\n[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:10: dae.window: must be between 1s and 1h",
+            ),
+            (
+                "[dae]\nlisten = \"127.0.0.1\"\n[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:10: dae.listen:",
+            ),
+        ] {
+            let shown = err(text).to_string();
+            assert!(
+                shown.starts_with(prefix),
+                "{shown:?} does not start with {prefix:?}"
+            );
+        }
     }
 
     #[test]
@@ -3013,6 +3081,7 @@ renegotiate_lcp = true
         let c = Config::load(path).unwrap();
         assert!(!c.lacs.is_empty());
         assert!(!c.l2tp.accept_unknown_lacs);
+        assert_eq!(c.dae.map(|d| d.clients.len()), Some(1));
     }
 }
 

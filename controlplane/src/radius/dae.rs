@@ -319,7 +319,9 @@ impl Selector {
         !self.is_empty()
             && bytes(&self.acct_session_id, session.acct_session_id)
             && bytes(&self.user_name, session.user_name)
-            && self.framed_ip.is_none_or(|ip| session.framed_ip == Some(ip))
+            && self
+                .framed_ip
+                .is_none_or(|ip| session.framed_ip == Some(ip))
             && self.nas_port.is_none_or(|p| session.nas_port == p)
             && bytes(&self.calling_station_id, session.calling_station_id)
             && bytes(&self.called_station_id, session.called_station_id)
@@ -391,7 +393,7 @@ pub enum Received {
     /// sent to a retransmission.
     Reply(Vec<u8>),
     /// Apply the request, then [`Server::answer`] it.
-    Apply(Pending, Request),
+    Apply(Box<Pending>, Box<Request>),
 }
 
 /// Counters.
@@ -536,11 +538,10 @@ impl Server {
             }
             None => {}
             Some(None) => return self.ignore(IgnoreReason::Malformed),
-            Some(Some(ts)) => {
-                if u64::from(ts).abs_diff(unix_now) > self.config.window.as_secs() {
-                    return self.ignore(IgnoreReason::StaleEventTimestamp);
-                }
+            Some(Some(ts)) if u64::from(ts).abs_diff(unix_now) > self.config.window.as_secs() => {
+                return self.ignore(IgnoreReason::StaleEventTimestamp);
             }
+            Some(Some(_)) => {}
         }
         let token = self.next_token;
         self.next_token += 1;
@@ -571,7 +572,7 @@ impl Server {
                 .collect(),
         };
         match parse_request(kind, &repr.attributes, &self.config.nas) {
-            Ok(request) => Received::Apply(pending, request),
+            Ok(request) => Received::Apply(Box::new(pending), Box::new(request)),
             Err(cause) => match self.answer(&pending, Err(cause)) {
                 Some(reply) => Received::Reply(reply),
                 None => self.ignore(IgnoreReason::Malformed),
@@ -652,9 +653,7 @@ pub fn parse_request(
         match a.kind {
             attr::USER_NAME => single(&mut selector.user_name, a.value.clone())?,
             attr::ACCT_SESSION_ID => single(&mut selector.acct_session_id, a.value.clone())?,
-            attr::CALLING_STATION_ID => {
-                single(&mut selector.calling_station_id, a.value.clone())?
-            }
+            attr::CALLING_STATION_ID => single(&mut selector.calling_station_id, a.value.clone())?,
             attr::CALLED_STATION_ID => single(&mut selector.called_station_id, a.value.clone())?,
             attr::NAS_PORT => single(&mut selector.nas_port, u32_value(a)?)?,
             attr::FRAMED_IP_ADDRESS => {
@@ -727,8 +726,8 @@ pub fn parse_request(
                     .push(a.value.clone());
             }
             attr::VENDOR_SPECIFIC if coa => {
-                let (vendor, subs) =
-                    wire::parse_vendor_specific(&a.value).map_err(|_| ErrorCause::InvalidRequest)?;
+                let (vendor, subs) = wire::parse_vendor_specific(&a.value)
+                    .map_err(|_| ErrorCause::InvalidRequest)?;
                 for sub in subs {
                     let sub = sub.map_err(|_| ErrorCause::InvalidRequest)?;
                     let supported = matches!(

@@ -515,6 +515,9 @@ impl Shell {
                 Family::Counter(drops),
             ));
         }
+        if let Some(dae) = &self.dae_stats {
+            families.extend(super::dae::families(&dae.borrow()));
+        }
         Snapshot { families }
     }
 }

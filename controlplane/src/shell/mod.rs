@@ -12,6 +12,8 @@
 //!   |  one sleep_until(min of both heaps' tops): the only timer                  |
 //!   |  Aaa          (RADIUS: requests are spawned, answers come back through a   |
 //!   |               bounded channel, one more select! branch)                    |
+//!   |  dae          (RFC 5176 requests verified by their socket task, applied    |
+//!   |               here: one more select! branch)                               |
 //!   +-----------------------------------------------------------------------------+
 //!                          ^
 //!            shutdown signal (SIGINT / SIGTERM, or the caller's future)
@@ -30,6 +32,7 @@
 //! (a CHAP Failure, an LCP Terminate-Request) leave before its CDN.
 
 pub mod aaa;
+pub mod dae;
 pub mod dataplane;
 pub mod gate;
 pub mod metrics;
@@ -113,6 +116,9 @@ pub struct Shell {
     requests: Option<mpsc::Receiver<mgmt::Request>>,
     /// RADIUS (`[radius]`), if configured.
     aaa: Option<aaa::Aaa>,
+    /// Requests of the Dynamic Authorization server (`[dae]`), and its counters.
+    dae: Option<mpsc::Receiver<dae::Command>>,
+    dae_stats: Option<watch::Receiver<crate::radius::dae::Stats>>,
 }
 
 impl Shell {
@@ -154,6 +160,13 @@ impl Shell {
             }
             None => None,
         };
+        let (dae, dae_stats) = match &config.dae {
+            Some(d) => {
+                let (commands, stats) = dae::spawn(d, config.radius.as_ref()).await?;
+                (Some(commands), Some(stats))
+            }
+            None => (None, None),
+        };
         Ok(Shell {
             socket,
             endpoint: Endpoint::new(endpoint_config(config), seed),
@@ -167,6 +180,8 @@ impl Shell {
                 .radius
                 .as_ref()
                 .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
+            dae,
+            dae_stats,
         })
     }
 
@@ -187,6 +202,7 @@ impl Shell {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
         let mut requests = self.requests.take();
+        let mut dae_commands = self.dae.take();
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -208,6 +224,10 @@ impl Shell {
                     }
                 }
                 _ = sleep_until(deadline) => self.timeout(),
+                Some(command) = dae::recv(&mut dae_commands) => {
+                    let verdict = self.dynamic_authorization(&command.request);
+                    let _ = command.reply.send(verdict);
+                }
                 Some(answer) = aaa::recv(self.aaa.as_mut()) => {
                     self.ppp.verify_answer(
                         Instant::now(),

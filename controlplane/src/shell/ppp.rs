@@ -70,6 +70,7 @@ use crate::ppp::session::{
     DownReason, PROTOCOL_IPV4, PROTOCOL_IPV6, Phase, PppSession, SessionConfig, SessionEvent,
 };
 use crate::ppp::users::Users;
+use crate::radius::dae::{Change, RateLimits};
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
@@ -149,6 +150,8 @@ struct Entry {
     acct_session_id: Option<String>,
     /// What the Access-Accept said (Framed-Route, Class, ... for routing and accounting).
     reply: ReplyAttributes,
+    /// Rate limits of the last CoA-Request (RFC 5176), for the shaping issue.
+    rate_limits: RateLimits,
 }
 
 impl Entry {
@@ -439,6 +442,7 @@ impl PppSessions {
                 aaa,
                 acct_session_id: (aaa == AaaMode::Radius).then(|| self.ids.next_id()),
                 reply: ReplyAttributes::default(),
+                rate_limits: RateLimits::default(),
             },
         );
         self.service(now, key, endpoint);
@@ -612,6 +616,39 @@ impl PppSessions {
         }
         entry.ppp.handle_verify_result(id, result, now);
         self.service(now, key, endpoint);
+    }
+
+    /// A Dynamic Authorization change (RFC 5176 CoA-Request, or a Disconnect-Request's
+    /// Class): a Session-Timeout or Idle-Timeout present replaces the session's (`None`
+    /// inside removes it; the Session-Timeout counts from Up, so one already passed ends
+    /// the session at its next timer), Class replaces the Class echoed in accounting, the
+    /// rate limits are stored ([`PppSessions::rate_limits`]). `false` when the session has
+    /// no PPP state.
+    pub fn change_authorization(&mut self, key: SessionKey, change: &Change) -> bool {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        if let Some(timeout) = change.session_timeout {
+            entry.ppp.set_session_timeout(timeout);
+            entry.reply.session_timeout = timeout;
+        }
+        if let Some(timeout) = change.idle_timeout {
+            entry.ppp.set_idle_timeout(timeout);
+            entry.reply.idle_timeout = timeout;
+        }
+        if let Some(class) = &change.class {
+            entry.reply.class = class.clone();
+        }
+        if let Some(rates) = &change.rate_limits {
+            entry.rate_limits = rates.clone();
+        }
+        self.rearm(key);
+        true
+    }
+
+    /// The rate limits of the last CoA-Request of session `key`.
+    pub fn rate_limits(&self, key: SessionKey) -> Option<&RateLimits> {
+        self.sessions.get(&key).map(|e| &e.rate_limits)
     }
 
     /// The Access-Accept attributes of session `key` (empty for local users).

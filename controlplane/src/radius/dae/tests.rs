@@ -20,7 +20,8 @@ use proptest::prelude::*;
 
 const SECRET: &[u8] = b"coa-secret";
 const KAT_REQUEST: &str = "282a003c972c5a842e1415290070ff5ae5d652212c0a35463030303030310107616c69636521057073315012955e4a8a5c69a3ea9152fba2bb78b221";
-const KAT_ACK: &str = "292a002b69268ba3603856a58dc1d9b309e37fba210570733150121a7eafde5508490cee7ef13b4a5f1b5c";
+const KAT_ACK: &str =
+    "292a002b69268ba3603856a58dc1d9b309e37fba210570733150121a7eafde5508490cee7ef13b4a5f1b5c";
 const NOW_UNIX: u64 = 1_800_000_000;
 
 fn dac() -> SocketAddr {
@@ -75,7 +76,7 @@ fn by_session(id: &str) -> Vec<Attribute> {
 
 fn apply(received: Received) -> (Pending, Request) {
     match received {
-        Received::Apply(p, r) => (p, r),
+        Received::Apply(p, r) => (*p, *r),
         other => panic!("not applied: {other:?}"),
     }
 }
@@ -91,7 +92,10 @@ fn known_answer_disconnect_request_and_ack() {
     let req = hex::decode(KAT_REQUEST).unwrap();
     let (pending, request) = apply(server.handle(now, NOW_UNIX, dac(), &req));
     assert_eq!(request.kind, Kind::Disconnect);
-    assert_eq!(request.selector.acct_session_id.as_deref(), Some(&b"5F000001"[..]));
+    assert_eq!(
+        request.selector.acct_session_id.as_deref(),
+        Some(&b"5F000001"[..])
+    );
     assert_eq!(request.selector.user_name.as_deref(), Some(&b"alice"[..]));
     let ack = server.answer(&pending, Ok(1)).unwrap();
     assert_eq!(hex::encode(&ack), KAT_ACK);
@@ -170,14 +174,26 @@ fn unknown_client_wrong_secret_and_message_authenticator_are_ignored_and_counted
     );
     // The legacy client may omit it.
     let legacy: SocketAddr = "198.51.100.7:3000".parse().unwrap();
-    let old = request(Code::DisconnectRequest, 5, &by_session("A"), b"legacy", false);
+    let old = request(
+        Code::DisconnectRequest,
+        5,
+        &by_session("A"),
+        b"legacy",
+        false,
+    );
     assert!(matches!(
         server.handle(now, NOW_UNIX, legacy, &old),
         Received::Apply(..)
     ));
     // IPv4-mapped IPv6 sources are their IPv4 address.
     let mapped: SocketAddr = "[::ffff:198.51.100.7]:3000".parse().unwrap();
-    let old = request(Code::DisconnectRequest, 6, &by_session("A"), b"legacy", false);
+    let old = request(
+        Code::DisconnectRequest,
+        6,
+        &by_session("A"),
+        b"legacy",
+        false,
+    );
     assert!(matches!(
         server.handle(now, NOW_UNIX, mapped, &old),
         Received::Apply(..)
@@ -271,7 +287,10 @@ fn naks_carry_the_error_cause_and_echo_proxy_state() {
     let c = Code::CoaRequest;
     // Disconnect-Request: only identification attributes (RFC 5176 §3).
     assert_eq!(
-        nak(d, vec![user(), Attribute::integer(attr::SESSION_TIMEOUT, 5)]),
+        nak(
+            d,
+            vec![user(), Attribute::integer(attr::SESSION_TIMEOUT, 5)]
+        ),
         (Code::DisconnectNak, Some(401))
     );
     assert_eq!(
@@ -279,7 +298,10 @@ fn naks_carry_the_error_cause_and_echo_proxy_state() {
         (Code::DisconnectNak, Some(402))
     );
     assert_eq!(
-        nak(c, vec![user(), Attribute::new(attr::NAS_IDENTIFIER, &b"lns2"[..])]),
+        nak(
+            c,
+            vec![user(), Attribute::new(attr::NAS_IDENTIFIER, &b"lns2"[..])]
+        ),
         (Code::CoaNak, Some(403))
     );
     assert_eq!(
@@ -292,9 +314,15 @@ fn naks_carry_the_error_cause_and_echo_proxy_state() {
         ),
         (Code::CoaNak, Some(403))
     );
-    assert_eq!(nak(d, vec![user(), user()]), (Code::DisconnectNak, Some(404)));
     assert_eq!(
-        nak(c, vec![user(), Attribute::new(attr::SESSION_TIMEOUT, &b"\x01"[..])]),
+        nak(d, vec![user(), user()]),
+        (Code::DisconnectNak, Some(404))
+    );
+    assert_eq!(
+        nak(
+            c,
+            vec![user(), Attribute::new(attr::SESSION_TIMEOUT, &b"\x01"[..])]
+        ),
         (Code::CoaNak, Some(404))
     );
     // Service-Type "Authorize Only" (17) is not supported (RFC 5176 §3.2).
@@ -303,7 +331,10 @@ fn naks_carry_the_error_cause_and_echo_proxy_state() {
         (Code::CoaNak, Some(405))
     );
     assert_eq!(
-        nak(c, vec![user(), Attribute::new(extra_attr::FILTER_ID, &b""[..])]),
+        nak(
+            c,
+            vec![user(), Attribute::new(extra_attr::FILTER_ID, &b""[..])]
+        ),
         (Code::CoaNak, Some(407))
     );
     // Not tracked: Acct-Multi-Session-Id; an unknown vendor; Acct-Interim-Interval.
@@ -315,7 +346,10 @@ fn naks_carry_the_error_cause_and_echo_proxy_state() {
         (Code::CoaNak, Some(401))
     );
     assert_eq!(
-        nak(c, vec![user(), Attribute::vendor(9, 1, b"sub-qos-policy-in=x")]),
+        nak(
+            c,
+            vec![user(), Attribute::vendor(9, 1, b"sub-qos-policy-in=x")]
+        ),
         (Code::CoaNak, Some(401))
     );
     assert_eq!(
@@ -344,11 +378,7 @@ fn coa_changes_and_state_echo() {
         Attribute::integer(attr::SERVICE_TYPE, 2),
         Attribute::new(attr::CLASS, &b"gold"[..]),
         Attribute::new(extra_attr::FILTER_ID, &b"10M"[..]),
-        Attribute::vendor(
-            vendor::MIKROTIK,
-            vendor::MIKROTIK_RATE_LIMIT,
-            b"10M/20M",
-        ),
+        Attribute::vendor(vendor::MIKROTIK, vendor::MIKROTIK_RATE_LIMIT, b"10M/20M"),
         Attribute::vendor(
             vendor::WISPR,
             vendor::WISPR_BANDWIDTH_MAX_DOWN,
