@@ -204,11 +204,13 @@ pub enum IgnoreReason {
     StaleEventTimestamp,
     /// A retransmission of a request still being applied.
     InProgress,
+    /// The answer does not fit in 4096 octets (the request's Proxy-States filled it).
+    AnswerTooLong,
 }
 
 impl IgnoreReason {
     /// Every reason, in [`IgnoreReason::index`] order.
-    pub const ALL: [IgnoreReason; 9] = [
+    pub const ALL: [IgnoreReason; 10] = [
         IgnoreReason::Malformed,
         IgnoreReason::UnsupportedCode,
         IgnoreReason::UnknownClient,
@@ -218,6 +220,7 @@ impl IgnoreReason {
         IgnoreReason::MissingEventTimestamp,
         IgnoreReason::StaleEventTimestamp,
         IgnoreReason::InProgress,
+        IgnoreReason::AnswerTooLong,
     ];
 
     /// Position in [`IgnoreReason::ALL`].
@@ -232,6 +235,7 @@ impl IgnoreReason {
             IgnoreReason::MissingEventTimestamp => 6,
             IgnoreReason::StaleEventTimestamp => 7,
             IgnoreReason::InProgress => 8,
+            IgnoreReason::AnswerTooLong => 9,
         }
     }
 
@@ -247,6 +251,7 @@ impl IgnoreReason {
             IgnoreReason::MissingEventTimestamp => "missing_event_timestamp",
             IgnoreReason::StaleEventTimestamp => "stale_event_timestamp",
             IgnoreReason::InProgress => "in_progress",
+            IgnoreReason::AnswerTooLong => "answer_too_long",
         }
     }
 }
@@ -290,6 +295,33 @@ pub struct Selector {
     pub nas_port: Option<u32>,
     pub calling_station_id: Option<Vec<u8>>,
     pub called_station_id: Option<Vec<u8>>,
+}
+
+impl core::fmt::Display for Selector {
+    /// `Acct-Session-Id="..." User-Name="..." ...`, the attributes present, for logs.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        let mut parts = Vec::new();
+        if let Some(v) = &self.acct_session_id {
+            parts.push(format!("Acct-Session-Id={:?}", text(v)));
+        }
+        if let Some(v) = &self.user_name {
+            parts.push(format!("User-Name={:?}", text(v)));
+        }
+        if let Some(v) = self.framed_ip {
+            parts.push(format!("Framed-IP-Address={v}"));
+        }
+        if let Some(v) = self.nas_port {
+            parts.push(format!("NAS-Port={v}"));
+        }
+        if let Some(v) = &self.calling_station_id {
+            parts.push(format!("Calling-Station-Id={:?}", text(v)));
+        }
+        if let Some(v) = &self.called_station_id {
+            parts.push(format!("Called-Station-Id={:?}", text(v)));
+        }
+        f.write_str(&parts.join(" "))
+    }
 }
 
 /// What the shell knows of one session, for [`Selector::matches`].
@@ -575,15 +607,36 @@ impl Server {
             Ok(request) => Received::Apply(Box::new(pending), Box::new(request)),
             Err(cause) => match self.answer(&pending, Err(cause)) {
                 Some(reply) => Received::Reply(reply),
-                None => self.ignore(IgnoreReason::Malformed),
+                None => Received::Ignored(IgnoreReason::AnswerTooLong),
             },
         }
     }
 
     /// The signed answer to `pending` for `verdict` (ACK, or NAK with its Error-Cause),
-    /// kept for retransmissions of the request. `None` when it does not fit in a RADIUS
-    /// packet (the request's Proxy-States filled it).
+    /// kept for retransmissions of the request. `None` (counted as
+    /// [`IgnoreReason::AnswerTooLong`]) when it does not fit in a RADIUS packet (the
+    /// request's Proxy-States filled it).
     pub fn answer(&mut self, pending: &Pending, verdict: Verdict) -> Option<Vec<u8>> {
+        let answer = self.encode_answer(pending, verdict);
+        match &answer {
+            Some(bytes) => {
+                *self
+                    .stats
+                    .answered
+                    .entry((pending.kind, verdict.err()))
+                    .or_default() += 1;
+                if let Some(cached) = self.cache.get_mut(&(pending.from, pending.identifier))
+                    && cached.token == pending.token
+                {
+                    cached.answer = Some(bytes.clone());
+                }
+            }
+            None => self.stats.ignored[IgnoreReason::AnswerTooLong.index()] += 1,
+        }
+        answer
+    }
+
+    fn encode_answer(&self, pending: &Pending, verdict: Verdict) -> Option<Vec<u8>> {
         let mut attributes = pending.echo.clone();
         let code = match verdict {
             Ok(_) => pending.kind.ack(),
@@ -605,16 +658,6 @@ impl Server {
         let mut bytes = repr.to_bytes().ok()?;
         let secret = &self.config.clients.get(pending.client)?.secret;
         wire::sign_response(&mut bytes, &pending.authenticator, secret).ok()?;
-        *self
-            .stats
-            .answered
-            .entry((pending.kind, verdict.err()))
-            .or_default() += 1;
-        if let Some(cached) = self.cache.get_mut(&(pending.from, pending.identifier))
-            && cached.token == pending.token
-        {
-            cached.answer = Some(bytes.clone());
-        }
         Some(bytes)
     }
 }

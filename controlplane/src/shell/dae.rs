@@ -152,7 +152,7 @@ pub async fn serve(
                     }
                     Received::Reply(bytes) => send(&socket, Some(bytes), from).await,
                     Received::Apply(pending, request) => {
-                        info!(%from, kind = pending.kind.label(), selector = ?request.selector, "DAE request");
+                        info!(%from, kind = pending.kind.label(), selector = %request.selector, "DAE request");
                         let (reply, answer) = oneshot::channel();
                         match commands.try_send(Command { request: *request, reply }) {
                             Ok(()) => {

@@ -446,6 +446,13 @@ fn selector_matching() {
         called_station_id: None,
     };
     assert!(!Selector::default().matches(&view), "empty matches nothing");
+    let shown = Selector {
+        user_name: Some(b"alice".to_vec()),
+        nas_port: Some(12),
+        ..Selector::default()
+    }
+    .to_string();
+    assert_eq!(shown, "User-Name=\"alice\" NAS-Port=12");
     let s = |f: &dyn Fn(&mut Selector)| {
         let mut sel = Selector::default();
         f(&mut sel);
@@ -503,4 +510,30 @@ proptest! {
             Received::Ignored(_) => {}
         }
     }
+}
+
+#[test]
+fn an_answer_that_cannot_fit_is_counted() {
+    let mut server = Server::new(config());
+    let now = Instant::now();
+    // Proxy-States fill a request of 4096 octets without Message-Authenticator (the legacy
+    // client); the answer adds Message-Authenticator and Error-Cause and cannot fit.
+    let mut attrs = vec![Attribute::new(attr::USER_NAME, &b"u"[..])];
+    attrs.push(Attribute::new(attr::SESSION_TIMEOUT, &b"bad"[..]));
+    for _ in 0..15 {
+        attrs.push(Attribute::new(attr::PROXY_STATE, vec![7u8; 253]));
+    }
+    attrs.push(Attribute::new(attr::PROXY_STATE, vec![7u8; 241]));
+    let bytes = request(Code::CoaRequest, 1, &attrs, b"legacy", false);
+    assert_eq!(bytes.len(), 4096);
+    let legacy: SocketAddr = "198.51.100.7:3000".parse().unwrap();
+    assert_eq!(
+        server.handle(now, NOW_UNIX, legacy, &bytes),
+        Received::Ignored(IgnoreReason::AnswerTooLong)
+    );
+    assert_eq!(
+        server.stats().ignored[IgnoreReason::AnswerTooLong.index()],
+        1
+    );
+    assert!(server.stats().answered.is_empty());
 }
