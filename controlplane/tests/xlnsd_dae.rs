@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use freeradius::{FreeRadius, SECRET};
-use live::{Daemon, Lac, cdn_result, free_udp_port, value};
+use live::{Daemon, Lac, cdn_result, free_udp_port, promtool_check, value};
 
 const DAE_SECRET: &str = "dae-test-secret";
 /// papuser's and msuser's Framed-IP-Address in FreeRADIUS' users file.
@@ -30,6 +30,8 @@ struct Lab {
     xlnsd: Daemon,
     lac: Lac,
     dae: SocketAddr,
+    /// When the LAC saw every session up.
+    up_at: Instant,
 }
 
 impl Lab {
@@ -92,6 +94,7 @@ secret = "{DAE_SECRET}"
             xlnsd,
             lac,
             dae,
+            up_at: Instant::now(),
         })
     }
 
@@ -139,10 +142,12 @@ secret = "{DAE_SECRET}"
         )
     }
 
-    /// Pumps the LAC for a metrics snapshot period and scrapes.
+    /// Pumps the LAC for a metrics snapshot period, scrapes, and checks the format.
     fn metrics(&mut self) -> String {
         self.lac.pump(Duration::from_millis(1300));
-        self.xlnsd.scrape()
+        let text = self.xlnsd.scrape();
+        promtool_check(&text);
+        text
     }
 }
 
@@ -254,13 +259,15 @@ fn coa_session_timeout_ends_the_session_when_it_expires() {
     let ms = lab.lac.key_of(MS_ADDRESS);
     let pap = lab.lac.key_of(PAP_ADDRESS);
     let id = lab.acct_session_id(MS_ADDRESS);
-    // msuser's Access-Accept said Session-Timeout 1800; the CoA makes it 6 s (from Up).
+    // msuser's Access-Accept said Session-Timeout 1800; the CoA makes it end 5 s from now
+    // (Session-Timeout counts from Up).
+    let timeout = lab.up_at.elapsed().as_secs() + 5;
     let asked = Instant::now();
     let out = lab.radclient(
         "coa",
         DAE_SECRET,
         &format!(
-            "Acct-Session-Id = \"{id}\"\nSession-Timeout = 6\nIdle-Timeout = 3600\n\
+            "Acct-Session-Id = \"{id}\"\nSession-Timeout = {timeout}\nIdle-Timeout = 3600\n\
              Filter-Id = \"rate-10M\"\nMessage-Authenticator = 0x00\n"
         ),
     );

@@ -7,12 +7,11 @@
 #[path = "support/live.rs"]
 mod live;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use live::{Lac, ctl, ctl_json, free_port, scrape, value};
+use live::{Lac, ctl, ctl_json, free_port, promtool_check, scrape, value};
 use xlns_controlplane::l2tp::endpoint::{EndpointConfig, TunnelParams};
 use xlns_controlplane::l2tp::session::OutgoingCall;
 use xlns_controlplane::ppp::session::Credentials;
@@ -115,29 +114,7 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
         let sample = format!("xlns_setup_latency_seconds_count{{phase=\"{phase}\"}}");
         assert_eq!(value(&text, &sample), 2.0, "{phase}");
     }
-    if let Ok(mut promtool) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        promtool
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = promtool.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool: {}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        eprintln!("promtool not installed: metrics format not checked");
-    }
+    promtool_check(&text);
 
     // xlnsctl: every command.
     let tunnels = ctl_json(&socket, &["show", "tunnels"]);
