@@ -172,6 +172,9 @@ fn coa_change_replaces_session_timeout_class_and_rate_limits() {
     sim.dial(&[("papuser", "pap-pass")]);
     sim.run_for(Duration::from_secs(5));
     let key = sim.ppp.keys().next().unwrap();
+    let id = sim.ppp.acct_session_id(key).unwrap().to_owned();
+    assert_eq!(sim.ppp.session_by_acct_session_id(id.as_bytes()), Some(key));
+    assert_eq!(sim.ppp.session_by_acct_session_id(b"nope"), None);
     // papuser: Session-Timeout 3600, Idle-Timeout 600, Class "class-pap".
     let rates = RateLimits {
         filter_ids: vec![b"10M".to_vec()],
@@ -202,6 +205,7 @@ fn coa_change_replaces_session_timeout_class_and_rate_limits() {
     let call = sim.calls.values().next().unwrap();
     assert_eq!(call.ppp_down, Some(DownReason::LcpTerminated), "{call:?}");
     assert_eq!(cdn_result(&call.cdn).map(|c| c.0), Some(3));
-    // An unknown session is not changed.
+    // A session gone is not changed, nor found.
     assert!(!sim.ppp.change_authorization(key, &change));
+    assert_eq!(sim.ppp.session_by_acct_session_id(id.as_bytes()), None);
 }

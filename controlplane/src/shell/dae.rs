@@ -26,8 +26,9 @@
 //!   Access-Accept's is: RFC 2865 §5.27 limits the whole session; a value already passed
 //!   ends it at once), Idle-Timeout, Class and the rate limits replace the session's
 //!   ([`PppSessions::change_authorization`](super::ppp::PppSessions::change_authorization)).
-//! * No session matched: NAK 503. Sessions are matched by a scan over the sessions with
-//!   PPP state (a request is rare; the scan is O(sessions)).
+//! * No session matched: NAK 503. A request with Acct-Session-Id finds its session
+//!   through an index; any other is matched by a scan over the sessions with PPP state
+//!   (O(sessions), in the control task).
 //! * Counters go to the control task through a `watch` channel after every datagram and
 //!   become `xlns_dae_*` metrics ([`families`]).
 
@@ -247,9 +248,18 @@ impl Shell {
     /// Applies a verified request (in the control task); see the module documentation.
     pub(crate) fn dynamic_authorization(&mut self, request: &Request) -> Verdict {
         let now = Instant::now();
-        let keys: Vec<SessionKey> = self
-            .ppp
-            .keys()
+        // Acct-Session-Id (RFC 5176 §3: SHOULD be present) finds the session in O(1);
+        // otherwise every session is looked at.
+        let candidates: Vec<SessionKey> = match &request.selector.acct_session_id {
+            Some(id) => self
+                .ppp
+                .session_by_acct_session_id(id)
+                .into_iter()
+                .collect(),
+            None => self.ppp.keys().collect(),
+        };
+        let keys: Vec<SessionKey> = candidates
+            .into_iter()
             .filter(|key| {
                 let record = self.telemetry.sessions.get(key);
                 let call = self.endpoint.session_info(*key).map(|(_, call)| call);

@@ -178,6 +178,8 @@ pub struct PppSessions {
     /// RADIUS verifications for the shell to send ([`PppSessions::poll_verify`]).
     verify: VecDeque<(SessionKey, VerifyRequest)>,
     ids: SessionIds,
+    /// Sessions by Acct-Session-Id (RFC 5176 requests name them so).
+    by_acct_session_id: HashMap<String, SessionKey>,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -358,6 +360,7 @@ impl PppSessions {
             notes: VecDeque::new(),
             verify: VecDeque::new(),
             ids: SessionIds::new(),
+            by_acct_session_id: HashMap::new(),
         }
     }
 
@@ -430,6 +433,10 @@ impl PppSessions {
         let proxy = proxy_info(info);
         ppp.start(now, proxy.as_ref());
         self.stats.sessions_started += 1;
+        let acct_session_id = (aaa == AaaMode::Radius).then(|| self.ids.next_id());
+        if let Some(id) = &acct_session_id {
+            self.by_acct_session_id.insert(id.clone(), key);
+        }
         self.sessions.insert(
             key,
             Entry {
@@ -440,7 +447,7 @@ impl PppSessions {
                 linger: None,
                 phase: Phase::Dead,
                 aaa,
-                acct_session_id: (aaa == AaaMode::Radius).then(|| self.ids.next_id()),
+                acct_session_id,
                 reply: ReplyAttributes::default(),
                 rate_limits: RateLimits::default(),
             },
@@ -497,8 +504,7 @@ impl PppSessions {
         };
         if entry.linger.is_some() {
             // The LAC cleared the call after its peer's LCP Terminate-Request.
-            self.sessions.remove(&key);
-            self.compact();
+            self.free(key);
             return;
         }
         entry.ppp.lower_down(now);
@@ -659,6 +665,12 @@ impl PppSessions {
     /// The sessions with PPP state.
     pub fn keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
         self.sessions.keys().copied()
+    }
+
+    /// The session whose Acct-Session-Id is `id`, in O(1).
+    pub fn session_by_acct_session_id(&self, id: &[u8]) -> Option<SessionKey> {
+        let id = std::str::from_utf8(id).ok()?;
+        self.by_acct_session_id.get(id).copied()
     }
 
     /// The Acct-Session-Id of session `key` (RADIUS sessions).
@@ -851,6 +863,9 @@ impl PppSessions {
 
     fn free(&mut self, key: SessionKey) {
         if let Some(entry) = self.sessions.remove(&key) {
+            if let Some(id) = &entry.acct_session_id {
+                self.by_acct_session_id.remove(id);
+            }
             debug!(counters = ?entry.ppp.counters(), "ppp session freed");
         }
         self.compact();
