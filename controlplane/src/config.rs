@@ -37,6 +37,7 @@
 //! [[lac]]           # per-LAC policy, first match in file order wins
 //! [dataplane]       # the shared-memory segment of the AF_XDP data plane (absent: none)
 //! [radius]          # RADIUS servers, NAS attributes, accounting spool (absent: local only)
+//! [dae]             # RFC 5176 CoA / Disconnect server and its clients (absent: none)
 //! ```
 //!
 //! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
@@ -171,6 +172,8 @@ pub struct Config {
     /// `[radius]`: RADIUS authentication and accounting (#7); `None`: the section is
     /// absent, every session authenticates locally.
     pub radius: Option<RadiusConfig>,
+    /// `[dae]`: the RFC 5176 Dynamic Authorization server (#7); `None`: absent.
+    pub dae: Option<DaeConfig>,
 }
 
 /// Default `[dataplane] shm`.
@@ -533,6 +536,7 @@ struct RawConfig {
     #[serde(default)]
     management: RawManagement,
     radius: Option<RawRadius>,
+    dae: Option<RawDae>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -675,6 +679,10 @@ impl RawConfig {
             dataplane,
             management: self.management.validate(src)?,
             radius,
+            dae: match &self.dae {
+                None => None,
+                Some(raw) => Some(raw.validate(src)?),
+            },
         })
     }
 }
@@ -1539,6 +1547,140 @@ fn check_aaa(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------
+// [dae] (#7): the RFC 5176 Dynamic Authorization server
+
+/// Default `[dae] listen`: every IPv4 address, port 3799 (RFC 5176 §2.3).
+pub const DEFAULT_DAE_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3799);
+/// Default `[dae] window`: the Event-Timestamp and duplicate-detection window (RFC 5176
+/// §6.3: "A default time window of 300 seconds should be adequate").
+pub const DEFAULT_DAE_WINDOW: Duration = Duration::from_secs(300);
+
+/// One `[[dae.client]]`: a Dynamic Authorization Client allowed to send us requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaeClientConfig {
+    /// `address`: the client's address or prefix (a bare address is a /32 or /128).
+    pub address: IpNet,
+    /// `secret`: the shared secret, not empty.
+    pub secret: Secret,
+    /// `require_message_authenticator`: overrides `[dae]`'s for this client.
+    pub require_message_authenticator: Option<bool>,
+}
+
+/// `[dae]`: the Dynamic Authorization server (RFC 5176: Disconnect-Request, CoA-Request).
+///
+/// ```toml
+/// [dae]
+/// listen = "0.0.0.0:3799"
+/// require_message_authenticator = true  # BlastRADIUS, CVE-2024-3596 (default true)
+/// require_event_timestamp = false       # RFC 5176 §6.3 (default false)
+/// window = "300s"                       # Event-Timestamp and duplicate window
+/// [[dae.client]]
+/// address = "192.0.2.10"                # or a prefix, "192.0.2.0/28"
+/// secret = "coa-secret"
+/// ```
+///
+/// The first `[[dae.client]]` whose `address` holds a request's source decides its secret;
+/// a source that none holds is ignored. NAS identification attributes in a request are
+/// checked against `[radius] nas_identifier` / `nas_ip_address` and the `listen` address
+/// ([`crate::radius::dae`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaeConfig {
+    /// `listen`: the UDP address and port.
+    pub listen: SocketAddr,
+    /// `require_message_authenticator`: discard requests without a Message-Authenticator.
+    pub require_message_authenticator: bool,
+    /// `require_event_timestamp`: discard requests without an Event-Timestamp.
+    pub require_event_timestamp: bool,
+    /// `window`: how far an Event-Timestamp may be from our clock, and how long an answer
+    /// is kept for retransmissions (the same window, RFC 5176 §6.3).
+    pub window: Duration,
+    /// `client`, in file order; at least one.
+    pub clients: Vec<DaeClientConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaeClient {
+    address: Spanned<String>,
+    secret: Spanned<String>,
+    require_message_authenticator: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDae {
+    listen: S<String>,
+    require_message_authenticator: Option<bool>,
+    require_event_timestamp: Option<bool>,
+    window: S<String>,
+    #[serde(default)]
+    client: Vec<RawDaeClient>,
+}
+
+impl RawDae {
+    fn validate(&self, src: &Source<'_>) -> Result<DaeConfig, ConfigError> {
+        let listen = match &self.listen {
+            None => DEFAULT_DAE_LISTEN,
+            Some(v) => match v.get_ref().parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 => a,
+                Ok(_) => return Err(src.invalid(v.span(), "dae.listen", "port must not be 0")),
+                Err(_) => {
+                    return Err(src.invalid(
+                        v.span(),
+                        "dae.listen",
+                        format!(
+                            "{:?} is not an address and port such as \"0.0.0.0:3799\"",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+        let window = duration(
+            src,
+            "dae.window",
+            &self.window,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )?
+        .unwrap_or(DEFAULT_DAE_WINDOW);
+        let mut clients = Vec::with_capacity(self.client.len());
+        for (i, c) in self.client.iter().enumerate() {
+            let address = parse_prefix(c.address.get_ref()).map_err(|m| {
+                src.invalid(c.address.span(), &format!("dae.client[{i}].address"), m)
+            })?;
+            if c.secret.get_ref().is_empty() {
+                return Err(src.invalid(
+                    c.secret.span(),
+                    &format!("dae.client[{i}].secret"),
+                    "must not be empty",
+                ));
+            }
+            clients.push(DaeClientConfig {
+                address,
+                secret: Secret::new(c.secret.get_ref().as_bytes().to_vec()),
+                require_message_authenticator: c.require_message_authenticator,
+            });
+        }
+        if clients.is_empty() {
+            let span = self.listen.as_ref().map_or(0..0, Spanned::span);
+            return Err(src.invalid(
+                span,
+                "dae",
+                "needs at least one [[dae.client]]: without one every request is ignored",
+            ));
+        }
+        Ok(DaeConfig {
+            listen,
+            require_message_authenticator: self.require_message_authenticator.unwrap_or(true),
+            require_event_timestamp: self.require_event_timestamp.unwrap_or(false),
+            window,
+            clients,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -1562,6 +1704,74 @@ mod tests {
         );
         assert_eq!(e.kind, kind, "{shown}");
         e
+    }
+
+    #[test]
+    fn dae_section() {
+        let c = Config::from_toml_str(
+            r#"
+[dae]
+listen = "127.0.0.1:3799"
+require_event_timestamp = true
+window = "60s"
+[[dae.client]]
+address = "192.0.2.10"
+secret = "s1"
+[[dae.client]]
+address = "198.51.100.0/24"
+secret = "s2"
+require_message_authenticator = false
+"#,
+            "xlnsd.toml",
+        )
+        .unwrap();
+        let d = c.dae.unwrap();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:3799");
+        assert!(d.require_message_authenticator, "required by default");
+        assert!(d.require_event_timestamp);
+        assert_eq!(d.window, Duration::from_secs(60));
+        assert_eq!(d.clients[0].address.to_string(), "192.0.2.10/32");
+        assert_eq!(d.clients[1].require_message_authenticator, Some(false));
+        let d = Config::from_toml_str("[[dae.client]]\naddress = \"::1\"\nsecret = \"x\"\n", "x")
+            .unwrap()
+            .dae
+            .unwrap();
+        assert_eq!(d.listen, DEFAULT_DAE_LISTEN);
+        assert_eq!(d.window, DEFAULT_DAE_WINDOW);
+        assert!(!d.require_event_timestamp);
+        assert_eq!(Config::default().dae, None);
+    }
+
+    #[test]
+    fn dae_errors() {
+        for (text, prefix) in [
+            (
+                "[dae]\nlisten = \"127.0.0.1:3799\"\n",
+                "xlnsd.toml:2:10: dae: needs at least one [[dae.client]]",
+            ),
+            (
+                "[[dae.client]]\naddress = \"10.0.0.1/8\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:11: dae.client[0].address: \"10.0.0.1/8\" has host bits set",
+            ),
+            (
+                "[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"\"\n",
+                "xlnsd.toml:3:10: dae.client[0].secret: must not be empty",
+            ),
+            (
+                "[dae]\nwindow = \"0s\"\n[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:10: dae.window: must be between 1s and 1h",
+            ),
+            (
+                "[dae]\nlisten = \"127.0.0.1\"\n[[dae.client]]\naddress = \"10.0.0.1\"\nsecret = \"x\"\n",
+                "xlnsd.toml:2:10: dae.listen:",
+            ),
+        ] {
+            let shown = err(text).to_string();
+            assert!(
+                shown.starts_with(prefix),
+                "{shown:?} does not start with {prefix:?}"
+            );
+        }
     }
 
     #[test]
@@ -2502,6 +2712,7 @@ renegotiate_lcp = true
         let c = Config::load(path).unwrap();
         assert!(!c.lacs.is_empty());
         assert!(!c.l2tp.accept_unknown_lacs);
+        assert_eq!(c.dae.map(|d| d.clients.len()), Some(1));
     }
 }
 

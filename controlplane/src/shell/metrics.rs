@@ -517,6 +517,9 @@ impl Shell {
         }
         families.extend(self.reload_families());
         self.radius_families(&mut families);
+        if let Some(dae) = &self.dae_stats {
+            families.extend(super::dae::families(&dae.borrow()));
+        }
         Snapshot { families }
     }
 

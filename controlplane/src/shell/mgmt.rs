@@ -305,6 +305,10 @@ impl Shell {
             };
             obj.insert("iccn_ms".into(), json!(ms(r.icrq_at, r.iccn_at)));
             obj.insert("ppp_up_ms".into(), json!(ms(r.icrq_at, r.up_at)));
+            obj.insert(
+                "acct_session_id".into(),
+                json!(self.ppp.acct_session_id(key)),
+            );
             if let Some(c) = self.ppp.dataplane().and_then(|d| d.counters(key)) {
                 obj.insert("up_packets".into(), json!(c.up_packets));
                 obj.insert("up_bytes".into(), json!(c.up_bytes));

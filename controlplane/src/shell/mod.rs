@@ -12,6 +12,8 @@
 //!   |  one sleep_until(min of both heaps' tops): the only timer                  |
 //!   |  Aaa          (RADIUS: requests are spawned, answers come back through a   |
 //!   |               bounded channel, one more select! branch)                    |
+//!   |  dae          (RFC 5176 requests verified by their socket task, applied    |
+//!   |               here: one more select! branch)                               |
 //!   +-----------------------------------------------------------------------------+
 //!                          ^
 //!            shutdown signal (SIGINT / SIGTERM, or the caller's future)
@@ -31,6 +33,7 @@
 
 pub mod aaa;
 pub mod acct;
+pub mod dae;
 pub mod dataplane;
 pub mod gate;
 pub mod metrics;
@@ -119,6 +122,9 @@ pub struct Shell {
     reload: reload::Reloader,
     /// RADIUS accounting (`[radius]` with an `acct_server`).
     acct: Option<acct::Accounting>,
+    /// Requests of the Dynamic Authorization server (`[dae]`), and its counters.
+    dae: Option<mpsc::Receiver<dae::Command>>,
+    dae_stats: Option<watch::Receiver<crate::radius::dae::Stats>>,
 }
 
 impl Shell {
@@ -172,6 +178,13 @@ impl Shell {
             }
             None => None,
         };
+        let (dae, dae_stats) = match &config.dae {
+            Some(d) => {
+                let (commands, stats) = dae::spawn(d, config.radius.as_ref()).await?;
+                (Some(commands), Some(stats))
+            }
+            None => (None, None),
+        };
         Ok(Shell {
             socket,
             endpoint: Endpoint::new(endpoint_config(config), seed),
@@ -187,6 +200,8 @@ impl Shell {
                 .map(|radius| aaa::Aaa::new(radius, &config.lacs)),
             reload: reload::Reloader::new(config),
             acct,
+            dae,
+            dae_stats,
         })
     }
 
@@ -208,6 +223,7 @@ impl Shell {
         let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
         let mut requests = self.requests.take();
         let mut reloads = self.reload.trigger.take();
+        let mut dae_commands = self.dae.take();
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -236,6 +252,10 @@ impl Shell {
                     if let Some(acct) = &mut self.acct {
                         acct.handle_answer(answer);
                     }
+                }
+                Some(command) = dae::recv(&mut dae_commands) => {
+                    let verdict = self.dynamic_authorization(&command.request);
+                    let _ = command.reply.send(verdict);
                 }
                 Some(answer) = aaa::recv(self.aaa.as_mut()) => {
                     self.ppp.verify_answer(

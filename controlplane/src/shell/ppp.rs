@@ -79,6 +79,7 @@ use crate::ppp::session::{
 };
 use crate::ppp::users::Users;
 use crate::radius::acct::Traffic;
+use crate::radius::dae::{Change, RateLimits};
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
@@ -198,6 +199,8 @@ struct Entry {
     accounting: bool,
     /// IPv4 / IPv6 frames that reached xlnsd's socket (the PPP path).
     socket_traffic: Traffic,
+    /// Rate limits of the last CoA-Request (RFC 5176), for the shaping issue.
+    rate_limits: RateLimits,
 }
 
 impl Entry {
@@ -226,6 +229,8 @@ pub struct PppSessions {
     ids: SessionIds,
     /// Accounting notes ([`PppSessions::poll_acct`]); `None`: accounting is off.
     acct: Option<VecDeque<AcctNote>>,
+    /// Sessions by Acct-Session-Id (RFC 5176 requests name them so).
+    by_acct_session_id: HashMap<String, SessionKey>,
 }
 
 /// The LNS session configuration that `config`'s `[ppp]` section describes (the LAC's
@@ -410,6 +415,7 @@ impl PppSessions {
             verify: VecDeque::new(),
             ids: SessionIds::new(),
             acct: None,
+            by_acct_session_id: HashMap::new(),
         }
     }
 
@@ -526,6 +532,10 @@ impl PppSessions {
         let proxy = proxy_info(info);
         ppp.start(now, proxy.as_ref());
         self.stats.sessions_started += 1;
+        // Every session gets an Acct-Session-Id: accounting (RFC 2866 §5.5) and dynamic
+        // authorization (RFC 5176 §3) name sessions by it, local or RADIUS-authenticated.
+        let acct_session_id = self.ids.next_id();
+        self.by_acct_session_id.insert(acct_session_id.clone(), key);
         self.sessions.insert(
             key,
             Entry {
@@ -536,11 +546,12 @@ impl PppSessions {
                 linger: None,
                 phase: Phase::Dead,
                 aaa,
-                acct_session_id: Some(self.ids.next_id()),
+                acct_session_id: Some(acct_session_id),
                 reply: ReplyAttributes::default(),
                 accounted: false,
                 accounting: true,
                 socket_traffic: Traffic::default(),
+                rate_limits: RateLimits::default(),
             },
         );
         self.service(now, key, endpoint);
@@ -599,8 +610,7 @@ impl PppSessions {
         };
         if entry.linger.is_some() {
             // The LAC cleared the call after its peer's LCP Terminate-Request.
-            self.sessions.remove(&key);
-            self.compact();
+            self.free(key);
             return;
         }
         entry.ppp.lower_down(now);
@@ -720,6 +730,39 @@ impl PppSessions {
         self.service(now, key, endpoint);
     }
 
+    /// A Dynamic Authorization change (RFC 5176 CoA-Request, or a Disconnect-Request's
+    /// Class): a Session-Timeout or Idle-Timeout present replaces the session's (`None`
+    /// inside removes it; the Session-Timeout counts from Up, so one already passed ends
+    /// the session at its next timer), Class replaces the Class echoed in accounting, the
+    /// rate limits are stored ([`PppSessions::rate_limits`]). `false` when the session has
+    /// no PPP state.
+    pub fn change_authorization(&mut self, key: SessionKey, change: &Change) -> bool {
+        let Some(entry) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        if let Some(timeout) = change.session_timeout {
+            entry.ppp.set_session_timeout(timeout);
+            entry.reply.session_timeout = timeout;
+        }
+        if let Some(timeout) = change.idle_timeout {
+            entry.ppp.set_idle_timeout(timeout);
+            entry.reply.idle_timeout = timeout;
+        }
+        if let Some(class) = &change.class {
+            entry.reply.class = class.clone();
+        }
+        if let Some(rates) = &change.rate_limits {
+            entry.rate_limits = rates.clone();
+        }
+        self.rearm(key);
+        true
+    }
+
+    /// The rate limits of the last CoA-Request of session `key`.
+    pub fn rate_limits(&self, key: SessionKey) -> Option<&RateLimits> {
+        self.sessions.get(&key).map(|e| &e.rate_limits)
+    }
+
     /// The Access-Accept attributes of session `key` (empty for local users).
     pub fn reply_attributes(&self, key: SessionKey) -> Option<&ReplyAttributes> {
         self.sessions.get(&key).map(|e| &e.reply)
@@ -728,6 +771,12 @@ impl PppSessions {
     /// The sessions with PPP state.
     pub fn keys(&self) -> impl Iterator<Item = SessionKey> + '_ {
         self.sessions.keys().copied()
+    }
+
+    /// The session whose Acct-Session-Id is `id`, in O(1).
+    pub fn session_by_acct_session_id(&self, id: &[u8]) -> Option<SessionKey> {
+        let id = std::str::from_utf8(id).ok()?;
+        self.by_acct_session_id.get(id).copied()
     }
 
     /// The Acct-Session-Id of session `key` (RADIUS sessions).
@@ -948,6 +997,9 @@ impl PppSessions {
 
     fn free(&mut self, key: SessionKey) {
         if let Some(entry) = self.sessions.remove(&key) {
+            if let Some(id) = &entry.acct_session_id {
+                self.by_acct_session_id.remove(id);
+            }
             debug!(counters = ?entry.ppp.counters(), "ppp session freed");
         }
         self.compact();

@@ -76,10 +76,20 @@ pub struct FreeRadius {
     pub acct: SocketAddr,
 }
 
-impl FreeRadius {
-    pub fn start(name: &str) -> Option<FreeRadius> {
-        let bin = freeradius_binary()?;
-        let dir = std::env::temp_dir().join(format!("xlns-fr-{name}-{}", std::process::id()));
+/// A configuration directory for FreeRADIUS (not started): `radiusd.conf` listening on
+/// 127.0.0.1 at `auth` / `acct`, the users file `users`. Started by [`FreeRadius::start`],
+/// or by a script in another network namespace (`freeradius -f -X -d <dir>`).
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub auth_port: u16,
+    pub acct_port: u16,
+}
+
+impl Prepared {
+    /// Writes the configuration of a FreeRADIUS named `name` with these `users` into a
+    /// fresh directory under `parent`.
+    pub fn write(parent: &Path, name: &str, users: &str) -> Prepared {
+        let dir = parent.join(format!("xlns-fr-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (auth_port, acct_port) = (free_udp_port(), free_udp_port());
@@ -190,7 +200,28 @@ server default {{
 "#
         );
         std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
-        std::fs::write(dir.join("users"), USERS).unwrap();
+        std::fs::write(dir.join("users"), users).unwrap();
+        Prepared {
+            dir,
+            auth_port,
+            acct_port,
+        }
+    }
+}
+
+impl FreeRadius {
+    pub fn start(name: &str) -> Option<FreeRadius> {
+        FreeRadius::start_with_users(name, USERS)
+    }
+
+    /// [`FreeRadius::start`] with another users file.
+    pub fn start_with_users(name: &str, users: &str) -> Option<FreeRadius> {
+        let bin = freeradius_binary()?;
+        let Prepared {
+            dir,
+            auth_port,
+            acct_port,
+        } = Prepared::write(&std::env::temp_dir(), name, users);
         let log = std::fs::File::create(dir.join("radiusd.log")).unwrap();
         let child = Command::new(bin)
             .args(["-f", "-X", "-d"])
