@@ -17,374 +17,29 @@
 
 #[path = "support/freeradius.rs"]
 mod freeradius;
+#[path = "support/sim.rs"]
+mod sim;
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use freeradius::{DetailRecord, FreeRadius, SECRET, detail_value};
-use xlns_controlplane::config::Config;
-use xlns_controlplane::l2tp::endpoint::{
-    Endpoint, EndpointConfig, Event, Gatekeeper, Role, SessionDecision, SessionKey, TunnelDecision,
-    TunnelId, TunnelParams, TunnelRequest,
-};
+use sim::Sim;
 use xlns_controlplane::l2tp::session::OutgoingCall;
-use xlns_controlplane::ppp::session::{
-    Credentials, DownReason, PppSession, SessionConfig, SessionEvent,
-};
-use xlns_controlplane::ppp::users::Users;
-use xlns_controlplane::shell::aaa::Aaa;
-use xlns_controlplane::shell::acct::{Accounting, Answer, unix_now};
-use xlns_controlplane::shell::dataplane::Publisher;
-use xlns_controlplane::shell::endpoint_config;
-use xlns_controlplane::shell::gate::Gate;
-use xlns_controlplane::shell::ppp::{PppSessions, traffic_of};
+use xlns_controlplane::ppp::session::DownReason;
 use xlns_dataplane::shm::Reader;
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
-struct OpenGate;
-
-impl Gatekeeper for OpenGate {
-    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
-        TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
-    }
-    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
-        SessionDecision::Accept
-    }
-    fn tunnel_closed(&mut self, _: TunnelId) {}
-    fn session_closed(&mut self, _: SessionKey) {}
-}
-
-struct Sim {
-    now: Instant,
-    lns: Endpoint,
-    gate: Gate,
-    ppp: PppSessions,
-    lac: Endpoint,
-    lns_addr: SocketAddr,
-    lac_addr: SocketAddr,
-    wire: VecDeque<(bool, Vec<u8>)>,
-    pending: VecDeque<Credentials>,
-    clients: HashMap<SessionKey, PppSession>,
-    up: HashMap<SessionKey, std::net::Ipv4Addr>,
-    aaa: Aaa,
-    acct: Accounting,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Sim {
-    fn new(config: &str, dataplane: bool) -> Sim {
-        let config = Config::from_toml_str(config, "sim.toml").unwrap();
-        let users = Users::parse("localuser local-pass\n", "users").unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let radius = config.radius.as_ref().unwrap();
-        let now = Instant::now();
-        let lns_addr: SocketAddr = "192.0.2.1:1701".parse().unwrap();
-        let mut ppp = PppSessions::new(&config, users, config.build_pools().unwrap());
-        ppp.enable_accounting();
-        if dataplane {
-            ppp.set_dataplane(
-                Publisher::open(config.dataplane.as_ref().unwrap(), lns_addr, now).unwrap(),
-            );
-        }
-        let (aaa, acct) = {
-            let _guard = rt.enter();
-            let ppp = &ppp;
-            (
-                Aaa::new(radius, &config.lacs),
-                Accounting::new(radius, &config.lacs, |tunnel, session| {
-                    ppp.orphan_traffic(SessionKey { tunnel, session }).is_some()
-                })
-                .unwrap(),
-            )
-        };
-        Sim {
-            now,
-            lns: Endpoint::new(endpoint_config(&config), 1),
-            gate: Gate::new(&config),
-            ppp,
-            lac: Endpoint::new(
-                EndpointConfig {
-                    role: Role::Lac,
-                    ..EndpointConfig::default()
-                },
-                7,
-            ),
-            lns_addr,
-            lac_addr: "192.0.2.2:1701".parse().unwrap(),
-            wire: VecDeque::new(),
-            pending: VecDeque::new(),
-            clients: HashMap::new(),
-            up: HashMap::new(),
-            aaa,
-            acct,
-            rt,
-        }
-    }
-
-    fn dial(&mut self, subscribers: &[(&str, &str)]) {
-        let tunnel = self
-            .lac
-            .open_tunnel(
-                self.now,
-                self.lns_addr,
-                TunnelParams::from_config(&EndpointConfig::default()),
-            )
-            .unwrap();
-        for (user, password) in subscribers {
-            self.pending.push_back(Credentials {
-                user: user.as_bytes().to_vec(),
-                password: (*password).to_owned(),
-            });
-            let call = OutgoingCall {
-                calling_number: Some(b"0612345678".to_vec()),
-                called_number: Some(b"4711".to_vec()),
-                tx_connect_speed: 100_000_000,
-                ..OutgoingCall::default()
-            };
-            self.lac.open_session(self.now, tunnel, call).unwrap();
-        }
-    }
-
-    /// The LNS's key of the session whose subscriber got `address`.
-    fn lns_key(&self, address: std::net::Ipv4Addr) -> SessionKey {
-        let lac_key = self
-            .up
-            .iter()
-            .find(|(_, a)| **a == address)
-            .map(|(k, _)| *k)
-            .unwrap();
-        self.ppp
-            .keys()
-            .find(|k| {
-                self.lns
-                    .session_info(*k)
-                    .is_some_and(|(_, c)| c.peer_session == lac_key.session)
-            })
-            .unwrap()
-    }
-
-    fn settle(&mut self) {
-        for _ in 0..10_000 {
-            let mut moved = false;
-            while let Some(tx) = self.ppp.poll_transmit() {
-                self.wire.push_back((false, tx.payload));
-            }
-            while let Some(tx) = self.lns.poll_transmit(self.now) {
-                self.wire.push_back((false, tx.payload));
-            }
-            while let Some(event) = self.lns.poll_event() {
-                moved = true;
-                match event {
-                    Event::SessionUp { key, info } => {
-                        self.gate.session_up(key);
-                        let mode = self.gate.proxy_mode(key);
-                        let aaa = self.aaa.mode_for(self.gate.lac_name(key));
-                        self.ppp
-                            .session_up_with(self.now, key, &info, mode, aaa, &mut self.lns);
-                        if !self.acct.accounts(self.gate.lac_name(key)) {
-                            self.ppp.skip_accounting(key);
-                        }
-                    }
-                    Event::SessionDown { key, reason } => {
-                        self.acct.core_mut().l2tp_down(key, &reason);
-                        self.ppp.session_down(self.now, key, &mut self.lns)
-                    }
-                    Event::TunnelUp { tunnel, .. } => self.gate.tunnel_up(tunnel),
-                    Event::TunnelDown { .. } => {}
-                }
-            }
-            moved |= self.radius();
-            self.pump_clients();
-            while let Some(tx) = self.lac.poll_transmit(self.now) {
-                self.wire.push_back((true, tx.payload));
-            }
-            while let Some(event) = self.lac.poll_event() {
-                moved = true;
-                match event {
-                    Event::SessionUp { key, .. } => {
-                        let credentials = self.pending.pop_front().unwrap();
-                        let mut client = PppSession::with_seed(
-                            SessionConfig {
-                                keepalive: None,
-                                ..SessionConfig::client(credentials)
-                            },
-                            u64::from(key.session),
-                        );
-                        client.start(self.now, None);
-                        self.clients.insert(key, client);
-                    }
-                    Event::SessionDown { key, .. } => {
-                        if let Some(mut client) = self.clients.remove(&key) {
-                            client.lower_down(self.now);
-                        }
-                    }
-                    Event::TunnelUp { .. } | Event::TunnelDown { .. } => {}
-                }
-            }
-            while let Some((to_lns, bytes)) = self.wire.pop_front() {
-                moved = true;
-                if to_lns {
-                    if let Some(data) =
-                        self.lns
-                            .handle_datagram(self.now, self.lac_addr, &bytes, &mut self.gate)
-                    {
-                        self.ppp
-                            .handle_frame(self.now, data.key, data.payload, &mut self.lns);
-                    }
-                } else if let Some(data) =
-                    self.lac
-                        .handle_datagram(self.now, self.lns_addr, &bytes, &mut OpenGate)
-                {
-                    let packet = Packet::new_checked(data.payload).unwrap();
-                    if let Some(client) = self.clients.get_mut(&data.key) {
-                        client.handle_frame(packet.protocol(), packet.payload(), self.now);
-                    }
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("the simulation does not settle");
-    }
-
-    fn pump_clients(&mut self) {
-        let keys: Vec<SessionKey> = self.clients.keys().copied().collect();
-        for key in keys {
-            let client = self.clients.get_mut(&key).unwrap();
-            while let Some((protocol, packet)) = client.poll_transmit() {
-                let header = HeaderRepr::for_sending(protocol, false, false);
-                let mut frame = vec![0u8; header.buffer_len()];
-                header.emit(&mut frame);
-                frame.extend_from_slice(&packet);
-                if let Some(tx) = self.lac.encapsulate(key, &frame) {
-                    self.wire.push_back((true, tx.payload));
-                }
-            }
-            while let Some(event) = client.poll_event() {
-                match event {
-                    SessionEvent::Up(up) => {
-                        self.up.insert(key, up.address);
-                    }
-                    SessionEvent::Down { .. } => {
-                        self.lac.close_session(self.now, key, 1, None);
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// Authentication through the real client, then accounting: notes booked, the spool
-    /// synced, every request sent and answered. Whether anything happened.
-    fn radius(&mut self) -> bool {
-        let mut sent = 0;
-        {
-            let _guard = self.rt.enter();
-            while let Some((key, request, id)) = self.ppp.poll_verify() {
-                let ctx = self.aaa.context(key, id, &self.lns, Some(self.lns_addr));
-                self.aaa.verify(key, request, &ctx);
-                sent += 1;
-            }
-        }
-        for _ in 0..sent {
-            let answer = self.rt.block_on(self.aaa.recv()).unwrap();
-            self.ppp.verify_answer(
-                self.now,
-                answer.key,
-                answer.id,
-                answer.result,
-                &mut self.lns,
-            );
-        }
-        let mut booked = false;
-        while let Some((tunnel, session, c)) = self
-            .ppp
-            .dataplane_mut()
-            .and_then(|d| d.poll_removed_orphan())
-        {
-            booked = true;
-            self.acct
-                .core_mut()
-                .orphan_gone(unix_now(), tunnel, session, &traffic_of(&c));
-        }
-        while let Some(note) = self.ppp.poll_acct() {
-            booked = true;
-            let (aaa, lns, local) = (&self.aaa, &self.lns, self.lns_addr);
-            self.acct.note(self.now, note, |key, id| {
-                aaa.context(key, Some(id.to_owned()), lns, Some(local))
-            });
-        }
-        self.flush_acct();
-        sent > 0 || booked
-    }
-
-    /// Sends what the spool holds and waits for every answer.
-    fn flush_acct(&mut self) {
-        loop {
-            {
-                let _guard = self.rt.enter();
-                self.acct.dispatch();
-            }
-            if self.acct.core().in_flight() == 0 {
-                return;
-            }
-            let answer = self
-                .rt
-                .block_on(async {
-                    tokio::time::timeout(Duration::from_secs(10), self.acct.recv()).await
-                })
-                .unwrap()
-                .unwrap();
-            assert_eq!(
-                answer.1,
-                Answer::Acknowledged,
-                "FreeRADIUS did not acknowledge a record"
-            );
-            self.acct.handle_answer(answer);
-        }
-    }
-
-    fn run_for(&mut self, duration: Duration) {
-        let until = self.now + duration;
-        loop {
-            self.settle();
-            let mut next = [
-                self.lns.poll_timeout(),
-                self.ppp.poll_timeout(),
-                self.lac.poll_timeout(),
-                self.acct.core().poll_timeout(),
-            ]
-            .into_iter()
-            .flatten()
-            .chain(self.clients.values().filter_map(PppSession::poll_timeout))
-            .min();
-            if next.is_none_or(|at| at > until) {
-                next = None;
-            }
-            let Some(at) = next else {
-                self.now = until;
-                return;
-            };
-            self.now = self.now.max(at);
-            self.lns.handle_timeout(self.now, &mut self.gate);
-            self.ppp.handle_timeout(self.now, &mut self.lns);
-            let ppp = &self.ppp;
-            self.acct
-                .core_mut()
-                .handle_timeout(self.now, unix_now(), |k| ppp.traffic(k));
-            self.lac.handle_timeout(self.now, &mut OpenGate);
-            for client in self.clients.values_mut() {
-                client.handle_timeout(self.now);
-            }
-        }
-    }
+/// The simulation of `support/sim.rs` with the local user of these tests and calls that
+/// carry Calling / Called Number and a connect speed.
+fn new_sim(config: &str) -> Sim {
+    let mut sim = Sim::new(config, "localuser local-pass\n");
+    sim.call = OutgoingCall {
+        calling_number: Some(b"0612345678".to_vec()),
+        called_number: Some(b"4711".to_vec()),
+        tx_connect_speed: 100_000_000,
+        ..OutgoingCall::default()
+    };
+    sim
 }
 
 fn config(fr: &FreeRadius, lac_aaa: &str, dataplane: &str) -> String {
@@ -495,12 +150,12 @@ fn start_interim_and_stop_reach_freeradius_with_the_data_plane_counters() {
         "[dataplane]\nshm = \"{shm}\"\nmax_sessions = 64\nmax_workers = 2\naccess_interface = \"{}\"\n",
         veth.0
     );
-    let mut sim = Sim::new(&config(&fr, "radius", &dataplane), true);
+    let mut sim = new_sim(&config(&fr, "radius", &dataplane));
     sim.dial(&[("papuser", "pap-pass")]);
     sim.run_for(Duration::from_secs(5));
     // papuser: Framed-IP-Address 10.11.12.13, Class "class-pap", Acct-Interim-Interval 300.
     let address = std::net::Ipv4Addr::new(10, 11, 12, 13);
-    assert_eq!(sim.up.values().copied().collect::<Vec<_>>(), vec![address]);
+    assert_eq!(sim.up_addresses(), vec![address]);
     let key = sim.lns_key(address);
     assert!(sim.ppp.dataplane().unwrap().is_published(key));
     let id = sim.ppp.acct_session_id(key).unwrap().to_owned();
@@ -613,24 +268,25 @@ fn local_sessions_are_accounted_and_a_shutdown_ends_with_accounting_off() {
     let Some(fr) = FreeRadius::start("acct-local") else {
         return;
     };
-    let mut sim = Sim::new(&config(&fr, "local", ""), false);
+    let mut sim = new_sim(&config(&fr, "local", ""));
     sim.dial(&[("localuser", "local-pass")]);
     sim.run_for(Duration::from_secs(5));
-    assert_eq!(sim.up.len(), 1);
-    assert_eq!(sim.aaa.stats().requests, 0, "authenticated locally");
+    assert_eq!(sim.up_addresses().len(), 1);
+    assert_eq!(sim.aaa().stats().requests, 0, "authenticated locally");
     let key = sim.ppp.keys().next().unwrap();
     let id = sim.ppp.acct_session_id(key).unwrap().to_owned();
 
     // Shutdown as the shell does it: Stops say Admin-Reboot, then Accounting-Off.
-    sim.acct.core_mut().begin_shutdown();
+    sim.acct().core_mut().begin_shutdown();
     sim.ppp.close_all(sim.now, &mut sim.lns);
     sim.run_for(Duration::from_secs(5));
     assert!(sim.ppp.is_empty());
     {
-        let Sim { rt, acct, .. } = &mut sim;
-        rt.block_on(acct.drain(Duration::from_secs(5)));
+        let Sim { aaa, acct, .. } = &mut sim;
+        let (_, rt) = aaa.as_ref().unwrap();
+        rt.block_on(acct.as_mut().unwrap().drain(Duration::from_secs(5)));
     }
-    assert!(sim.acct.core().spool().is_empty());
+    assert!(sim.acct().core().spool().is_empty());
 
     let detail = fr.detail();
     let recs = records_of(&detail, &id);
@@ -660,10 +316,10 @@ fn a_lac_with_accounting_false_is_not_accounted() {
     let Some(fr) = FreeRadius::start("acct-off") else {
         return;
     };
-    let mut sim = Sim::new(&config(&fr, "local", "accounting = false\n"), false);
+    let mut sim = new_sim(&config(&fr, "local", "accounting = false\n"));
     sim.dial(&[("localuser", "local-pass")]);
     sim.run_for(Duration::from_secs(5));
-    assert_eq!(sim.up.len(), 1);
+    assert_eq!(sim.up_addresses().len(), 1);
     let lac_key = *sim.clients.keys().next().unwrap();
     sim.clients
         .get_mut(&lac_key)
@@ -677,7 +333,7 @@ fn a_lac_with_accounting_false_is_not_accounted() {
         .filter_map(|r| detail_value(r, "Acct-Status-Type").map(str::to_owned))
         .collect();
     assert_eq!(statuses, vec!["Accounting-On"], "the NAS only");
-    assert_eq!(sim.acct.core().stats().starts, 0);
+    assert_eq!(sim.acct().core().stats().starts, 0);
 }
 
 /// xlnsd dies (the simulation is dropped: nothing is closed, as with SIGKILL) while the
@@ -708,7 +364,7 @@ fn a_session_the_data_plane_outlives_xlnsd_is_stopped_with_its_final_counters() 
             dir.join("acct.spool").display()
         ),
     );
-    let mut sim = Sim::new(&config, true);
+    let mut sim = new_sim(&config);
     sim.dial(&[("papuser", "pap-pass")]);
     sim.run_for(Duration::from_secs(5));
     let key = sim.lns_key(std::net::Ipv4Addr::new(10, 11, 12, 13));
@@ -725,9 +381,9 @@ fn a_session_the_data_plane_outlives_xlnsd_is_stopped_with_its_final_counters() 
     sim.run_for(Duration::from_secs(5));
     drop(sim);
 
-    let mut sim = Sim::new(&config, true);
+    let mut sim = new_sim(&config);
     assert_eq!(sim.ppp.dataplane().unwrap().orphans(), 1);
-    assert_eq!(sim.acct.core().orphans(), 1, "waits for the data plane");
+    assert_eq!(sim.acct().core().orphans(), 1, "waits for the data plane");
     sim.run_for(Duration::from_secs(1));
     // The data plane still forwards the orphan after the restart.
     for _ in 0..2 {
@@ -744,7 +400,7 @@ fn a_session_the_data_plane_outlives_xlnsd_is_stopped_with_its_final_counters() 
     // Idle for ORPHAN_IDLE (60 s): removed, and the Stop goes.
     sim.run_for(Duration::from_secs(70));
     assert_eq!(sim.ppp.dataplane().unwrap().orphans(), 0);
-    assert_eq!(sim.acct.core().orphans(), 0);
+    assert_eq!(sim.acct().core().orphans(), 0);
     assert_eq!(statuses(&fr), vec!["Start", "Stop"]);
     let detail = fr.detail();
     let recs = records_of(&detail, &id);
@@ -764,9 +420,9 @@ fn a_session_the_data_plane_outlives_xlnsd_is_stopped_with_its_final_counters() 
     drop(reader);
     drop(sim);
     // A third run finds nothing open.
-    let sim = Sim::new(&config, false);
-    assert_eq!(sim.acct.core().orphans(), 0);
-    assert_eq!(sim.acct.core().spool().open_sessions(), 0);
+    let mut sim = new_sim(&config);
+    assert_eq!(sim.acct().core().orphans(), 0);
+    assert_eq!(sim.acct().core().spool().open_sessions(), 0);
     let _ = std::fs::remove_file(&shm);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,10 @@
 //! The xlnsd PPP glue ([`PppSessions`] with the shell's [`Gate`], and optionally its
-//! RADIUS client [`Aaa`]) against a LAC-role [`Endpoint`] whose subscribers run the client
+//! RADIUS client [`Aaa`], its accounting ([`Accounting`], when `[radius]` has an
+//! `acct_server`) and its data plane publisher ([`Publisher`], when the configuration
+//! has `[dataplane]`)) against a LAC-role [`Endpoint`] whose subscribers run the client
 //! role of the same PPP core, with a virtual clock for L2TP and PPP (RADIUS, when used,
-//! runs in real time). Shared by `xlnsd_ppp_sim.rs` and `xlnsd_radius.rs`; include it with
+//! runs in real time). Shared by `xlnsd_ppp_sim.rs`, `xlnsd_radius.rs` and `xlnsd_acct.rs`;
+//! include it with
 //! `#[path = "support/sim.rs"] mod sim;`.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
@@ -20,9 +23,11 @@ use xlns_controlplane::ppp::session::{
 };
 use xlns_controlplane::ppp::users::Users;
 use xlns_controlplane::shell::aaa::Aaa;
+use xlns_controlplane::shell::acct::{Accounting, Answer, unix_now};
+use xlns_controlplane::shell::dataplane::Publisher;
 use xlns_controlplane::shell::endpoint_config;
 use xlns_controlplane::shell::gate::Gate;
-use xlns_controlplane::shell::ppp::PppSessions;
+use xlns_controlplane::shell::ppp::{PppSessions, traffic_of};
 use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
 
 pub struct OpenGate;
@@ -68,6 +73,10 @@ pub struct Sim {
     pub lac_sends_cdn: bool,
     /// The RADIUS client and its runtime, when `config` has `[radius]`.
     pub aaa: Option<(Aaa, tokio::runtime::Runtime)>,
+    /// Accounting, when `[radius]` has an `acct_server`.
+    pub acct: Option<Accounting>,
+    /// What the LAC's calls carry (Calling / Called Number, speed).
+    pub call: OutgoingCall,
 }
 
 impl Sim {
@@ -89,6 +98,25 @@ impl Sim {
             (aaa, rt)
         });
         let now = Instant::now();
+        let lns_addr: SocketAddr = "192.0.2.1:1701".parse().unwrap();
+        let mut ppp = PppSessions::new(&config, users, config.build_pools().unwrap());
+        if let Some(dataplane) = &config.dataplane {
+            ppp.set_dataplane(Publisher::open(dataplane, lns_addr, now).unwrap());
+        }
+        let acct = match (&config.radius, &aaa) {
+            (Some(radius), Some((_, rt))) if !radius.acct_servers.is_empty() => {
+                ppp.enable_accounting();
+                let _guard = rt.enter();
+                let ppp = &ppp;
+                Some(
+                    Accounting::new(radius, &config.lacs, |tunnel, session| {
+                        ppp.orphan_traffic(SessionKey { tunnel, session }).is_some()
+                    })
+                    .unwrap(),
+                )
+            }
+            _ => None,
+        };
         let lac = Endpoint::new(
             EndpointConfig {
                 role: Role::Lac,
@@ -100,9 +128,9 @@ impl Sim {
             now,
             lns: Endpoint::new(endpoint_config(&config), 1),
             gate: Gate::new(&config),
-            ppp: PppSessions::new(&config, users, config.build_pools().unwrap()),
+            ppp,
             lac,
-            lns_addr: "192.0.2.1:1701".parse().unwrap(),
+            lns_addr,
             lac_addr: "192.0.2.2:1701".parse().unwrap(),
             wire: VecDeque::new(),
             pending: VecDeque::new(),
@@ -111,6 +139,8 @@ impl Sim {
             lac_dead: false,
             lac_sends_cdn: true,
             aaa,
+            acct,
+            call: OutgoingCall::default(),
         }
     }
 
@@ -130,7 +160,7 @@ impl Sim {
                 password: (*password).to_owned(),
             });
             self.lac
-                .open_session(self.now, tunnel, OutgoingCall::default())
+                .open_session(self.now, tunnel, self.call.clone())
                 .unwrap();
         }
     }
@@ -156,15 +186,23 @@ impl Sim {
                         });
                         self.ppp
                             .session_up_with(self.now, key, &info, mode, aaa, &mut self.lns);
+                        if let Some(acct) = &self.acct
+                            && !acct.accounts(self.gate.lac_name(key))
+                        {
+                            self.ppp.skip_accounting(key);
+                        }
                     }
-                    Event::SessionDown { key, .. } => {
+                    Event::SessionDown { key, reason } => {
+                        if let Some(acct) = &mut self.acct {
+                            acct.core_mut().l2tp_down(key, &reason);
+                        }
                         self.ppp.session_down(self.now, key, &mut self.lns)
                     }
                     Event::TunnelUp { tunnel, .. } => self.gate.tunnel_up(tunnel),
                     Event::TunnelDown { .. } => {}
                 }
             }
-            self.radius();
+            moved |= self.radius();
             self.pump_clients();
             while let Some(tx) = self.lac.poll_transmit(self.now) {
                 self.wire.push_back((true, tx.payload));
@@ -258,10 +296,11 @@ impl Sim {
     }
 
     /// Sends the queued verifications through the real client and hands every answer
-    /// back, as the shell's select! branch does.
-    fn radius(&mut self) {
+    /// back, as the shell's select! branch does; then accounting: notes booked, the spool
+    /// synced, every request sent and answered. Whether anything happened.
+    fn radius(&mut self) -> bool {
         let Some((aaa, rt)) = &mut self.aaa else {
-            return;
+            return false;
         };
         let mut sent = 0;
         {
@@ -282,6 +321,56 @@ impl Sim {
                 &mut self.lns,
             );
         }
+        let Some(acct) = &mut self.acct else {
+            return sent > 0;
+        };
+        let mut booked = false;
+        while let Some((tunnel, session, c)) = self
+            .ppp
+            .dataplane_mut()
+            .and_then(|d| d.poll_removed_orphan())
+        {
+            booked = true;
+            acct.core_mut()
+                .orphan_gone(unix_now(), tunnel, session, &traffic_of(&c));
+        }
+        while let Some(note) = self.ppp.poll_acct() {
+            booked = true;
+            let (lns, local) = (&self.lns, self.lns_addr);
+            acct.note(self.now, note, |key, id| {
+                aaa.context(key, Some(id.to_owned()), lns, Some(local))
+            });
+        }
+        self.flush_acct();
+        sent > 0 || booked
+    }
+
+    /// Sends what the accounting spool holds and waits for every answer.
+    fn flush_acct(&mut self) {
+        let (Some((_, rt)), Some(acct)) = (&self.aaa, &mut self.acct) else {
+            return;
+        };
+        loop {
+            {
+                let _guard = rt.enter();
+                acct.dispatch();
+            }
+            if acct.core().in_flight() == 0 {
+                return;
+            }
+            let answer = rt
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(10), acct.recv()).await
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                answer.1,
+                Answer::Acknowledged,
+                "the RADIUS server did not acknowledge a record"
+            );
+            acct.handle_answer(answer);
+        }
     }
 
     /// Runs timers and traffic until `until`.
@@ -293,6 +382,7 @@ impl Sim {
                 self.lns.poll_timeout(),
                 self.ppp.poll_timeout(),
                 self.lac.poll_timeout(),
+                self.acct.as_ref().and_then(|a| a.core().poll_timeout()),
             ]
             .into_iter()
             .flatten()
@@ -308,6 +398,11 @@ impl Sim {
             self.now = self.now.max(at);
             self.lns.handle_timeout(self.now, &mut self.gate);
             self.ppp.handle_timeout(self.now, &mut self.lns);
+            if let Some(acct) = &mut self.acct {
+                let ppp = &self.ppp;
+                acct.core_mut()
+                    .handle_timeout(self.now, unix_now(), |k| ppp.traffic(k));
+            }
             if !self.lac_dead {
                 self.lac.handle_timeout(self.now, &mut OpenGate);
                 for client in self.clients.values_mut() {
@@ -333,6 +428,38 @@ impl Sim {
     /// The RADIUS client's counters (panics without `[radius]`).
     pub fn aaa(&self) -> &Aaa {
         &self.aaa.as_ref().unwrap().0
+    }
+
+    /// Accounting (panics without an `acct_server`).
+    pub fn acct(&mut self) -> &mut Accounting {
+        self.acct.as_mut().unwrap()
+    }
+
+    /// The LNS's key of the session whose subscriber got `address`.
+    pub fn lns_key(&self, address: Ipv4Addr) -> SessionKey {
+        let lac_key = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.address == Some(address))
+            .map(|(k, _)| *k)
+            .unwrap();
+        self.ppp
+            .keys()
+            .find(|k| {
+                self.lns
+                    .session_info(*k)
+                    .is_some_and(|(_, c)| c.peer_session == lac_key.session)
+            })
+            .unwrap()
+    }
+
+    /// Addresses of the subscribers whose PPP is up.
+    pub fn up_addresses(&self) -> Vec<Ipv4Addr> {
+        self.calls
+            .values()
+            .filter(|c| c.ppp_down.is_none())
+            .filter_map(|c| c.address)
+            .collect()
     }
 }
 
