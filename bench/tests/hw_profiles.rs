@@ -23,7 +23,10 @@ const MACS: Macs = Macs {
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn python() -> &'static str {
@@ -108,7 +111,12 @@ fn profile_frames(sessions: &Path, up: bool, size: &str) -> Vec<Vec<u8>> {
         .arg(repo().join("bench/trex/xlns_l2tp.py"))
         .arg("--sessions")
         .arg(sessions)
-        .args(["--direction", if up { "up" } else { "down" }, "--size", size])
+        .args([
+            "--direction",
+            if up { "up" } else { "down" },
+            "--size",
+            size,
+        ])
         .args(mac_args())
         .arg("--hex")
         .output()
@@ -153,11 +161,7 @@ fn trex_profile_builds_the_generators_bytes() {
             let theirs = profile_frames(&path, up, size);
             assert_eq!(theirs.len(), ours.len(), "size {size} up {up}");
             for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                assert_eq!(
-                    hexs(a),
-                    hexs(b),
-                    "frame {i}, size {size}, up {up}"
-                );
+                assert_eq!(hexs(a), hexs(b), "frame {i}, size {size}, up {up}");
             }
         }
     }
@@ -167,7 +171,11 @@ fn trex_profile_builds_the_generators_bytes() {
 /// Frames of a classic pcap file (little-endian, microsecond, Ethernet), read by hand.
 fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
     let data = std::fs::read(path).unwrap();
-    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "a little-endian pcap");
+    assert_eq!(
+        &data[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "a little-endian pcap"
+    );
     assert_eq!(u32::from_le_bytes(data[20..24].try_into().unwrap()), 1);
     let mut at = 24;
     let mut frames = Vec::new();
