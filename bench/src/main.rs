@@ -434,6 +434,18 @@ enum Command {
         /// Only xlns-dataplane (no bare forwarder, no ratios).
         #[arg(long)]
         skip_bare: bool,
+        /// After each run, an RFC 2544 zero-loss search with trials of this many seconds.
+        #[arg(long)]
+        search_trial: Option<f64>,
+        /// Upper bound of the search, pps per direction (default: the run's offered rate).
+        #[arg(long)]
+        search_max: Option<f64>,
+        /// Trials per search at most.
+        #[arg(long, default_value_t = 10)]
+        search_trials: usize,
+        /// Loss ratio a search trial may have and pass.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
         #[arg(long)]
         json: bool,
     },
@@ -824,6 +836,10 @@ fn main() -> ExitCode {
             lns_cpu,
             gen_cpu,
             skip_bare,
+            search_trial,
+            search_max,
+            search_trials,
+            loss_tolerance,
             json,
         } => {
             let exe = match std::env::current_exe() {
@@ -843,6 +859,11 @@ fn main() -> ExitCode {
                 lns_cpu,
                 gen_cpu,
                 skip_bare,
+                search: search_trial.map(|t| SearchSpec {
+                    max_trials: search_trials,
+                    loss_tolerance,
+                    ..SearchSpec::new(Duration::from_secs_f64(t), search_max.unwrap_or(0.0))
+                }),
             };
             match forwarding_bench(&config) {
                 Ok(report) => {
@@ -857,6 +878,8 @@ fn main() -> ExitCode {
                         "duration_s": report.duration_s,
                         "loadavg_before": report.loadavg_before,
                         "comparisons": report.comparisons,
+                        "bare_searches": report.bare_searches,
+                        "xlns_searches": report.xlns_searches,
                     });
                     println!("{line}");
                     if json {

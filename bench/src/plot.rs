@@ -295,7 +295,7 @@ pub fn latency_percentiles(report: &Value) -> Chart {
 
 /// Sessions up in each second of the setup, per LNS.
 pub fn setup_rate(report: &Value) -> Chart {
-    let series = report["lnses"]
+    let series: Vec<Series> = report["lnses"]
         .as_array()
         .into_iter()
         .flatten()
@@ -310,11 +310,24 @@ pub fn setup_rate(report: &Value) -> Chart {
                 .collect(),
         })
         .collect();
+    // Whole seconds on the x axis, ten labels at most.
+    let n = series
+        .iter()
+        .map(|s| s.points.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let step = n.div_ceil(10);
     Chart {
         title: "Session setup rate over time".into(),
         x_label: "second of the setup".into(),
         y_label: "sessions up in that second".into(),
-        x_ticks: None,
+        x_ticks: Some(
+            (1..=n)
+                .step_by(step)
+                .map(|i| (i as f64, i.to_string()))
+                .collect(),
+        ),
         series,
     }
 }
