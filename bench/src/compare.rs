@@ -876,7 +876,7 @@ fn ratio(metric: &str, l: f64, x: f64, bar: Option<(&str, f64)>) -> Option<Ratio
             l2tpns: l,
             xlns: x,
             ratio: r,
-            bar: bar.map(|(op, v)| format!("{op} {v}")),
+            bar: bar.map(|(op, v)| format!("{op} {}", (v * 1000.0).round() / 1000.0)),
             meets_bar: bar.map(|(op, v)| if op == ">=" { r >= v } else { r <= v }),
         }
     })

@@ -246,14 +246,24 @@ pub fn throughput_vs_sessions(reports: &[Value]) -> Chart {
             }
         }
     }
+    // Session counts span decades: a log axis, ticked at the counts measured.
+    let mut counts: Vec<f64> = Vec::new();
     for s in &mut series {
+        s.points.retain(|p| p.0 > 0.0);
         s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for p in &mut s.points {
+            if !counts.contains(&p.0) {
+                counts.push(p.0);
+            }
+            p.0 = p.0.log10();
+        }
     }
+    counts.sort_by(f64::total_cmp);
     Chart {
         title: "Forwarded packets per second against sessions".into(),
-        x_label: "sessions".into(),
+        x_label: "sessions (log scale)".into(),
         y_label: "packets per second".into(),
-        x_ticks: None,
+        x_ticks: Some(counts.iter().map(|c| (c.log10(), fmt_num(*c))).collect()),
         series,
     }
 }
@@ -377,7 +387,9 @@ mod tests {
         let t = throughput_vs_sessions(&[rep2, rep.clone()]);
         assert_eq!(t.series.len(), 2);
         assert_eq!(t.series[1].name, "xlns up");
-        assert_eq!(t.series[1].points, vec![(50.0, 3000.0), (500.0, 3000.0)]);
+        let (l50, l500) = (50f64.log10(), 500f64.log10());
+        assert_eq!(t.series[1].points, vec![(l50, 3000.0), (l500, 3000.0)]);
+        assert_eq!(t.x_ticks.as_ref().unwrap()[1], (l500, "500".to_owned()));
         let l = latency_percentiles(&rep);
         assert_eq!(l.series[0].points.len(), 5);
         assert_eq!(l.series[1].points, vec![(0.0, 5.0)]);
