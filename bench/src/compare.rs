@@ -89,6 +89,7 @@ pub struct CompareConfig {
     pub duration: Duration,
     /// Per direction; `None`: as fast as possible.
     pub rate_pps: Option<f64>,
+    /// Empty: sessions only, no traffic.
     pub directions: Vec<Direction>,
     /// An RFC 2544 search per direction after the runs (its `max_pps`: 0 means the
     /// offered rate of the as-fast-as-possible run, or `rate_pps`).
@@ -133,6 +134,14 @@ pub struct LnsRun {
     pub lns: Lns,
     /// The emulator's report after the setup.
     pub setup: Option<Report>,
+    /// CPU seconds of the LNS's processes from the emulator's start to the last session
+    /// up (l2tpns; xlnsd + xlns-dataplane).
+    pub setup_cpu_s: Option<f64>,
+    /// setup_cpu_s per session up, microseconds.
+    pub setup_cpu_us_per_session: Option<f64>,
+    /// CPU seconds of FreeRADIUS over the same span (l2tpns only; xlnsd authenticates
+    /// from its own users file).
+    pub aaa_setup_cpu_s: Option<f64>,
     pub runs: Vec<DirRun>,
     pub searches: Vec<SearchResult>,
     /// Peak resident memory of each LNS process, kB (VmHWM).
@@ -175,6 +184,8 @@ struct Procs {
     children: Vec<(String, Child)>,
     dir: Option<PathBuf>,
     files: Vec<PathBuf>,
+    /// The RADIUS server's pid (l2tpns), whose CPU is reported apart.
+    aaa: Option<u32>,
 }
 
 impl Drop for Procs {
@@ -486,15 +497,17 @@ fn start_l2tpns(
     ]))?;
     run(Command::new("ip").args(["-n", &t.srv, "route", "add", POOL, "via", CORE_ADDR]))?;
 
-    procs.spawn(
-        "freeradius",
-        Command::new("ip")
-            .args(["netns", "exec", &t.lns])
-            .arg(&config.programs.freeradius)
-            .args(["-f", "-d"])
-            .arg(dir),
-        &dir.join("freeradius.out"),
-    )?;
+    procs.aaa = Some(
+        procs.spawn(
+            "freeradius",
+            Command::new("ip")
+                .args(["netns", "exec", &t.lns])
+                .arg(&config.programs.freeradius)
+                .args(["-f", "-d"])
+                .arg(dir),
+            &dir.join("freeradius.out"),
+        )?,
+    );
     let radius_log = dir.join("radius.log");
     wait_for("freeradius", Duration::from_secs(30), procs, || {
         read(&radius_log).contains("Ready to process requests")
@@ -742,6 +755,9 @@ fn one(config: &CompareConfig, lns: Lns) -> LnsRun {
     let mut out = LnsRun {
         lns,
         setup: None,
+        setup_cpu_s: None,
+        setup_cpu_us_per_session: None,
+        aaa_setup_cpu_s: None,
         runs: Vec::new(),
         searches: Vec::new(),
         rss_kb: BTreeMap::new(),
@@ -782,6 +798,10 @@ fn one_inner(config: &CompareConfig, lns: Lns, out: &mut LnsRun) -> Result<(), B
     );
     let release = AtomicBool::new(false);
     let lac = lac_config(config);
+    let aaa = procs.aaa;
+    let cpu_total = |(u, s): (f64, f64)| u + s;
+    let setup_cpu0 = cpu_sum(&pids).ok().map(cpu_total);
+    let aaa_cpu0 = aaa.and_then(|p| cpu_times(p).ok()).map(cpu_total);
     let result = std::thread::scope(|scope| -> Result<(), BoxError> {
         let (tx, rx) = mpsc::channel::<Result<(Report, SessionList), String>>();
         let release = &release;
@@ -825,8 +845,18 @@ fn one_inner(config: &CompareConfig, lns: Lns, out: &mut LnsRun) -> Result<(), B
         let traffic_result = match handed {
             Ok((report, list)) => {
                 eprintln!("{report}");
+                let setup_cpu1 = cpu_sum(&pids).ok().map(cpu_total);
+                let aaa_cpu1 = aaa.and_then(|p| cpu_times(p).ok()).map(cpu_total);
+                out.setup_cpu_s = setup_cpu0.zip(setup_cpu1).map(|(a, b)| b - a);
+                out.aaa_setup_cpu_s = aaa_cpu0.zip(aaa_cpu1).map(|(a, b)| b - a);
+                out.setup_cpu_us_per_session = out
+                    .setup_cpu_s
+                    .filter(|_| report.sessions_up > 0)
+                    .map(|c| c * 1e6 / report.sessions_up as f64);
                 out.setup = Some(report);
-                if list.sessions.is_empty() {
+                if config.directions.is_empty() {
+                    Ok(())
+                } else if list.sessions.is_empty() {
                     Err("no session came up".into())
                 } else {
                     // The traffic on a thread of its own: the pinning stays there.
@@ -904,6 +934,9 @@ pub fn ratios(lnses: &[LnsRun]) -> Vec<Ratio> {
                 None,
             ));
         }
+    }
+    if let (Some(lc), Some(xc)) = (l.setup_cpu_us_per_session, x.setup_cpu_us_per_session) {
+        out.extend(ratio("setup_cpu_us_per_session", lc, xc, None));
     }
     for lr in &l.runs {
         let Some(xr) = x.runs.iter().find(|r| r.direction == lr.direction) else {
@@ -985,7 +1018,9 @@ impl CompareReport {
             self.duration_s,
             self.loadavg_before
         );
-        out.push_str("lns     sessions up  setup/s  setup p50 ms  p99 ms\n");
+        out.push_str(
+            "lns     sessions up  setup/s  setup p50 ms  p99 ms  CPU us/session (RADIUS s)\n",
+        );
         for l in &self.lnses {
             match &l.setup {
                 Some(s) => {
@@ -993,13 +1028,17 @@ impl CompareReport {
                         (p.total.p50_us as f64 / 1e3, p.total.p99_us as f64 / 1e3)
                     });
                     out.push_str(&format!(
-                        "{:<7} {:>6}/{:<6} {:>7.0}  {:>12.2}  {:>6.2}\n",
+                        "{:<7} {:>6}/{:<6} {:>7.0}  {:>12.2}  {:>6.2}  {:>14}{}\n",
                         l.lns.label(),
                         s.sessions_up,
                         s.sessions_requested,
                         s.sessions_per_sec,
                         p50,
-                        p99
+                        p99,
+                        l.setup_cpu_us_per_session
+                            .map_or("-".to_owned(), |c| format!("{c:.0}")),
+                        l.aaa_setup_cpu_s
+                            .map_or(String::new(), |c| format!(" ({c:.2})")),
                     ));
                 }
                 None => out.push_str(&format!("{:<7} no setup\n", l.lns.label())),
@@ -1095,6 +1134,8 @@ impl CompareReport {
                         "setup_sessions_per_s": s.sessions_per_sec,
                         "setup_total_p50_us": s.ppp.as_ref().map(|p| p.total.p50_us),
                         "setup_total_p99_us": s.ppp.as_ref().map(|p| p.total.p99_us),
+                        "setup_cpu_us_per_session": l.setup_cpu_us_per_session,
+                        "aaa_setup_cpu_s": l.aaa_setup_cpu_s,
                     })
                     .to_string(),
                 );

@@ -359,6 +359,9 @@ enum Command {
         rate: Option<f64>,
         #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DirArg::Up, DirArg::Down, DirArg::Both])]
         directions: Vec<DirArg>,
+        /// Sessions only: no traffic (setup rate, latency and CPU per session).
+        #[arg(long)]
+        setup_only: bool,
         /// After the runs, an RFC 2544 zero-loss search per direction with trials of
         /// this many seconds.
         #[arg(long)]
@@ -728,6 +731,7 @@ fn main() -> ExitCode {
             duration,
             rate,
             directions,
+            setup_only,
             search_trial,
             search_max,
             search_trials,
@@ -766,7 +770,11 @@ fn main() -> ExitCode {
                 sizes: size,
                 duration: Duration::from_secs_f64(duration),
                 rate_pps: rate,
-                directions: directions.into_iter().map(Direction::from).collect(),
+                directions: if setup_only {
+                    Vec::new()
+                } else {
+                    directions.into_iter().map(Direction::from).collect()
+                },
                 search: search_trial.map(|t| SearchSpec {
                     max_trials: search_trials,
                     loss_tolerance,

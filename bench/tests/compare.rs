@@ -97,6 +97,10 @@ fn compare_brings_sessions_up_and_forwards_both_ways_on_both_lnses() {
         assert_eq!(setup["session_failures"], 0, "{name}");
         assert!(f(&setup["sessions_per_sec"]) > 1.0, "{name}");
         assert!(f(&setup["ppp"]["total"]["p50_us"]) > 0.0, "{name}");
+        // The LNS's CPU over the setup: read, not negative; RADIUS's for l2tpns only.
+        assert!(f(&l["setup_cpu_s"]) >= 0.0, "{name}");
+        assert!(f(&l["setup_cpu_us_per_session"]) >= 0.0, "{name}");
+        assert_eq!(l["aaa_setup_cpu_s"].is_null(), name == "xlns", "{name}");
         let runs = l["runs"].as_array().unwrap();
         assert_eq!(runs.len(), 3, "{name}: up, down, both");
         for r in runs {
