@@ -95,6 +95,8 @@ pub struct CompareConfig {
     /// offered rate of the as-fast-as-possible run, or `rate_pps`).
     pub search: Option<SearchSpec>,
     pub programs: Programs,
+    /// xlnsd's `[l2tp] receive_window` (its default when `None`).
+    pub xlnsd_receive_window: Option<u16>,
     pub lns_cpu: usize,
     pub gen_cpu: usize,
 }
@@ -411,11 +413,16 @@ pub fn l2tpns_config(dir: &Path) -> String {
 }
 
 /// xlnsd's configuration (see deploy/lab/xlnsd.lab.toml).
-pub fn xlnsd_config(dir: &Path, shm: &Path, max_sessions: usize) -> String {
+pub fn xlnsd_config(
+    dir: &Path,
+    shm: &Path,
+    max_sessions: usize,
+    receive_window: Option<u16>,
+) -> String {
     format!(
         r#"[l2tp]
 listen = "{LNS_ADDR}:1701"
-host_name = "xlns-bench"
+{window}host_name = "xlns-bench"
 hello_interval = "30s"
 max_tunnels = 4096
 max_sessions = {max_sessions}
@@ -461,7 +468,8 @@ access_interface = "acc0"
 socket = "{dir}/xlnsd.sock"
 "#,
         shm = shm.display(),
-        dir = dir.display()
+        dir = dir.display(),
+        window = receive_window.map_or(String::new(), |w| format!("receive_window = {w}\n")),
     )
 }
 
@@ -555,7 +563,10 @@ fn start_xlns(
     let users_text: String = (1..=users).map(|n| format!("user{n} pw{n}\n")).collect();
     std::fs::write(dir.join("users"), users_text)?;
     let conf = dir.join("xlnsd.toml");
-    std::fs::write(&conf, xlnsd_config(dir, &shm, users + 1024))?;
+    std::fs::write(
+        &conf,
+        xlnsd_config(dir, &shm, users + 1024, config.xlnsd_receive_window),
+    )?;
     let xlnsd = procs.spawn(
         "xlnsd",
         Command::new("ip")
@@ -1047,9 +1058,11 @@ impl CompareReport {
                 out.push_str(&format!("{:<7} ERROR {e}\n", l.lns.label()));
             }
         }
-        out.push_str(
-            "lns     dir   fwd Mpps    lost     loss %  CPU s  cores  ns/pkt  p50 us  p99 us\n",
-        );
+        if self.lnses.iter().any(|l| !l.runs.is_empty()) {
+            out.push_str(
+                "lns     dir   fwd Mpps    lost     loss %  CPU s  cores  ns/pkt  p50 us  p99 us\n",
+            );
+        }
         for l in &self.lnses {
             for r in &l.runs {
                 let lat = [r.traffic.up.as_ref(), r.traffic.down.as_ref()]

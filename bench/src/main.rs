@@ -379,6 +379,9 @@ enum Command {
         /// xlnsd binary (default: beside this one).
         #[arg(long)]
         xlnsd: Option<PathBuf>,
+        /// xlnsd's `[l2tp] receive_window` (default: xlnsd's default).
+        #[arg(long)]
+        xlnsd_receive_window: Option<u16>,
         /// xlns-dataplane binary (default: beside this one).
         #[arg(long)]
         dataplane: Option<PathBuf>,
@@ -737,6 +740,7 @@ fn main() -> ExitCode {
             search_trials,
             loss_tolerance,
             xlnsd,
+            xlnsd_receive_window,
             dataplane,
             l2tpns,
             freeradius,
@@ -786,6 +790,7 @@ fn main() -> ExitCode {
                     l2tpns,
                     freeradius,
                 },
+                xlnsd_receive_window,
                 lns_cpu,
                 gen_cpu,
             };
