@@ -298,6 +298,16 @@ enum Command {
         /// CPU to pin the generator to.
         #[arg(long, default_value_t = 1)]
         cpu: usize,
+        /// Instead of one run, an RFC 2544 zero-loss search with trials of this many
+        /// seconds, between 0 and `--rate` (required with it) per direction.
+        #[arg(long, requires = "rate")]
+        search_trial: Option<f64>,
+        /// Trials per search at most.
+        #[arg(long, default_value_t = 10)]
+        search_trials: usize,
+        /// Loss ratio a search trial may have and pass.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
         #[arg(long)]
         json: bool,
     },
@@ -480,6 +490,10 @@ impl From<DirArg> for Direction {
     }
 }
 
+fn direction_label(d: DirArg) -> &'static str {
+    Direction::from(d).label()
+}
+
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     xlns_dataplane::worker::host::parse_mac(s)
         .map(|m| m.0)
@@ -633,6 +647,9 @@ fn main() -> ExitCode {
             rate,
             duration,
             cpu,
+            search_trial,
+            search_trials,
+            loss_tolerance,
             json,
         } => {
             let result = (|| -> Result<String, Box<dyn std::error::Error>> {
@@ -652,7 +669,7 @@ fn main() -> ExitCode {
                     lns_core_mac,
                     server,
                 )?;
-                let report = rig.run(&RunSpec {
+                let spec = RunSpec {
                     direction: direction.into(),
                     sizes: size,
                     rate_pps: rate,
@@ -660,7 +677,44 @@ fn main() -> ExitCode {
                     drain: Duration::from_millis(300),
                     progress: true,
                     stop: Some(&STOP),
-                })?;
+                };
+                if let (Some(trial), Some(max)) = (search_trial, rate) {
+                    let result = xlns_bench::traffic::search::search(
+                        &mut rig,
+                        &spec,
+                        direction.into(),
+                        &SearchSpec {
+                            max_trials: search_trials,
+                            loss_tolerance,
+                            ..SearchSpec::new(Duration::from_secs_f64(trial), max)
+                        },
+                    )?;
+                    return Ok(if json {
+                        serde_json::to_string(&result)?
+                    } else {
+                        format!(
+                            "RFC 2544 {}: {} ({} trials of {trial} s: {})",
+                            direction_label(direction),
+                            result
+                                .throughput_pps
+                                .map_or("no rate passed".to_owned(), |r| {
+                                    format!("{r:.0} pps per direction")
+                                }),
+                            result.trials.len(),
+                            result
+                                .trials
+                                .iter()
+                                .map(|t| format!(
+                                    "{:.0} {}",
+                                    t.rate_pps,
+                                    if t.pass { "pass" } else { "fail" }
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                }
+                let report = rig.run(&spec)?;
                 Ok(if json {
                     serde_json::to_string(&report)?
                 } else {
