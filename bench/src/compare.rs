@@ -579,7 +579,10 @@ fn start_xlns(
         &dir.join("xlnsd.log"),
     )?;
     let shm2 = shm.clone();
-    wait_for("xlnsd", Duration::from_secs(30), procs, || shm2.exists())?;
+    let lns_ns = t.lns.clone();
+    wait_for("xlnsd", Duration::from_secs(30), procs, || {
+        shm2.exists() && udp_listening(&lns_ns, 1701)
+    })?;
     let dp_log = dir.join("dataplane.log");
     let dataplane = procs.spawn(
         "xlns-dataplane",
@@ -604,12 +607,19 @@ fn start_xlns(
     wait_for("xlns-dataplane", Duration::from_secs(60), procs, || {
         read(&dp_log).contains("ready")
     })?;
-    // Give xlnsd a moment to bind its L2TP socket after creating the segment.
-    std::thread::sleep(Duration::from_millis(300));
     Ok(vec![
         ("xlnsd".to_owned(), xlnsd),
         ("xlns-dataplane".to_owned(), dataplane),
     ])
+}
+
+/// Whether a UDP socket listens on `port` in namespace `ns`.
+fn udp_listening(ns: &str, port: u16) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-Hlun"])
+        .arg(format!("sport = :{port}"))
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
 }
 
 fn cpu_sum(pids: &[(String, u32)]) -> io::Result<(f64, f64)> {
