@@ -17,8 +17,10 @@
 //!   option for the path), ip_forward on in the lns namespace and a route to the pool in
 //!   the server namespace (l2tpns routes the pool through its tun device). Ready once it
 //!   declared itself cluster master (about 15 s after the start).
+//!   l2tpns runs pinned to the data plane's CPU (`lns_cpu`), like xlns-dataplane's worker.
 //! * xlns: xlnsd with a configuration written to the temporary directory (local users
-//!   file, the same pool), xlns-dataplane on acc0/core0 (copy mode, one worker).
+//!   file, the same pool), xlns-dataplane on acc0/core0 (copy mode, one worker pinned to
+//!   `lns_cpu`; xlnsd is not pinned).
 //!
 //! Then the LAC emulator (a thread in the lac namespace) brings up the sessions over the
 //! tunnels (one tunnel opening at a time: see [`LacConfig::serial_tunnels`]), the rig
@@ -523,8 +525,10 @@ fn start_l2tpns(
 
     // The pool file's path is fixed in l2tpns: a mount namespace of its own with ours
     // bind-mounted over it; `exec` all the way, so that the child's pid is l2tpns's.
+    // Pinned to the data plane's CPU, as xlns-dataplane's worker is.
     let script = format!(
-        "mount --bind '{pool}' /etc/l2tpns/ip_pool && exec ip netns exec '{ns}' '{bin}' -c '{conf}'",
+        "mount --bind '{pool}' /etc/l2tpns/ip_pool && exec taskset -c {cpu} ip netns exec '{ns}' '{bin}' -c '{conf}'",
+        cpu = config.lns_cpu,
         pool = dir.join("ip_pool").display(),
         ns = t.lns,
         bin = config.programs.l2tpns.display(),
