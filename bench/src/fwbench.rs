@@ -25,6 +25,7 @@ use xlns_dataplane::fastpath::build_template;
 use xlns_dataplane::shm::{Geometry, Writer};
 use xlns_dataplane::wire::EthernetAddress;
 
+use crate::traffic::search::{SearchResult, SearchSpec, search};
 use crate::traffic::{
     Direction, Rig, RunSpec, SessionList, SideSpec, Sizes, TrafficReport, pin_to,
 };
@@ -49,6 +50,9 @@ pub struct BenchConfig {
     pub gen_cpu: usize,
     /// Skip the bare forwarder (phase a).
     pub skip_bare: bool,
+    /// After each direction's run, an RFC 2544 zero-loss search (`max_pps` 0: the run's
+    /// offered rate).
+    pub search: Option<SearchSpec>,
 }
 
 const LAC: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
@@ -242,6 +246,9 @@ pub struct BenchReport {
     pub comparisons: Vec<Comparison>,
     pub bare: Vec<TrafficReport>,
     pub xlns: Vec<TrafficReport>,
+    /// The RFC 2544 searches of the bare forwarder and of xlns.
+    pub bare_searches: Vec<SearchResult>,
+    pub xlns_searches: Vec<SearchResult>,
 }
 
 fn loadavg() -> String {
@@ -262,8 +269,11 @@ fn sessions_to(writer: &mut Writer, list: &SessionList, t: &Topology) -> Result<
     Ok(())
 }
 
-fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficReport>, BoxError> {
+type Runs = (Vec<TrafficReport>, Vec<SearchResult>);
+
+fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Runs, BoxError> {
     let mut out = Vec::new();
+    let mut searches = Vec::new();
     for dir in &config.directions {
         // A short warm-up so ARP, page faults and the first fill rings are behind us.
         let warm = RunSpec {
@@ -287,9 +297,40 @@ fn runs(rig: &mut Rig, config: &BenchConfig, label: &str) -> Result<Vec<TrafficR
         };
         let report = rig.run(&spec)?;
         eprint!("{label:<5} {}", report.table());
+        if let Some(search_spec) = &config.search {
+            let offered = [report.up.as_ref(), report.down.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|d| d.tx_pps)
+                .fold(0.0, f64::max);
+            let max_pps = if search_spec.max_pps > 0.0 {
+                search_spec.max_pps
+            } else {
+                offered.max(1.0)
+            };
+            let result = search(
+                rig,
+                &spec,
+                *dir,
+                &SearchSpec {
+                    max_pps,
+                    ..*search_spec
+                },
+            )?;
+            eprintln!(
+                "{label:<5} RFC 2544 {}: {}",
+                dir.label(),
+                result
+                    .throughput_pps
+                    .map_or("no rate passed".to_owned(), |r| format!(
+                        "{r:.0} pps per direction"
+                    ))
+            );
+            searches.push(result);
+        }
         out.push(report);
     }
-    Ok(out)
+    Ok((out, searches))
 }
 
 /// Run the comparison.
@@ -318,6 +359,7 @@ pub fn forwarding_bench(config: &BenchConfig) -> Result<BenchReport, BoxError> {
     )?;
 
     let mut bare = Vec::new();
+    let mut bare_searches = Vec::new();
     if !config.skip_bare {
         let args: Vec<String> = vec![
             "forwarder".into(),
@@ -336,7 +378,7 @@ pub fn forwarding_bench(config: &BenchConfig) -> Result<BenchReport, BoxError> {
         ];
         let bench = config.bench.clone();
         t.start_child(&bench, &args)?;
-        bare = runs(&mut rig, config, "bare")?;
+        (bare, bare_searches) = runs(&mut rig, config, "bare")?;
         t.stop_child();
     }
 
@@ -377,7 +419,7 @@ pub fn forwarding_bench(config: &BenchConfig) -> Result<BenchReport, BoxError> {
     .collect();
     let dataplane = config.dataplane.clone();
     t.start_child(&dataplane, &args)?;
-    let xlns = runs(&mut rig, config, "xlns")?;
+    let (xlns, xlns_searches) = runs(&mut rig, config, "xlns")?;
     t.stop_child();
     drop(writer);
     drop(rig);
@@ -418,6 +460,8 @@ pub fn forwarding_bench(config: &BenchConfig) -> Result<BenchReport, BoxError> {
         comparisons,
         bare,
         xlns,
+        bare_searches,
+        xlns_searches,
     })
 }
 
@@ -448,6 +492,18 @@ impl BenchReport {
                 c.xlns_p50_us,
                 c.xlns_p99_us
             ));
+        }
+        for (label, searches) in [("bare", &self.bare_searches), ("xlns", &self.xlns_searches)] {
+            for s in searches {
+                out.push_str(&format!(
+                    "{label:<5} {:<5} RFC 2544 zero-loss {} ({} trials of {:.1} s)\n",
+                    s.direction.label(),
+                    s.throughput_pps
+                        .map_or("none".to_owned(), |r| format!("{r:.0} pps per direction")),
+                    s.trials.len(),
+                    s.trial_s
+                ));
+            }
         }
         out
     }

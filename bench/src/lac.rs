@@ -145,6 +145,11 @@ pub struct LacConfig {
     pub ppp: Option<PppConfig>,
     /// A live progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Open one tunnel at a time (the next SCCRQ once the last tunnel is up or failed).
+    /// l2tpns 2.4.1 takes a second SCCRQ from the same address and port, sent while the
+    /// first tunnel is still opening, for a message of that tunnel ("out of sequence")
+    /// and drops it: without this, every concurrent tunnel costs a retransmission.
+    pub serial_tunnels: bool,
 }
 
 impl LacConfig {
@@ -169,6 +174,7 @@ impl LacConfig {
             bind_port: 0,
             ppp: None,
             progress: false,
+            serial_tunnels: false,
         }
     }
 
@@ -1080,6 +1086,10 @@ impl LacDriver {
             }
             if let Some((t, seat)) = self.pending_sessions.pop_front() {
                 self.open_session(now, t, seat);
+            } else if self.config.serial_tunnels
+                && self.tunnels.iter().any(|t| t.state == TunnelState::Opening)
+            {
+                break;
             } else if let Some(t) = self.pending_tunnels.pop_front() {
                 self.open_tunnel(now, t);
             }

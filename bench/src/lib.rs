@@ -11,12 +11,17 @@
 //! * [`traffic`]: the AF_XDP traffic generator and sink (upstream L2TP/PPP, downstream
 //!   plain IP, loss per session, reordering, latency percentiles).
 //! * [`forwarder`]: the bare AF_XDP forwarder, the ceiling of a rig.
+//! * [`compare`]: xlns against l2tpns on the same rig and sessions (setup, forwarding,
+//!   CPU per packet, RFC 2544), ratios from one run.
+//! * [`plot`]: SVG plots of the JSON results.
 //! * [`fwbench`]: the self-contained forwarding comparison (namespaces, bare forwarder,
 //!   xlns-dataplane, ratios).
 
+pub mod compare;
 pub mod forwarder;
 pub mod fwbench;
 pub mod lab;
 pub mod lac;
+pub mod plot;
 pub mod subscriber;
 pub mod traffic;

@@ -6,7 +6,8 @@
 //!
 //! `xlns-bench traffic ...` runs the AF_XDP generator/sink for a session list;
 //! `xlns-bench forwarder --a IF --b IF` the bare forwarder; `xlns-bench forwarding-bench`
-//! the self-contained comparison bare forwarder vs xlns-dataplane (README.md).
+//! the self-contained comparison bare forwarder vs xlns-dataplane; `xlns-bench compare`
+//! xlns against l2tpns; `xlns-bench plot` SVG plots of the results (README.md).
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -17,11 +18,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use xlns_bench::compare::{CompareConfig, Lns, Programs, compare};
 use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
 use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
 use xlns_bench::lab::{LabSpec, lab};
 use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
 use xlns_bench::subscriber::{AuthMethod, PppConfig};
+use xlns_bench::traffic::search::SearchSpec;
 use xlns_bench::traffic::{Direction, Rig, RunSpec, SessionList, SideSpec, Sizes, pin_to};
 
 #[derive(Debug, Parser)]
@@ -107,6 +110,10 @@ struct EmulatorArgs {
     /// Sessions closed and reopened per second while they are held.
     #[arg(long)]
     churn: Option<f64>,
+    /// Open one tunnel at a time (l2tpns drops a second SCCRQ from the same address and
+    /// port while the first tunnel is opening).
+    #[arg(long)]
+    serial_tunnels: bool,
 }
 
 impl EmulatorArgs {
@@ -133,6 +140,7 @@ impl EmulatorArgs {
                 proxy: self.proxy,
             }),
             progress: true,
+            serial_tunnels: self.serial_tunnels,
             ..LacConfig::new(self.lns, self.tunnels, self.sessions_per_tunnel)
         }
     }
@@ -290,6 +298,16 @@ enum Command {
         /// CPU to pin the generator to.
         #[arg(long, default_value_t = 1)]
         cpu: usize,
+        /// Instead of one run, an RFC 2544 zero-loss search with trials of this many
+        /// seconds, between 0 and `--rate` (required with it) per direction.
+        #[arg(long, requires = "rate")]
+        search_trial: Option<f64>,
+        /// Trials per search at most.
+        #[arg(long, default_value_t = 10)]
+        search_trials: usize,
+        /// Loss ratio a search trial may have and pass.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
         #[arg(long)]
         json: bool,
     },
@@ -317,6 +335,91 @@ enum Command {
         /// CPU to pin to.
         #[arg(long)]
         cpu: Option<usize>,
+    },
+    /// xlns against l2tpns on the same rig (namespaces, veths), the same emulated
+    /// sessions and the same traffic: setup rate and latency, forwarded packets per
+    /// second each way, loss, the LNS's CPU time per packet, RFC 2544 searches; ratios
+    /// xlns / l2tpns as a table and JSON lines (root).
+    Compare {
+        /// Tunnels.
+        #[arg(long, default_value_t = 10)]
+        tunnels: usize,
+        /// Sessions per tunnel.
+        #[arg(long, default_value_t = 100)]
+        sessions_per_tunnel: usize,
+        /// chap or pap (l2tpns has no MS-CHAPv2).
+        #[arg(long, value_enum, default_value_t = PppArg::Chap)]
+        ppp: PppArg,
+        /// Session opens per second at most (default: unlimited).
+        #[arg(long)]
+        setup_rate: Option<f64>,
+        /// Setups in flight at most.
+        #[arg(long, default_value_t = 64)]
+        outstanding: usize,
+        /// The LNSes to run, in this order.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [LnsArg::L2tpns, LnsArg::Xlns])]
+        lns: Vec<LnsArg>,
+        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
+        size: Sizes,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Packets per second per direction (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DirArg::Up, DirArg::Down, DirArg::Both])]
+        directions: Vec<DirArg>,
+        /// Sessions only: no traffic (setup rate, latency and CPU per session).
+        #[arg(long)]
+        setup_only: bool,
+        /// After the runs, an RFC 2544 zero-loss search per direction with trials of
+        /// this many seconds.
+        #[arg(long)]
+        search_trial: Option<f64>,
+        /// Upper bound of the search, pps per direction (default: the offered rate of
+        /// the run before it).
+        #[arg(long)]
+        search_max: Option<f64>,
+        /// Trials per search at most.
+        #[arg(long, default_value_t = 10)]
+        search_trials: usize,
+        /// Loss ratio a search trial may have and pass.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
+        /// xlnsd binary (default: beside this one).
+        #[arg(long)]
+        xlnsd: Option<PathBuf>,
+        /// xlnsd's `[l2tp] receive_window` (default: xlnsd's default).
+        #[arg(long)]
+        xlnsd_receive_window: Option<u16>,
+        /// xlns-dataplane binary (default: beside this one).
+        #[arg(long)]
+        dataplane: Option<PathBuf>,
+        #[arg(long, default_value = "/usr/sbin/l2tpns")]
+        l2tpns: PathBuf,
+        #[arg(long, default_value = "/usr/sbin/freeradius")]
+        freeradius: PathBuf,
+        /// CPU of the data plane (xlns-dataplane's worker).
+        #[arg(long, default_value_t = 0)]
+        lns_cpu: usize,
+        /// CPU of the generator and sink.
+        #[arg(long, default_value_t = 1)]
+        gen_cpu: usize,
+        /// Write the whole result here (JSON; `xlns-bench plot` reads it).
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+        /// Print only the JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SVG plots from JSON results of `compare --json-out` (throughput against sessions:
+    /// one point per file; latency percentiles and setup rate: the first file).
+    Plot {
+        /// Output directory.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// The JSON files.
+        inputs: Vec<PathBuf>,
     },
     /// Self-contained forwarding comparison: namespaces, bare forwarder, xlns-dataplane.
     ForwardingBench {
@@ -347,9 +450,27 @@ enum Command {
         /// Only xlns-dataplane (no bare forwarder, no ratios).
         #[arg(long)]
         skip_bare: bool,
+        /// After each run, an RFC 2544 zero-loss search with trials of this many seconds.
+        #[arg(long)]
+        search_trial: Option<f64>,
+        /// Upper bound of the search, pps per direction (default: the run's offered rate).
+        #[arg(long)]
+        search_max: Option<f64>,
+        /// Trials per search at most.
+        #[arg(long, default_value_t = 10)]
+        search_trials: usize,
+        /// Loss ratio a search trial may have and pass.
+        #[arg(long, default_value_t = 0.0)]
+        loss_tolerance: f64,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LnsArg {
+    L2tpns,
+    Xlns,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -367,6 +488,10 @@ impl From<DirArg> for Direction {
             DirArg::Both => Direction::Both,
         }
     }
+}
+
+fn direction_label(d: DirArg) -> &'static str {
+    Direction::from(d).label()
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -522,6 +647,9 @@ fn main() -> ExitCode {
             rate,
             duration,
             cpu,
+            search_trial,
+            search_trials,
+            loss_tolerance,
             json,
         } => {
             let result = (|| -> Result<String, Box<dyn std::error::Error>> {
@@ -541,7 +669,7 @@ fn main() -> ExitCode {
                     lns_core_mac,
                     server,
                 )?;
-                let report = rig.run(&RunSpec {
+                let spec = RunSpec {
                     direction: direction.into(),
                     sizes: size,
                     rate_pps: rate,
@@ -549,7 +677,44 @@ fn main() -> ExitCode {
                     drain: Duration::from_millis(300),
                     progress: true,
                     stop: Some(&STOP),
-                })?;
+                };
+                if let (Some(trial), Some(max)) = (search_trial, rate) {
+                    let result = xlns_bench::traffic::search::search(
+                        &mut rig,
+                        &spec,
+                        direction.into(),
+                        &SearchSpec {
+                            max_trials: search_trials,
+                            loss_tolerance,
+                            ..SearchSpec::new(Duration::from_secs_f64(trial), max)
+                        },
+                    )?;
+                    return Ok(if json {
+                        serde_json::to_string(&result)?
+                    } else {
+                        format!(
+                            "RFC 2544 {}: {} ({} trials of {trial} s: {})",
+                            direction_label(direction),
+                            result
+                                .throughput_pps
+                                .map_or("no rate passed".to_owned(), |r| {
+                                    format!("{r:.0} pps per direction")
+                                }),
+                            result.trials.len(),
+                            result
+                                .trials
+                                .iter()
+                                .map(|t| format!(
+                                    "{:.0} {}",
+                                    t.rate_pps,
+                                    if t.pass { "pass" } else { "fail" }
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                }
+                let report = rig.run(&spec)?;
                 Ok(if json {
                     serde_json::to_string(&report)?
                 } else {
@@ -612,6 +777,121 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Compare {
+            tunnels,
+            sessions_per_tunnel,
+            ppp,
+            setup_rate,
+            outstanding,
+            lns,
+            size,
+            duration,
+            rate,
+            directions,
+            setup_only,
+            search_trial,
+            search_max,
+            search_trials,
+            loss_tolerance,
+            xlnsd,
+            xlnsd_receive_window,
+            dataplane,
+            l2tpns,
+            freeradius,
+            lns_cpu,
+            gen_cpu,
+            json_out,
+            json,
+        } => {
+            let exe = match std::env::current_exe() {
+                Ok(exe) => exe,
+                Err(e) => return fail(e),
+            };
+            let auth = match ppp {
+                PppArg::Chap => AuthMethod::Chap,
+                PppArg::Pap => AuthMethod::Pap,
+                _ => return fail("--ppp: chap or pap (what l2tpns authenticates)"),
+            };
+            let config = CompareConfig {
+                lnses: lns
+                    .into_iter()
+                    .map(|l| match l {
+                        LnsArg::L2tpns => Lns::L2tpns,
+                        LnsArg::Xlns => Lns::Xlns,
+                    })
+                    .collect(),
+                tunnels,
+                sessions_per_tunnel,
+                auth,
+                setup_rate,
+                outstanding,
+                sizes: size,
+                duration: Duration::from_secs_f64(duration),
+                rate_pps: rate,
+                directions: if setup_only {
+                    Vec::new()
+                } else {
+                    directions.into_iter().map(Direction::from).collect()
+                },
+                search: search_trial.map(|t| SearchSpec {
+                    max_trials: search_trials,
+                    loss_tolerance,
+                    ..SearchSpec::new(Duration::from_secs_f64(t), search_max.unwrap_or(0.0))
+                }),
+                programs: Programs {
+                    xlnsd: xlnsd.unwrap_or_else(|| exe.with_file_name("xlnsd")),
+                    dataplane: dataplane.unwrap_or_else(|| exe.with_file_name("xlns-dataplane")),
+                    l2tpns,
+                    freeradius,
+                },
+                xlnsd_receive_window,
+                lns_cpu,
+                gen_cpu,
+            };
+            let report = compare(&config);
+            if !json {
+                print!("{}", report.table());
+            }
+            for line in report.json_lines() {
+                println!("{line}");
+            }
+            if let Some(path) = json_out {
+                let text = match serde_json::to_string(&report) {
+                    Ok(t) => t,
+                    Err(e) => return fail(e),
+                };
+                if let Err(e) = std::fs::write(&path, text) {
+                    return fail(format!("{}: {e}", path.display()));
+                }
+            }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Plot { out_dir, inputs } => {
+            let mut reports = Vec::new();
+            for p in &inputs {
+                let v = std::fs::read_to_string(p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+                    });
+                match v {
+                    Ok(v) => reports.push(v),
+                    Err(e) => return fail(format!("{}: {e}", p.display())),
+                }
+            }
+            for (name, svg) in xlns_bench::plot::plots(&reports) {
+                let path = out_dir.join(name);
+                if let Err(e) = std::fs::write(&path, svg) {
+                    return fail(format!("{}: {e}", path.display()));
+                }
+                println!("{}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
         Command::ForwardingBench {
             sessions,
             tunnels,
@@ -623,6 +903,10 @@ fn main() -> ExitCode {
             lns_cpu,
             gen_cpu,
             skip_bare,
+            search_trial,
+            search_max,
+            search_trials,
+            loss_tolerance,
             json,
         } => {
             let exe = match std::env::current_exe() {
@@ -642,6 +926,11 @@ fn main() -> ExitCode {
                 lns_cpu,
                 gen_cpu,
                 skip_bare,
+                search: search_trial.map(|t| SearchSpec {
+                    max_trials: search_trials,
+                    loss_tolerance,
+                    ..SearchSpec::new(Duration::from_secs_f64(t), search_max.unwrap_or(0.0))
+                }),
             };
             match forwarding_bench(&config) {
                 Ok(report) => {
@@ -656,6 +945,8 @@ fn main() -> ExitCode {
                         "duration_s": report.duration_s,
                         "loadavg_before": report.loadavg_before,
                         "comparisons": report.comparisons,
+                        "bare_searches": report.bare_searches,
+                        "xlns_searches": report.xlns_searches,
                     });
                     println!("{line}");
                     if json {

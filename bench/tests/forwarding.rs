@@ -44,6 +44,8 @@ fn forwarding_bench_at_a_low_rate_reports_sane_numbers() {
         .args(["forwarding-bench", "--sessions", "100", "--tunnels", "4"])
         .args(["--duration", "1", "--rate", "5000", "--json", "--dataplane"])
         .arg(dataplane_bin())
+        .args(["--search-trial", "0.5", "--search-trials", "2"])
+        .args(["--search-max", "5000"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -82,6 +84,29 @@ fn forwarding_bench_at_a_low_rate_reports_sane_numbers() {
                     lat["p99_us"].as_f64().unwrap(),
                 );
                 assert!(p50 > 0.0 && p50 <= p99, "{side} {dir}: p50 {p50} p99 {p99}");
+            }
+        }
+    }
+    // The RFC 2544 searches, bare and xlns: one per direction, at most 2 trials, none
+    // above the bound; a throughput is the rate of a passing trial.
+    for side in ["bare_searches", "xlns_searches"] {
+        let searches = summary[side].as_array().unwrap();
+        assert_eq!(searches.len(), 3, "{side}: {summary}");
+        for s in searches {
+            let trials = s["trials"].as_array().unwrap();
+            assert!((1..=2).contains(&trials.len()), "{side}: {s}");
+            assert_eq!(trials[0]["rate_pps"].as_f64().unwrap(), 5000.0, "{s}");
+            for t in trials {
+                assert!(t["rate_pps"].as_f64().unwrap() <= 5000.0, "{s}");
+                assert!(t["sent"].as_u64().unwrap() > 0, "{s}");
+            }
+            if let Some(rate) = s["throughput_pps"].as_f64() {
+                assert!(
+                    trials
+                        .iter()
+                        .any(|t| t["pass"] == true && t["rate_pps"].as_f64() == Some(rate)),
+                    "{side}: {s}"
+                );
             }
         }
     }

@@ -22,6 +22,7 @@
 
 pub mod packet;
 pub mod port;
+pub mod search;
 pub mod session;
 
 use std::io::{self, IsTerminal};
