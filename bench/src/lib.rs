@@ -14,6 +14,7 @@
 //! * [`fwbench`]: the self-contained forwarding comparison (namespaces, bare forwarder,
 //!   xlns-dataplane, ratios).
 
+pub mod acct_check;
 pub mod forwarder;
 pub mod fwbench;
 pub mod lab;
