@@ -164,7 +164,12 @@ pub enum AcctNote {
 }
 
 /// Accounting's view of the data plane's counters: input is upstream (from the
-/// subscriber), output downstream.
+/// subscriber), output downstream. RFC 2866 §5.3, §5.4, §5.8, §5.9: the octets are the
+/// IP packets' own lengths (the inner packet: no PPP, L2TP, UDP, outer IP or Ethernet
+/// header), the packets are IP packets (IPv4 and IPv6) only; PPP control frames (LCP
+/// echoes, IPCP, ...) that reach xlnsd's socket are never counted, like the Linux PPP
+/// interface counters pppd and accel-ppp report. The lab checks it end to end
+/// (`lab.sh --radius`, `xlns_bench::acct_check`).
 pub fn traffic_of(c: &xlns_dataplane::shm::Counters) -> Traffic {
     Traffic {
         input_octets: c.up_bytes,
