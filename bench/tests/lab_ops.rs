@@ -357,6 +357,8 @@ fn lab_with_radius_accounting_answers_every_xlnsctl_command_and_stops_match_the_
 
     // show radius: six Starts acknowledged, nothing spooled.
     let radius = ctl.row(&["show", "radius"]);
+    assert_eq!(radius["acct_servers"], "127.0.0.1:1813", "{radius}");
+    assert_eq!(radius["auth_servers"], "", "{radius}");
     assert_eq!(radius["acct_starts"], 6, "{radius}");
     assert_eq!(radius["acct_stops"], 0, "{radius}");
     assert_eq!(radius["acct_timeouts"], 0, "{radius}");
