@@ -75,6 +75,8 @@ done
 [[ $sessions =~ ^[0-9]+$ && $sessions -ge 1 ]] || die "--sessions: a positive integer"
 [[ $tunnels =~ ^[0-9]+$ && $tunnels -ge 1 ]] || die "--tunnels: a positive integer"
 case $auth in chap|pap|mschapv2) ;; *) die "--auth: chap, pap or mschapv2" ;; esac
+# A reopened session's traffic is not the generator's: nothing to check its Stop against.
+[ "$radius" = 1 ] && [ -n "$churn" ] && die "--radius and --churn do not go together"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, XDP, AF_XDP): sudo $0 $*"
 per_tunnel=$(( (sessions + tunnels - 1) / tunnels ))
 total=$(( per_tunnel * tunnels ))
