@@ -28,8 +28,11 @@ use serde::Serialize;
 use xlns_dataplane::fastpath::DropReason;
 use xlns_dataplane::shm::Reader;
 
+use crate::acct_check::{Counts, SessionCounts};
 use crate::lac::{LacConfig, LacDriver, Report, Teardown};
-use crate::traffic::{DirReport, Rig, RunSpec, SessionList, SideSpec, TrafficReport, pin_to};
+use crate::traffic::{
+    DirReport, Rig, RunSpec, SessionCount, SessionList, SideSpec, TrafficReport, pin_to,
+};
 
 /// What the lab runs.
 #[derive(Debug, Clone)]
@@ -56,6 +59,11 @@ pub struct LabSpec {
     /// xlns-dataplane's shared-memory segment: its drop counters are read before and
     /// after the traffic.
     pub shm: Option<PathBuf>,
+    /// Where to write every session's packets and octets each way over the whole run,
+    /// warm-up included ([`crate::acct_check::Counts`], for the accounting check).
+    pub counts_out: Option<PathBuf>,
+    /// Lines for the operator, printed with the summary (e.g. how to reach xlnsctl).
+    pub hints: Vec<String>,
 }
 
 /// Everything a lab run measured.
@@ -149,8 +157,12 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
         let traffic = if stop.load(Ordering::Relaxed) {
             Err(io::Error::other("interrupted"))
         } else {
-            run_traffic(spec, list)
+            run_traffic(spec, list.clone())
         };
+        if let (Some(path), Ok((_, per_session))) = (&spec.counts_out, &traffic) {
+            session_counts(&list, per_session).save(path)?;
+        }
+        let traffic = traffic.map(|(report, _)| report);
         let drops_after = spec.shm.as_deref().map(dataplane_drops).transpose()?;
         let dataplane_drops = drops_before.zip(drops_after).map(|(before, after)| {
             after
@@ -174,6 +186,9 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
             end: None,
         };
         print!("{}", result.summary());
+        for hint in &spec.hints {
+            println!("  {hint}");
+        }
         let _ = io::Write::flush(&mut io::stdout());
         if spec.keep && result.traffic.is_some() {
             eprintln!(
@@ -193,10 +208,47 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
     })
 }
 
-fn run_traffic(spec: &LabSpec, list: SessionList) -> io::Result<TrafficReport> {
+/// Every session's counts each way (up, down), in the order of `list`.
+type PerSession = Vec<(SessionCount, SessionCount)>;
+
+fn session_counts(list: &SessionList, per_session: &PerSession) -> Counts {
+    Counts {
+        sessions: list
+            .sessions
+            .iter()
+            .zip(per_session)
+            .map(|(s, (up, down))| SessionCounts {
+                tunnel_id: s.tunnel_id,
+                session_id: s.session_id,
+                subscriber: s.subscriber,
+                up: *up,
+                down: *down,
+            })
+            .collect(),
+    }
+}
+
+/// Adds a run's per-session counts to `sum`.
+fn add_counts(sum: &mut PerSession, report: &TrafficReport) {
+    let none = Vec::new();
+    let up = report.up.as_ref().map_or(&none, |d| &d.per_session);
+    let down = report.down.as_ref().map_or(&none, |d| &d.per_session);
+    for (i, (u, d)) in sum.iter_mut().enumerate() {
+        if let Some(x) = up.get(i) {
+            u.add(x);
+        }
+        if let Some(x) = down.get(i) {
+            d.add(x);
+        }
+    }
+}
+
+/// The main run's report, and every session's counts over the warm-up and the main run.
+fn run_traffic(spec: &LabSpec, list: SessionList) -> io::Result<(TrafficReport, PerSession)> {
     if list.sessions.is_empty() {
         return Err(io::Error::other("no session came up"));
     }
+    let list_len = list.sessions.len();
     // The rig's sockets and the generator in a thread of their own, pinned.
     std::thread::scope(|scope| {
         scope
@@ -218,16 +270,21 @@ fn run_traffic(spec: &LabSpec, list: SessionList) -> io::Result<TrafficReport> {
                     spec.lns_core_mac,
                     spec.server,
                 )?;
+                let mut per_session = vec![Default::default(); list_len];
                 // A short warm-up: the first frames of a fresh socket meet cold caches
-                // and empty fill rings; they are not what the lab measures.
-                rig.run(&RunSpec {
+                // and empty fill rings; they are not what the lab measures (but the
+                // LNS accounts for them).
+                let warm_up = rig.run(&RunSpec {
                     rate_pps: Some(spec.run.rate_pps.unwrap_or(10_000.0).min(10_000.0)),
                     duration: Duration::from_millis(200),
                     drain: Duration::from_millis(100),
                     progress: false,
                     ..spec.run
                 })?;
-                rig.run(&spec.run)
+                add_counts(&mut per_session, &warm_up);
+                let report = rig.run(&spec.run)?;
+                add_counts(&mut per_session, &report);
+                Ok((report, per_session))
             })
             .join()
             .map_err(|_| io::Error::other("the traffic thread panicked"))?

@@ -17,6 +17,7 @@
 //! * [`fwbench`]: the self-contained forwarding comparison (namespaces, bare forwarder,
 //!   xlns-dataplane, ratios).
 
+pub mod acct_check;
 pub mod compare;
 pub mod forwarder;
 pub mod fwbench;

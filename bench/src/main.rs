@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use xlns_bench::acct_check::{Counts, check, parse_detail};
 use xlns_bench::compare::{CompareConfig, Lns, Programs, compare};
 use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
 use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
@@ -172,8 +173,9 @@ enum Command {
     /// upstream L2TP/PPP and downstream IP for every one of them at once, then a summary;
     /// run inside the LAC's network namespace (deploy/lab/lab.sh does all of it).
     Lab {
+        // Boxed: the largest variant by far otherwise (clippy::large_enum_variant).
         #[command(flatten)]
-        emulator: EmulatorArgs,
+        emulator: Box<EmulatorArgs>,
         /// LAC-side interface (in this process's network namespace).
         #[arg(long)]
         lac_if: String,
@@ -215,6 +217,27 @@ enum Command {
         /// xlns-dataplane's segment: its drop counters go into the summary.
         #[arg(long)]
         shm: Option<PathBuf>,
+        /// Write every session's packets and octets each way (warm-up included) here as
+        /// JSON, for `acct-check`.
+        #[arg(long)]
+        counts_out: Option<PathBuf>,
+        /// A line printed with the summary (repeatable), e.g. how to reach xlnsctl.
+        #[arg(long)]
+        hint: Vec<String>,
+    },
+    /// The lab's accounting check: every session's Stop record in FreeRADIUS' detail
+    /// file carries what the generator sent and received for it (see
+    /// xlns_bench::acct_check). Exit status 1 when anything differs.
+    AcctCheck {
+        /// FreeRADIUS' detail file.
+        #[arg(long)]
+        detail: PathBuf,
+        /// The lab's `--counts-out` file.
+        #[arg(long)]
+        counts: PathBuf,
+        /// Also print one line per session.
+        #[arg(long)]
+        verbose: bool,
     },
     /// L2TP-only setup rate: N tunnels x M sessions as an LAC, then teardown.
     L2tpSetup {
@@ -557,6 +580,8 @@ fn main() -> ExitCode {
             keep,
             json_out,
             shm,
+            counts_out,
+            hint,
         } => {
             on_signals();
             let spec = LabSpec {
@@ -581,6 +606,8 @@ fn main() -> ExitCode {
                 cpu,
                 keep,
                 shm,
+                counts_out,
+                hints: hint,
             };
             match lab(&spec, &STOP) {
                 Ok(result) => {
@@ -600,6 +627,44 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(e) => fail(e),
+            }
+        }
+        Command::AcctCheck {
+            detail,
+            counts,
+            verbose,
+        } => {
+            let text = match std::fs::read_to_string(&detail) {
+                Ok(t) => t,
+                Err(e) => return fail(format!("{}: {e}", detail.display())),
+            };
+            let counts = match Counts::load(&counts) {
+                Ok(c) => c,
+                Err(e) => return fail(format!("{}: {e}", counts.display())),
+            };
+            let outcome = check(&parse_detail(&text), &counts);
+            if verbose {
+                for r in &outcome.rows {
+                    println!(
+                        "  {:<15} {:<20} Stop in {}/{} out {}/{}  generator up {}/{} down {}/{}",
+                        r.address.to_string(),
+                        r.acct_session_id,
+                        r.stop[0],
+                        r.stop[1],
+                        r.stop[2],
+                        r.stop[3],
+                        r.generator[0],
+                        r.generator[1],
+                        r.generator[2],
+                        r.generator[3]
+                    );
+                }
+            }
+            print!("{}", outcome.summary(counts.sessions.len()));
+            if outcome.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
         }
         Command::L2tpSetup {

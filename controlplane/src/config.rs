@@ -38,6 +38,7 @@
 //! [dataplane]       # the shared-memory segment of the AF_XDP data plane (absent: none)
 //! [radius]          # RADIUS servers, NAS attributes, accounting spool (absent: local only)
 //! [dae]             # RFC 5176 CoA / Disconnect server and its clients (absent: none)
+//! [[realm]]         # per-realm AAA: name, aaa = "local" | "radius", strip (crate::realm)
 //! ```
 //!
 //! Every section and every key may be omitted; the defaults are the constants `DEFAULT_*`
@@ -74,6 +75,7 @@
 //! `[users] file` is relative to the directory of the configuration file
 //! ([`Config::load`] resolves it; [`Config::from_toml_str`] keeps it as written).
 
+use crate::realm::RealmConfig;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -174,6 +176,9 @@ pub struct Config {
     pub radius: Option<RadiusConfig>,
     /// `[dae]`: the RFC 5176 Dynamic Authorization server (#7); `None`: absent.
     pub dae: Option<DaeConfig>,
+    /// `[[realm]]`, in file order: the AAA choice by the realm of the user name (#7,
+    /// [`crate::realm`]).
+    pub realms: Vec<RealmConfig>,
 }
 
 /// Default `[dataplane] shm`.
@@ -537,6 +542,66 @@ struct RawConfig {
     management: RawManagement,
     radius: Option<RawRadius>,
     dae: Option<RawDae>,
+    #[serde(default)]
+    realm: Vec<RawRealm>,
+}
+
+/// One `[[realm]]` as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealm {
+    name: Spanned<String>,
+    aaa: S<String>,
+    strip: Option<bool>,
+}
+
+impl RawRealm {
+    fn validate(
+        &self,
+        src: &Source<'_>,
+        i: usize,
+        before: &[RealmConfig],
+        has_auth_servers: bool,
+    ) -> Result<RealmConfig, ConfigError> {
+        let name = self.name.get_ref();
+        let key = |k: &str| format!("realm[{i}].{k}");
+        if name.is_empty() || name.len() > 253 || name.contains('@') {
+            return Err(src.invalid(
+                self.name.span(),
+                &key("name"),
+                "must hold 1 to 253 octets, without '@' (the part after the '@')",
+            ));
+        }
+        if let Some(j) = before
+            .iter()
+            .position(|r| r.name.eq_ignore_ascii_case(name))
+        {
+            return Err(src.invalid(
+                self.name.span(),
+                &key("name"),
+                format!("{name:?} is realm[{j}] already (realms compare case-insensitively)"),
+            ));
+        }
+        let aaa = match &self.aaa {
+            None => None,
+            Some(v) => {
+                let mode = aaa_mode(src, &key("aaa"), v)?;
+                if mode == AaaMode::Radius && !has_auth_servers {
+                    return Err(src.invalid(
+                        v.span(),
+                        &key("aaa"),
+                        "RADIUS authentication needs a [[radius.auth_server]]",
+                    ));
+                }
+                Some(mode)
+            }
+        };
+        Ok(RealmConfig {
+            name: name.clone(),
+            aaa,
+            strip: self.strip.unwrap_or(false),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -640,6 +705,12 @@ impl RawConfig {
             let lac = raw.validate(src, i, &lacs)?;
             lacs.push(lac);
         }
+        let has_auth_servers = radius.as_ref().is_some_and(|r| !r.auth_servers.is_empty());
+        let mut realms: Vec<RealmConfig> = Vec::with_capacity(self.realm.len());
+        for (i, raw) in self.realm.iter().enumerate() {
+            let realm = raw.validate(src, i, &realms, has_auth_servers)?;
+            realms.push(realm);
+        }
         let mut ppp = self.ppp.validate(src)?;
         let mut pools: Vec<PoolConfig> = Vec::with_capacity(self.pool.len());
         for (i, raw) in self.pool.iter().enumerate() {
@@ -683,6 +754,7 @@ impl RawConfig {
                 None => None,
                 Some(raw) => Some(raw.validate(src)?),
             },
+            realms,
         })
     }
 }
@@ -1836,6 +1908,70 @@ name = "b"
             "[radius]\nspool_max_bytes = 10\n",
             ConfigErrorKind::Invalid,
             "xlnsd.toml:2:19: radius.spool_max_bytes: must be between 4096",
+        );
+    }
+
+    #[test]
+    fn realms_parse_and_their_errors_name_file_line_and_key() {
+        let c = Config::from_toml_str(
+            "[radius]\n[[radius.auth_server]]\naddress = \"127.0.0.1:1812\"\nsecret = \"s\"\n\
+             [[realm]]\nname = \"isp.example\"\naaa = \"radius\"\nstrip = true\n\
+             [[realm]]\nname = \"corp.example\"\naaa = \"local\"\n\
+             [[realm]]\nname = \"only-strip.example\"\nstrip = true\n",
+            "xlnsd.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.realms,
+            vec![
+                RealmConfig {
+                    name: "isp.example".into(),
+                    aaa: Some(AaaMode::Radius),
+                    strip: true
+                },
+                RealmConfig {
+                    name: "corp.example".into(),
+                    aaa: Some(AaaMode::Local),
+                    strip: false
+                },
+                RealmConfig {
+                    name: "only-strip.example".into(),
+                    aaa: None,
+                    strip: true
+                },
+            ]
+        );
+        assert_err(
+            "[[realm]]\nname = \"isp.example\"\naaa = \"radius\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:7: realm[0].aaa: RADIUS authentication needs a [[radius.auth_server]]",
+        );
+        assert_err(
+            "[[realm]]\nname = \"isp.example\"\naaa = \"ldap\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:3:7: realm[0].aaa: \"ldap\" is neither",
+        );
+        assert_err(
+            "[[realm]]\nname = \"a@isp.example\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: realm[0].name: must hold 1 to 253 octets, without '@'",
+        );
+        assert_err(
+            "[[realm]]\nname = \"\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:2:8: realm[0].name: must hold",
+        );
+        assert_err(
+            "[[realm]]\nname = \"isp.example\"\n[[realm]]\nname = \"ISP.example\"\n",
+            ConfigErrorKind::Invalid,
+            "xlnsd.toml:4:8: realm[1].name: \"ISP.example\" is realm[0] already",
+        );
+        let e = err("[[realm]]\nname = \"isp.example\"\nstrip = 1\n");
+        assert!(e.to_string().starts_with("xlnsd.toml:3:"), "{e}");
+        let e = err("[[realm]]\nname = \"isp.example\"\nstirp = true\n");
+        assert!(
+            e.to_string().starts_with("xlnsd.toml:3:") && e.to_string().contains("stirp"),
+            "{e}"
         );
     }
 

@@ -14,4 +14,5 @@ pub mod l2tp;
 pub mod policy;
 pub mod ppp;
 pub mod radius;
+pub mod realm;
 pub mod shell;

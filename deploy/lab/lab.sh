@@ -38,6 +38,11 @@
 #   --bin-dir DIR     use the binaries in DIR, build nothing (e.g. target/debug)
 #   --no-install      never run apt-get or rustup
 #   --json FILE       also write the full result as JSON
+#   --radius          RADIUS accounting to a FreeRADIUS started in the LNS namespace
+#                     (deploy/lab/radiusd.lab.conf, detail file); after the teardown
+#                     every session's Stop record must carry exactly the packets and
+#                     octets the generator sent up and received down for it (the lab
+#                     fails otherwise; xlns-bench acct-check)
 # Environment: RUST_LOG for xlnsd (default warn).
 set -euo pipefail
 
@@ -45,7 +50,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 sessions=400 tunnels=4 duration=10 rate=10000 size=64 setup_rate="" auth=chap proxy=0
-churn="" keep=0 bin_dir="" install=1 json_out=""
+churn="" keep=0 bin_dir="" install=1 json_out="" radius=0
 die() { echo "lab.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -62,6 +67,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir=$(cd "$2" && pwd); shift 2 ;;
         --no-install) install=0; shift ;;
         --json) json_out=$2; shift 2 ;;
+        --radius) radius=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (--help lists them)" ;;
     esac
@@ -69,6 +75,8 @@ done
 [[ $sessions =~ ^[0-9]+$ && $sessions -ge 1 ]] || die "--sessions: a positive integer"
 [[ $tunnels =~ ^[0-9]+$ && $tunnels -ge 1 ]] || die "--tunnels: a positive integer"
 case $auth in chap|pap|mschapv2) ;; *) die "--auth: chap, pap or mschapv2" ;; esac
+# A reopened session's traffic is not the generator's: nothing to check its Stop against.
+[ "$radius" = 1 ] && [ -n "$churn" ] && die "--radius and --churn do not go together"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, XDP, AF_XDP): sudo $0 $*"
 per_tunnel=$(( (sessions + tunnels - 1) / tunnels ))
 total=$(( per_tunnel * tunnels ))
@@ -81,6 +89,7 @@ step() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 if [ "$install" = 1 ]; then
     pkgs=(clang llvm m4 make gcc pkg-config libelf-dev zlib1g-dev libpcap-dev iproute2
           ethtool curl ca-certificates util-linux procps)
+    [ "$radius" = 1 ] && pkgs+=(freeradius)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
@@ -191,6 +200,33 @@ echo_interval=5s
 sed -e "s|@MAX_SESSIONS@|$(( total + 1024 ))|g" -e "s|@SHM@|$shm|g" -e "s|@DIR@|$dir|g" \
     -e "s|@ECHO@|$echo_interval|g" "$here/xlnsd.lab.toml" >"$dir/xlnsd.toml"
 
+if [ "$radius" = 1 ]; then
+    radius_bin=$(command -v freeradius || command -v radiusd || true)
+    [ -n "$radius_bin" ] || die "--radius: no freeradius (apt-get install freeradius)"
+    mkdir -p "$dir/radius"
+    sed -e "s|@DIR@|$dir/radius|g" "$here/radiusd.lab.conf" >"$dir/radius/radiusd.conf"
+    cat >>"$dir/xlnsd.toml" <<EOF2
+
+# lab.sh --radius: accounting to the FreeRADIUS in this namespace; authentication stays
+# local (the users file).
+[radius]
+auth = "local"
+nas_identifier = "xlns-lab"
+[[radius.acct_server]]
+address = "127.0.0.1:1813"
+secret = "xlns-lab-secret"
+EOF2
+    step "FreeRADIUS (accounting, detail file $dir/radius/detail) in $lns"
+    setsid ip netns exec "$lns" "$radius_bin" -f -d "$dir/radius" >/dev/null 2>&1 &
+    pids+=("$!")
+    for _ in $(seq 100); do
+        grep -q 'Ready to process requests' "$dir/radius/radiusd.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q 'Ready to process requests' "$dir/radius/radiusd.log" 2>/dev/null ||
+        { cat "$dir/radius/radiusd.log" >&2 2>/dev/null; die "FreeRADIUS not ready in 10 s"; }
+fi
+
 step "xlnsd and xlns-dataplane in $lns"
 # setsid: Ctrl-C reaches the emulator, which tears its sessions down through a running
 # LNS; cleanup stops these two afterwards.
@@ -229,7 +265,10 @@ args=(lab --lns 10.1.0.2:1701 --bind 10.1.0.1 --bind-port 1701
       --lac-if lac0 --core-if srv0 --core-netns "$srv" --server 10.2.0.2
       --lns-access-mac "$acc_mac" --lns-core-mac "$core_mac"
       --duration "$duration" --size "$size" --cpu "$gen_cpu" --shm "$shm"
-      --sessions-out "$dir/sessions.json" --json-out "$dir/result.json")
+      --sessions-out "$dir/sessions.json" --json-out "$dir/result.json"
+      --hint "xlnsctl     $bin_dir/xlnsctl --socket $dir/xlnsd.sock show sessions   (or --json show ...)")
+[ "$radius" = 1 ] && args+=(--counts-out "$dir/counts.json"
+    --hint "accounting  FreeRADIUS detail file $dir/radius/detail")
 [ "$rate" = max ] || args+=(--pps "$rate")
 [ -n "$setup_rate" ] && args+=(--rate "$setup_rate")
 [ -n "$churn" ] && args+=(--churn "$churn")
@@ -253,6 +292,21 @@ trap 'exit 130' INT TERM
 dp_stats=$(grep 'stats ' "$dir/dataplane.log" | tail -n 1 | sed 's/^xlns-dataplane: stats //')
 [ -n "$dp_stats" ] && echo "  data plane  $dp_stats"
 [ -n "$json_out" ] && [ -f "$dir/result.json" ] && cp "$dir/result.json" "$json_out"
+if [ "$radius" = 1 ]; then
+    # The teardown ended every session: xlnsd sends their Stops; wait for them (10 s).
+    for _ in $(seq 100); do
+        stops=$(grep -c 'Acct-Status-Type = Stop' "$dir/radius/detail" 2>/dev/null || true)
+        [ "${stops:-0}" -ge "$total" ] && break
+        sleep 0.1
+    done
+    if [ -f "$dir/counts.json" ]; then
+        "$bin_dir/xlns-bench" acct-check --detail "$dir/radius/detail" \
+            --counts "$dir/counts.json" || rc=1
+    else
+        echo "  accounting  no traffic counts (the traffic did not run)" >&2
+        rc=1
+    fi
+fi
 if ! kill -0 "$xlnsd" 2>/dev/null; then
     echo "lab.sh: xlnsd died; its log:" >&2
     tail -n 20 "$dir/xlnsd.log" >&2

@@ -134,6 +134,32 @@ pub struct DirReport {
     pub latency: Latency,
     /// Frames received in each second of the run (the drain adds to the last).
     pub rx_per_second: Vec<u64>,
+    /// Per session (in the order of the rig's sessions): packets and IP octets sent and
+    /// received. Not in the JSON report (it can hold a million entries); the lab writes
+    /// it on its own ([`crate::lab`]).
+    #[serde(skip)]
+    pub per_session: Vec<SessionCount>,
+}
+
+/// One session's packets and octets in one direction. Octets are the subscriber's IP
+/// packet lengths (the inner packet on the access side, the whole IP packet on the core
+/// side): what the LNS accounts (RFC 2866 §5.3, §5.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SessionCount {
+    pub sent: u64,
+    pub sent_octets: u64,
+    pub received: u64,
+    pub received_octets: u64,
+}
+
+impl SessionCount {
+    /// The sum of two runs.
+    pub fn add(&mut self, other: &SessionCount) {
+        self.sent += other.sent;
+        self.sent_octets += other.sent_octets;
+        self.received += other.received;
+        self.received_octets += other.received_octets;
+    }
 }
 
 /// The result of one run.
@@ -155,7 +181,9 @@ pub struct TrafficReport {
 /// Per-direction bookkeeping of a run.
 struct Flow {
     sent: Vec<u64>,
+    sent_octets: Vec<u64>,
     received: Vec<u64>,
+    received_octets: Vec<u64>,
     /// Highest sequence number seen + 1, per session.
     next: Vec<u64>,
     reordered: u64,
@@ -174,7 +202,9 @@ impl Flow {
             .map_err(|e| io::Error::other(format!("histogram: {e}")))?;
         Ok(Flow {
             sent: vec![0; sessions],
+            sent_octets: vec![0; sessions],
             received: vec![0; sessions],
+            received_octets: vec![0; sessions],
             next: vec![0; sessions],
             reordered: 0,
             foreign: 0,
@@ -203,6 +233,10 @@ impl Flow {
             return;
         };
         *received += 1;
+        if let Some(octets) = self.received_octets.get_mut(index) {
+            // Downstream frames arrive L2TP-encapsulated at the LAC side.
+            *octets += packet::sink_ip_len(frame, down).unwrap_or(0) as u64;
+        }
         if stamp.seq < *next {
             self.reordered += 1;
         } else {
@@ -235,6 +269,14 @@ impl Flow {
             rx_pps: received as f64 / secs,
             latency: Latency::of(&self.hist),
             rx_per_second: self.per_second.clone(),
+            per_session: (0..self.sent.len())
+                .map(|i| SessionCount {
+                    sent: self.sent[i],
+                    sent_octets: self.sent_octets[i],
+                    received: self.received[i],
+                    received_octets: self.received_octets[i],
+                })
+                .collect(),
         }
     }
 
@@ -481,6 +523,7 @@ impl Rig {
                             packet::write_upstream(buf, &macs, &sessions[i], server, len, stamp);
                         if written > 0 {
                             up.sent[i] += 1;
+                            up.sent_octets[i] += len as u64;
                         }
                         written
                     });
@@ -503,6 +546,7 @@ impl Rig {
                             packet::write_downstream(buf, &macs, &sessions[i], server, len, stamp);
                         if written > 0 {
                             down.sent[i] += 1;
+                            down.sent_octets[i] += len as u64;
                         }
                         written
                     });

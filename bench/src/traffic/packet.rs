@@ -269,6 +269,67 @@ impl Sizes {
     }
 }
 
+/// The length of the subscriber's IP packet in a frame the sink received: the IPv4 total
+/// length of the frame's IP packet (`l2tp == false`, the core side), or of the inner IP
+/// packet of an L2TP data message (`l2tp == true`, the access side: Ethernet (802.1Q
+/// allowed) | IPv4 | UDP | L2TP data header with any of L, S, O (RFC 2661 §3.1) | PPP
+/// with or without address/control, full or compressed protocol (RFC 1661 §6.5, §6.6) |
+/// IPv4 or IPv6). `None` when the frame is not such a packet or is truncated.
+pub fn sink_ip_len(frame: &[u8], l2tp: bool) -> Option<usize> {
+    let be16 = |at: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *frame.get(at)?,
+            *frame.get(at + 1)?,
+        ])))
+    };
+    let mut at = ETH_LEN;
+    let mut ethertype = be16(12)?;
+    if ethertype == 0x8100 {
+        ethertype = be16(16)?;
+        at += 4;
+    }
+    if ethertype != 0x0800 {
+        return None;
+    }
+    if !l2tp {
+        return be16(at + 2);
+    }
+    let ihl = usize::from(frame.get(at)? & 0x0f) * 4;
+    at += ihl + UDP_LEN;
+    let flags = be16(at)?;
+    if flags & 0x8000 != 0 {
+        // A control message.
+        return None;
+    }
+    let mut l2tp_len = 6;
+    if flags & 0x4000 != 0 {
+        l2tp_len += 2;
+    }
+    if flags & 0x0800 != 0 {
+        l2tp_len += 4;
+    }
+    if flags & 0x0200 != 0 {
+        l2tp_len += 2 + be16(at + l2tp_len)?;
+    }
+    at += l2tp_len;
+    if frame.get(at..at + 2)? == [0xff, 0x03] {
+        at += 2;
+    }
+    let protocol = if frame.get(at)? & 1 == 1 {
+        at += 1;
+        usize::from(frame[at - 1])
+    } else {
+        at += 2;
+        be16(at - 2)?
+    };
+    match protocol {
+        0x21 => be16(at + 2),
+        // IPv6: payload length + the fixed header.
+        0x57 => be16(at + 4).map(|l| l + 40),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -368,5 +429,35 @@ mod tests {
     fn frames_without_a_stamp_read_as_none() {
         assert_eq!(Stamp::read(&[0u8; 10]), None);
         assert_eq!(Stamp::read(&[0u8; 100]), None);
+    }
+
+    #[test]
+    fn sink_ip_len_reads_the_subscriber_packet_behind_any_l2tp_and_ppp_header() {
+        let stamp = Stamp {
+            flow: 1,
+            seq: 1,
+            tx_ns: 1,
+        };
+        let mut buf = [0u8; 2048];
+        let len = write_upstream(&mut buf, &MACS, &session(), SERVER, 100, stamp);
+        assert_eq!(sink_ip_len(&buf[..len], true), Some(100));
+        let len = write_downstream(&mut buf, &MACS, &session(), SERVER, 77, stamp);
+        assert_eq!(sink_ip_len(&buf[..len], false), Some(77));
+        // L and S set, offset 3 with padding, no address/control, compressed protocol.
+        let up = write_upstream(&mut buf, &MACS, &session(), SERVER, 90, stamp);
+        let l2tp = ETH_LEN + IPV4_LEN + UDP_LEN;
+        let mut frame = buf[..l2tp].to_vec();
+        frame.extend_from_slice(&[
+            0x4a, 0x02, 0, 0, 0, 7, 0, 9, 0, 1, 0, 2, 0, 3, 0xaa, 0xbb, 0xcc,
+        ]);
+        frame.push(0x21);
+        frame.extend_from_slice(&buf[l2tp + L2TP_LEN + PPP_LEN..up]);
+        assert_eq!(sink_ip_len(&frame, true), Some(90));
+        // A control message, a truncated frame, an ARP frame.
+        frame[l2tp] = 0xc8;
+        assert_eq!(sink_ip_len(&frame, true), None);
+        assert_eq!(sink_ip_len(&frame[..l2tp + 3], true), None);
+        frame[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(sink_ip_len(&frame, false), None);
     }
 }

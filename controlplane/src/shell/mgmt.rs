@@ -11,6 +11,7 @@
 //!   ([`Shell::manage`]), so nothing is shared or locked.
 //! * Commands: `show tunnels`, `show sessions [--user U] [--address A] [--lac L]
 //!   [--tunnel T]`, `show session T/S`, `show pools`, `show workers`,
+//!   `show radius` (servers in order of preference, request and spool counters),
 //!   `clear session T/S` (LCP Terminate-Request, then CDN result 3), `clear tunnel T`
 //!   (StopCCN result 1, RFC 2661 §4.4.2).
 
@@ -353,7 +354,15 @@ impl Shell {
             return error("RADIUS is off (no [radius])");
         };
         let a = aaa.stats();
+        let servers = |list: &[crate::config::RadiusServerConfig]| {
+            list.iter()
+                .map(|s| s.address.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let mut row = json!({
+            "auth_servers": servers(&aaa.config().auth_servers),
+            "acct_servers": servers(&aaa.config().acct_servers),
             "auth_requests": a.requests,
             "auth_accepts": a.accepts,
             "auth_rejects": a.rejects,

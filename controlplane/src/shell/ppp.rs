@@ -80,6 +80,7 @@ use crate::ppp::session::{
 use crate::ppp::users::Users;
 use crate::radius::acct::Traffic;
 use crate::radius::dae::{Change, RateLimits};
+use crate::realm::Realms;
 
 /// CDN Result Code 1: "Call disconnected due to loss of carrier" (RFC 2661 §4.4.2).
 pub const CDN_LOSS_OF_CARRIER: u16 = 1;
@@ -163,7 +164,12 @@ pub enum AcctNote {
 }
 
 /// Accounting's view of the data plane's counters: input is upstream (from the
-/// subscriber), output downstream.
+/// subscriber), output downstream. RFC 2866 §5.3, §5.4, §5.8, §5.9: the octets are the
+/// IP packets' own lengths (the inner packet: no PPP, L2TP, UDP, outer IP or Ethernet
+/// header), the packets are IP packets (IPv4 and IPv6) only; PPP control frames (LCP
+/// echoes, IPCP, ...) that reach xlnsd's socket are never counted, like the Linux PPP
+/// interface counters pppd and accel-ppp report. The lab checks it end to end
+/// (`lab.sh --radius`, `xlns_bench::acct_check`).
 pub fn traffic_of(c: &xlns_dataplane::shm::Counters) -> Traffic {
     Traffic {
         input_octets: c.up_bytes,
@@ -199,6 +205,9 @@ struct Entry {
     accounting: bool,
     /// IPv4 / IPv6 frames that reached xlnsd's socket (the PPP path).
     socket_traffic: Traffic,
+    /// The name verified when a `[[realm]]` stripped it (the User-Name of the
+    /// Access-Request and of accounting), else `None`: PPP's peer name.
+    aaa_user: Option<Vec<u8>>,
     /// Rate limits of the last CoA-Request (RFC 5176), for the shaping issue.
     rate_limits: RateLimits,
 }
@@ -226,6 +235,8 @@ pub struct PppSessions {
     notes: VecDeque<PppNote>,
     /// RADIUS verifications for the shell to send ([`PppSessions::poll_verify`]).
     verify: VecDeque<(SessionKey, VerifyRequest)>,
+    /// `[[realm]]`: the verifier chosen by the realm of the name ([`crate::realm`]).
+    realms: Realms,
     ids: SessionIds,
     /// Accounting notes ([`PppSessions::poll_acct`]); `None`: accounting is off.
     acct: Option<VecDeque<AcctNote>>,
@@ -413,6 +424,7 @@ impl PppSessions {
             dataplane: None,
             notes: VecDeque::new(),
             verify: VecDeque::new(),
+            realms: Realms::new(&config.realms),
             ids: SessionIds::new(),
             acct: None,
             by_acct_session_id: HashMap::new(),
@@ -551,6 +563,7 @@ impl PppSessions {
                 accounted: false,
                 accounting: true,
                 socket_traffic: Traffic::default(),
+                aaa_user: None,
                 rate_limits: RateLimits::default(),
             },
         );
@@ -830,10 +843,19 @@ impl PppSessions {
                 break;
             };
             match event {
-                SessionEvent::NeedVerify(request) => match entry.aaa {
-                    AaaMode::Local => entry.ppp.answer_from(&self.users, &request, now),
-                    AaaMode::Radius => self.verify.push_back((key, request)),
-                },
+                SessionEvent::NeedVerify(mut request) => {
+                    // A `[[realm]]` of the name may choose the verifier and strip the name.
+                    let (aaa, name) = self.realms.choose(&request, entry.aaa);
+                    entry.aaa = aaa;
+                    if let Some(name) = name {
+                        request.user.clone_from(&name);
+                        entry.aaa_user = Some(name);
+                    }
+                    match entry.aaa {
+                        AaaMode::Local => entry.ppp.answer_from(&self.users, &request, now),
+                        AaaMode::Radius => self.verify.push_back((key, request)),
+                    }
+                }
                 SessionEvent::NeedAddress(request) => {
                     entry.ppp.assign_from(&mut self.pools, &request, now);
                 }
@@ -863,7 +885,7 @@ impl PppSessions {
                         entry.accounted = true;
                         notes.push_back(AcctNote::Up {
                             key,
-                            user: up.user.clone(),
+                            user: entry.aaa_user.clone().unwrap_or_else(|| up.user.clone()),
                             address: up.address,
                             acct_session_id: entry.acct_session_id.clone().unwrap_or_default(),
                             aaa: entry.aaa,
@@ -1046,6 +1068,7 @@ impl PppSessions {
         pools: Pools,
     ) -> crate::ppp::pool::PoolReload {
         self.template = session_config(config);
+        self.realms = Realms::new(&config.realms);
         self.users = users;
         self.pools.reload(pools)
     }
