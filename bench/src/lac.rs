@@ -119,6 +119,10 @@ pub struct LacConfig {
     /// Local address to bind; `None`: loopback when the LNS is on loopback, else the
     /// unspecified address of the LNS's family.
     pub bind: Option<IpAddr>,
+    /// Further local addresses (issue #6: "N tunnels x M sessions from one or many
+    /// source addresses"): with `n` addresses in all (`bind` first), socket `k` binds
+    /// address `k % n`, port `bind_port + k / n` (or an ephemeral port).
+    pub more_binds: Vec<IpAddr>,
     /// Opens (SCCRQ or ICRQ) started per second at most; `None`: as fast as `outstanding`
     /// allows.
     pub rate: Option<f64>,
@@ -138,7 +142,9 @@ pub struct LacConfig {
     pub transport: transport::Config,
     /// Seed of the endpoints' ids and random vectors (socket `k` gets `seed + k`).
     pub seed: u64,
-    /// Local UDP port of socket 0 (socket `k` binds `bind_port + k`); 0: ephemeral.
+    /// Local UDP port of socket 0 (socket `k` binds `bind_port + k`, or
+    /// `bind_port + k / n` with `n` addresses, see [`LacConfig::more_binds`]); 0:
+    /// ephemeral.
     pub bind_port: u16,
     /// Run a PPP client in every session (see the module documentation); `None`: L2TP
     /// only, a session counts as up at the ICCN.
@@ -162,6 +168,7 @@ impl LacConfig {
             sessions_per_tunnel,
             sockets: 1,
             bind: None,
+            more_binds: Vec::new(),
             rate: None,
             outstanding: 64,
             setup_timeout: Duration::from_secs(60),
@@ -185,6 +192,25 @@ impl LacConfig {
             IpAddr::V6(a) if a.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         })
+    }
+
+    /// The local address and port of socket `k`.
+    fn socket_addr(&self, k: usize) -> io::Result<SocketAddr> {
+        let addrs = 1 + self.more_binds.len();
+        let ip = match k % addrs {
+            0 => self.bind_addr(),
+            i => self.more_binds[i - 1],
+        };
+        let port = match self.bind_port {
+            0 => 0,
+            p => u16::try_from(k / addrs)
+                .ok()
+                .and_then(|step| p.checked_add(step))
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "bind_port + sockets > 65535")
+                })?,
+        };
+        Ok(SocketAddr::new(ip, port))
     }
 
     fn endpoint_config(&self) -> EndpointConfig {
@@ -545,16 +571,9 @@ impl LacDriver {
     /// Binds the sockets; nothing is sent yet.
     pub fn bind(config: LacConfig) -> io::Result<LacDriver> {
         let sockets = config.sockets.max(1);
-        let ip = config.bind_addr();
         let mut links = Vec::with_capacity(sockets);
         for k in 0..sockets {
-            let port = match config.bind_port {
-                0 => 0,
-                p => p.checked_add(k as u16).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "bind_port + sockets > 65535")
-                })?,
-            };
-            let socket = UdpSocket::bind(SocketAddr::new(ip, port))?;
+            let socket = UdpSocket::bind(config.socket_addr(k)?)?;
             socket.set_nonblocking(true)?;
             grow_buffers(&socket);
             links.push(Link {
@@ -1603,5 +1622,60 @@ impl fmt::Display for Report {
             "  tunnel down: {:?}\n  session down: {:?}",
             self.tunnel_down_reasons, self.session_down_reasons
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn config(bind_port: u16, more: &[&str]) -> LacConfig {
+        LacConfig {
+            bind: Some("10.1.0.1".parse().unwrap()),
+            more_binds: more.iter().map(|a| a.parse().unwrap()).collect(),
+            bind_port,
+            ..LacConfig::new("10.1.0.2:1701".parse().unwrap(), 4, 1)
+        }
+    }
+
+    #[test]
+    fn one_address_steps_the_port() {
+        let c = config(1701, &[]);
+        let addrs: Vec<String> = (0..3)
+            .map(|k| c.socket_addr(k).unwrap().to_string())
+            .collect();
+        assert_eq!(addrs, ["10.1.0.1:1701", "10.1.0.1:1702", "10.1.0.1:1703"]);
+    }
+
+    #[test]
+    fn several_addresses_share_the_port_before_stepping_it() {
+        let c = config(1701, &["10.1.0.11", "10.1.0.12"]);
+        let addrs: Vec<String> = (0..4)
+            .map(|k| c.socket_addr(k).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                "10.1.0.1:1701",
+                "10.1.0.11:1701",
+                "10.1.0.12:1701",
+                "10.1.0.1:1702"
+            ]
+        );
+        let ephemeral = config(0, &["10.1.0.11"]);
+        assert_eq!(ephemeral.socket_addr(3).unwrap().port(), 0);
+        assert_eq!(
+            ephemeral.socket_addr(3).unwrap().ip().to_string(),
+            "10.1.0.11"
+        );
+    }
+
+    #[test]
+    fn a_port_past_65535_is_an_error() {
+        let c = config(65535, &[]);
+        assert!(c.socket_addr(0).is_ok());
+        assert!(c.socket_addr(1).is_err());
     }
 }

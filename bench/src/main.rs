@@ -89,9 +89,10 @@ struct EmulatorArgs {
     /// Local UDP sockets (source ports); tunnels are spread over them.
     #[arg(long, default_value_t = 1)]
     sockets: usize,
-    /// Local address to bind.
+    /// Local address to bind; repeat it for several source addresses (socket `k` binds
+    /// address `k % n`, port `--bind-port + k / n`).
     #[arg(long)]
-    bind: Option<IpAddr>,
+    bind: Vec<IpAddr>,
     /// Local UDP port of the first socket (0: any). The traffic generator's XDP program
     /// takes downstream data for port 1701 only: use 1701 with `lab`.
     #[arg(long, default_value_t = 0)]
@@ -127,7 +128,8 @@ impl EmulatorArgs {
         };
         LacConfig {
             sockets: self.sockets,
-            bind: self.bind,
+            bind: self.bind.first().copied(),
+            more_binds: self.bind.iter().skip(1).copied().collect(),
             bind_port: self.bind_port,
             rate: self.rate,
             outstanding: self.outstanding,

@@ -1147,7 +1147,7 @@ impl Core {
         }
         t.sessions.insert(
             sid,
-            Session {
+            Box::new(Session {
                 id: sid,
                 peer_id: peer,
                 kind,
@@ -1160,7 +1160,7 @@ impl Core {
                 send_sequence: false,
                 data_ns: Cell::new(0),
                 wen_count: 0,
-            },
+            }),
         );
         self.session_count += 1;
         if lns {
@@ -1662,7 +1662,7 @@ impl Endpoint {
         };
         t.sessions.insert(
             sid,
-            Session {
+            Box::new(Session {
                 id: sid,
                 peer_id: 0,
                 kind,
@@ -1675,7 +1675,7 @@ impl Endpoint {
                 send_sequence: false,
                 data_ns: Cell::new(0),
                 wen_count: 0,
-            },
+            }),
         );
         self.core.session_count += 1;
         if t.state == TunnelState::Established {

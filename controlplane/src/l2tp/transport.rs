@@ -35,6 +35,11 @@
 //!   filled; beyond the window they are dropped and counted.
 //! * Every transmitted message carries the current Nr (piggybacked ack). When a received
 //!   message must be acknowledged and nothing is sent within `ack_delay`, a ZLB is sent.
+//!   Once half our receive window (at least one message) has arrived unacknowledged, the
+//!   acknowledgement is due at once: the peer may have no more than `rws_local`
+//!   outstanding (RFC 2661 §5.8), and messages that need no reply (ICCN, CDN, HELLO)
+//!   would otherwise stall it for `ack_delay` per window, capping a tunnel's setup rate
+//!   at `rws_local / ack_delay` calls per second.
 //! * A message is held until an Nr covers it; an Nr covering a message never sent is
 //!   counted and ignored. Unacknowledged messages are retransmitted with exponential
 //!   backoff from `initial_rto` (1 s) capped at `max_rto` (at least 8 s per the RFC); after
@@ -282,6 +287,8 @@ pub struct Transport {
     delivered: VecDeque<Delivered>,
     /// When an acknowledgement must go out (ZLB unless a message carries it first).
     ack_deadline: Option<Instant>,
+    /// New messages received since we last sent our Nr (in a message or a ZLB).
+    unacked_received: u16,
 
     stats: Stats,
 }
@@ -314,6 +321,7 @@ impl Transport {
             reorder: VecDeque::new(),
             delivered: VecDeque::new(),
             ack_deadline: None,
+            unacked_received: 0,
             stats: Stats::default(),
             config,
         }
@@ -377,6 +385,7 @@ impl Transport {
             }
             // The message carries the current Nr: no separate ack needed (RFC 2661 §5.8).
             self.ack_deadline = None;
+            self.unacked_received = 0;
             let nr = self.rcv_nxt;
             let entry = self.send.get_mut(index)?;
             if retransmit {
@@ -395,6 +404,7 @@ impl Transport {
         }
         if self.ack_deadline.is_some_and(|deadline| deadline <= now) {
             self.ack_deadline = None;
+            self.unacked_received = 0;
             self.stats.zlb_sent += 1;
             return Some(Transmit {
                 ns: self.snd_max(),
@@ -481,7 +491,12 @@ impl Transport {
             self.schedule_ack(now + self.config.ack_delay);
             return Received::OutOfWindow;
         }
-        self.schedule_ack(now + self.config.ack_delay);
+        self.unacked_received = self.unacked_received.saturating_add(1);
+        if self.unacked_received >= (self.config.rws_local / 2).max(1) {
+            self.schedule_ack(now);
+        } else {
+            self.schedule_ack(now + self.config.ack_delay);
+        }
         if offset == 0 {
             return Received::Delivered(self.deliver(ns, body));
         }
@@ -1194,6 +1209,54 @@ mod tests {
         );
         assert!(drain(&mut t, now + ms(900)).is_empty());
         assert_eq!(t.stats().zlb_sent, 0);
+    }
+
+    #[test]
+    fn half_a_window_unacknowledged_is_acked_at_once() {
+        // rws_local 8: the fourth message without a reply to ride on is acknowledged
+        // without waiting for the delay (a LAC's ICCNs need no reply).
+        let mut t = transport(Config {
+            rws_local: 8,
+            ack_delay: ms(100),
+            ..Config::default()
+        });
+        let now = Instant::now();
+        for ns in 0..3 {
+            t.handle_received(now, ns, 0, Some(b"ICCN".to_vec()));
+        }
+        assert_eq!(t.poll_timeout(), Some(now + ms(100)));
+        assert!(drain(&mut t, now).is_empty());
+        t.handle_received(now, 3, 0, Some(b"ICCN".to_vec()));
+        assert_eq!(t.poll_timeout(), Some(now));
+        assert_eq!(
+            drain(&mut t, now),
+            [Sent {
+                ns: 0,
+                nr: 4,
+                body: None
+            }]
+        );
+        // The count starts over after the ack: the next message waits the delay again.
+        t.handle_received(now, 4, 0, Some(b"ICCN".to_vec()));
+        assert_eq!(t.poll_timeout(), Some(now + ms(100)));
+        // A reply carries the Nr and restarts the count too.
+        t.handle_received(now, 5, 0, Some(b"ICRQ".to_vec()));
+        t.queue(b"ICRP".to_vec()).unwrap();
+        assert_eq!(drain(&mut t, now)[0].nr, 6);
+        for ns in 6..9 {
+            t.handle_received(now, ns, 1, Some(b"ICCN".to_vec()));
+        }
+        assert!(drain(&mut t, now).is_empty());
+        assert_eq!(t.stats().zlb_sent, 1);
+
+        // A window of 1: every message is acknowledged at once.
+        let mut t = transport(Config {
+            rws_local: 1,
+            ack_delay: ms(100),
+            ..Config::default()
+        });
+        t.handle_received(now, 0, 0, Some(b"HELLO".to_vec()));
+        assert_eq!(drain(&mut t, now).len(), 1);
     }
 
     #[test]

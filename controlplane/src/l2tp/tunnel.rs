@@ -236,7 +236,10 @@ pub struct Tunnel {
     pub originator: Originator,
     pub params: TunnelParams,
     pub transport: Transport,
-    pub sessions: HashMap<SessionId, Session>,
+    /// Boxed: a [`Session`] (its call information inline) is about 1 KiB; inline, the
+    /// table would cost that per bucket (up to twice the sessions) and copy every session
+    /// each time it grows (issue #6: 62,500 sessions a tunnel).
+    pub sessions: HashMap<SessionId, Box<Session>>,
     /// Setup deadlines of sessions not yet established.
     pub session_deadlines: BTreeSet<(Instant, SessionId)>,
     pub peer_host_name: Vec<u8>,
@@ -277,6 +280,17 @@ mod tests {
     use Action as A;
     use TunnelEvent as E;
     use TunnelState as S;
+
+    fn bucket_size<K, V>(_: fn(&Tunnel) -> &HashMap<K, V>) -> usize {
+        std::mem::size_of::<(K, V)>()
+    }
+
+    #[test]
+    fn the_session_table_keeps_sessions_out_of_its_buckets() {
+        // Issue #6 scale: 62,500 sessions a tunnel, each of several hundred octets.
+        assert!(std::mem::size_of::<Session>() > 256);
+        assert!(bucket_size(|t| &t.sessions) <= 16);
+    }
 
     const STATES: [S; 5] = [
         S::Idle,
