@@ -15,10 +15,22 @@
 //! * Control-channel totals (retransmissions, duplicates, out of window, bad Nr) are the
 //!   sums over live tunnels plus what tunnels that were freed had at the last snapshot
 //!   before they went (a freed tunnel's increments after that snapshot are lost).
+//! * Data-plane traffic (`dataplane_packets`, `dataplane_bytes` by worker and direction):
+//!   the subscriber IP packets (and their octets) each worker forwarded, the sum of the
+//!   worker's counter column over every slot of the segment ([`super::mgmt::worker_traffic`]).
+//!   Columns are never zeroed, so the totals only grow while the segment exists (it
+//!   outlives an xlnsd restart, as `dataplane_drops` does); a new segment starts at zero,
+//!   which Prometheus handles as a counter reset.
+//! * RADIUS client health by `kind` (`auth`, `acct`): retransmissions, server timeouts,
+//!   failovers and servers marked dead are the running totals of the client tasks
+//!   ([`crate::radius::client::Totals`]; a client replaced on SIGHUP keeps counting into
+//!   the same totals). `radius_round_trip_seconds` is request to verified answer of the
+//!   requests some server answered (retransmissions and failovers included).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -37,6 +49,7 @@ use crate::l2tp::session::SessionState;
 use crate::l2tp::transport;
 use crate::l2tp::tunnel::TunnelState;
 use crate::ppp::session::Phase;
+use crate::radius::client::Totals;
 
 use super::Shell;
 use super::ppp::PppNote;
@@ -514,6 +527,30 @@ impl Shell {
                 "Data-plane drops by worker and reason.",
                 Family::Counter(drops),
             ));
+            let mut packets = Vec::new();
+            let mut bytes = Vec::new();
+            for (worker, c) in super::mgmt::worker_traffic(dp.writer()) {
+                let w = worker.to_string();
+                for (direction, p, b) in [
+                    ("upstream", c.up_packets, c.up_bytes),
+                    ("downstream", c.down_packets, c.down_bytes),
+                ] {
+                    let l = vec![("worker", w.clone()), ("direction", direction.to_owned())];
+                    packets.push((l.clone(), p as f64));
+                    bytes.push((l, b as f64));
+                }
+            }
+            families.push((
+                "dataplane_packets",
+                "Subscriber IP packets forwarded by each data-plane worker (upstream: access \
+                 to core), since the shared-memory segment was created.",
+                Family::Counter(packets),
+            ));
+            families.push((
+                "dataplane_bytes",
+                "Octets of the subscriber IP packets forwarded by each data-plane worker.",
+                Family::Counter(bytes),
+            ));
         }
         families.extend(self.reload_families());
         self.radius_families(&mut families);
@@ -526,6 +563,52 @@ impl Shell {
     /// RADIUS authentication and accounting (issue #7); nothing without `[radius]`.
     fn radius_families(&self, families: &mut Vec<(&'static str, &'static str, Family)>) {
         let one = |v: u64| vec![(vec![], v as f64)];
+        let mut clients = Vec::new();
+        if let Some(aaa) = &self.aaa {
+            clients.push(("auth", aaa.client().totals(), aaa.round_trip()));
+        }
+        if let Some(acct) = &self.acct {
+            clients.push(("acct", acct.client().totals(), acct.round_trip()));
+        }
+        if !clients.is_empty() {
+            let per_kind = |f: fn(&Totals) -> &AtomicU64| {
+                clients
+                    .iter()
+                    .map(|(kind, t, _)| (labels(&[("kind", kind)]), Totals::get(f(t)) as f64))
+                    .collect()
+            };
+            families.push((
+                "radius_retransmissions",
+                "RADIUS requests sent again to the same server (RFC 2865 §2.5), by kind.",
+                Family::Counter(per_kind(|t| &t.retransmissions)),
+            ));
+            families.push((
+                "radius_server_timeouts",
+                "A server did not answer a request after all its transmissions, by kind.",
+                Family::Counter(per_kind(|t| &t.server_timeouts)),
+            ));
+            families.push((
+                "radius_failovers",
+                "RADIUS requests moved to another server, by kind.",
+                Family::Counter(per_kind(|t| &t.failovers)),
+            ));
+            families.push((
+                "radius_servers_marked_dead",
+                "RADIUS servers declared dead after consecutive timeouts, by kind.",
+                Family::Counter(per_kind(|t| &t.servers_marked_dead)),
+            ));
+            families.push((
+                "radius_round_trip_seconds",
+                "Request to verified answer (retransmissions and failovers included) of the \
+                 RADIUS requests some server answered, by kind.",
+                Family::Histogram(
+                    clients
+                        .iter()
+                        .map(|(kind, _, h)| (labels(&[("kind", kind)]), h.clone()))
+                        .collect(),
+                ),
+            ));
+        }
         if let Some(aaa) = &self.aaa {
             let a = aaa.stats();
             families.push((
