@@ -115,6 +115,18 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
         let sample = format!("xlns_setup_latency_seconds_count{{phase=\"{phase}\"}}");
         assert_eq!(value(&text, &sample), 2.0, "{phase}");
     }
+    // Control-channel window and round trip of the one tunnel, by LAC: its SCCRP was
+    // acknowledged, so the tunnel has a round-trip measurement and a window of at least 1.
+    let cwnd = value(&text, "xlns_control_cwnd{lac=\"lab-lac\"}");
+    assert!(cwnd >= 1.0, "{cwnd}");
+    assert_eq!(value(&text, "xlns_control_cwnd_min{lac=\"lab-lac\"}"), cwnd);
+    let srtt_max = value(&text, "xlns_control_srtt_max_seconds{lac=\"lab-lac\"}");
+    assert!(srtt_max > 0.0 && srtt_max < 1.0, "{srtt_max}");
+    assert_eq!(
+        value(&text, "xlns_control_srtt_mean_seconds{lac=\"lab-lac\"}"),
+        srtt_max
+    );
+    assert_eq!(value(&text, "xlns_control_timeouts_total{}"), 0.0);
     promtool_check(&text);
 
     // xlnsctl: every command.

@@ -15,6 +15,9 @@
 //! * Control-channel totals (retransmissions, duplicates, out of window, bad Nr) are the
 //!   sums over live tunnels plus what tunnels that were freed had at the last snapshot
 //!   before they went (a freed tunnel's increments after that snapshot are lost).
+//! * Control-channel window and round trip by LAC: the sum and minimum of the live
+//!   tunnels' congestion windows, the largest and mean smoothed round trip (SRTT) of those
+//!   that measured one (Karn's rule is the transport's), at each snapshot.
 //! * Data-plane traffic (`dataplane_packets`, `dataplane_bytes` by worker and direction):
 //!   the subscriber IP packets (and their octets) each worker forwarded, the sum of the
 //!   worker's counter column over every slot of the segment ([`super::mgmt::worker_traffic`]).
@@ -116,6 +119,28 @@ pub struct Telemetry {
     /// Transport counters of freed tunnels, and of live ones at the last snapshot.
     retired: transport::Stats,
     last_transport: HashMap<TunnelId, transport::Stats>,
+}
+
+/// Send windows and round trips of the live tunnels of one LAC.
+#[derive(Debug, Default)]
+struct WindowByLac {
+    cwnd_sum: u32,
+    cwnd_min: Option<u16>,
+    srtt_sum: Duration,
+    srtt_count: u32,
+    srtt_max: Option<Duration>,
+}
+
+impl WindowByLac {
+    fn add(&mut self, s: &transport::Stats) {
+        self.cwnd_sum += u32::from(s.cwnd);
+        self.cwnd_min = Some(self.cwnd_min.map_or(s.cwnd, |m| m.min(s.cwnd)));
+        if let Some(srtt) = s.srtt {
+            self.srtt_sum += srtt;
+            self.srtt_count += 1;
+            self.srtt_max = Some(self.srtt_max.map_or(srtt, |m| m.max(srtt)));
+        }
+    }
 }
 
 fn add_transport(into: &mut transport::Stats, s: &transport::Stats) {
@@ -333,6 +358,7 @@ impl Shell {
         let mut sessions_by_lac: BTreeMap<String, u64> = BTreeMap::new();
         let mut transport_live = transport::Stats::default();
         let mut seen = HashMap::new();
+        let mut window: BTreeMap<String, WindowByLac> = BTreeMap::new();
         for id in endpoint.tunnel_ids() {
             let Some(info) = endpoint.tunnel_info(id) else {
                 continue;
@@ -342,7 +368,8 @@ impl Shell {
                 .or_default() += 1;
             let lac = self.gate.tunnel_policy(id).unwrap_or("none").to_owned();
             *tunnels_by_lac.entry(lac.clone()).or_default() += 1;
-            *sessions_by_lac.entry(lac).or_default() += info.sessions as u64;
+            *sessions_by_lac.entry(lac.clone()).or_default() += info.sessions as u64;
+            window.entry(lac).or_default().add(&info.transport);
             add_transport(&mut transport_live, &info.transport);
             seen.insert(id, info.transport);
         }
@@ -403,6 +430,40 @@ impl Shell {
             "control_bad_nr",
             "Nr values acknowledging messages never sent.",
             Family::Counter(vec![(vec![], t.bad_nr as f64)]),
+        ));
+        families.push((
+            "control_timeouts",
+            "Control-channel retransmission timer expiries (RFC 2661 §5.8).",
+            Family::Counter(vec![(vec![], t.timeouts as f64)]),
+        ));
+        let by_lac = |f: fn(&WindowByLac) -> Option<f64>| -> Vec<Sample> {
+            window
+                .iter()
+                .filter_map(|(lac, w)| Some((labels(&[("lac", lac)]), f(w)?)))
+                .collect()
+        };
+        families.push((
+            "control_cwnd",
+            "Sum of the live tunnels' congestion windows (RFC 2661 Appendix A), by LAC.",
+            Family::Gauge(by_lac(|w| Some(f64::from(w.cwnd_sum)))),
+        ));
+        families.push((
+            "control_cwnd_min",
+            "Smallest congestion window of the live tunnels, by LAC.",
+            Family::Gauge(by_lac(|w| w.cwnd_min.map(f64::from))),
+        ));
+        families.push((
+            "control_srtt_max_seconds",
+            "Largest smoothed control-channel round trip of the live tunnels, by LAC.",
+            Family::Gauge(by_lac(|w| w.srtt_max.map(|d| d.as_secs_f64()))),
+        ));
+        families.push((
+            "control_srtt_mean_seconds",
+            "Mean smoothed control-channel round trip of the live tunnels that measured \
+             one, by LAC.",
+            Family::Gauge(by_lac(|w| {
+                (w.srtt_count > 0).then(|| w.srtt_sum.as_secs_f64() / w.srtt_count as f64)
+            })),
         ));
         families.push((
             "control_hellos",
@@ -830,5 +891,33 @@ pub async fn serve(listener: TcpListener, snapshots: watch::Receiver<Arc<Snapsho
             }
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn stats(cwnd: u16, srtt_ms: Option<u64>) -> transport::Stats {
+        transport::Stats {
+            cwnd,
+            srtt: srtt_ms.map(Duration::from_millis),
+            ..transport::Stats::default()
+        }
+    }
+
+    #[test]
+    fn window_by_lac_sums_windows_and_round_trips_of_measured_tunnels() {
+        let mut w = WindowByLac::default();
+        w.add(&stats(4, Some(10)));
+        w.add(&stats(1, None));
+        w.add(&stats(8, Some(30)));
+        assert_eq!(w.cwnd_sum, 13);
+        assert_eq!(w.cwnd_min, Some(1));
+        assert_eq!(w.srtt_count, 2);
+        assert_eq!(w.srtt_sum, Duration::from_millis(40));
+        assert_eq!(w.srtt_max, Some(Duration::from_millis(30)));
     }
 }
