@@ -337,6 +337,8 @@ fn grafana_dashboard_and_alerts_use_exported_metrics() {
         "xlns_cdn_total",
         "xlns_pool_used",
         "xlns_dataplane_drops_total",
+        "xlns_dataplane_packets_total",
+        "xlns_dataplane_bytes_total",
         "xlns_config_reloads_total",
     ] {
         assert!(used.contains(family), "{family} not on the dashboard");

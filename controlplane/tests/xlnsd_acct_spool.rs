@@ -485,6 +485,29 @@ fn a_full_spool_raises_the_alarm() {
     );
     assert!(sample(&text, "xlns_radius_acct_spool_bytes").unwrap() > 0.0);
     assert!(text.contains("# TYPE xlns_radius_acct_timeouts_total counter"));
+    // The dead server times out (200 ms) and, alone, leaves nowhere to
+    // fail over to; nothing answered, so no round trip was measured.
+    let timeouts = "xlns_radius_server_timeouts_total{kind=\"acct\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sample(&text, timeouts).is_none_or(|n| n < 1.0) {
+        assert!(Instant::now() < deadline, "no server timeout in\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+        text = scrape(&metrics);
+    }
+    // Accounting sends each request once per server (the spool retries).
+    assert_eq!(
+        sample(&text, "xlns_radius_retransmissions_total{kind=\"acct\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "xlns_radius_failovers_total{kind=\"acct\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "xlns_radius_round_trip_seconds_count{kind=\"acct\"}"),
+        Some(0.0),
+        "{text}"
+    );
     if let Ok(mut promtool) = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

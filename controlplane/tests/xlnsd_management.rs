@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use live::{Lac, ctl, ctl_json, free_port, promtool_check, scrape, value};
+use live::{Lac, ctl, ctl_json, free_port, free_udp_port, promtool_check, scrape, value};
 use xlns_controlplane::l2tp::endpoint::{EndpointConfig, TunnelParams};
 use xlns_controlplane::l2tp::session::OutgoingCall;
 use xlns_controlplane::ppp::session::Credentials;
+use xlns_dataplane::shm::{Reader, SlotId};
 
 struct Daemon(std::process::Child);
 
@@ -114,6 +115,18 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
         let sample = format!("xlns_setup_latency_seconds_count{{phase=\"{phase}\"}}");
         assert_eq!(value(&text, &sample), 2.0, "{phase}");
     }
+    // Control-channel window and round trip of the one tunnel, by LAC: its SCCRP was
+    // acknowledged, so the tunnel has a round-trip measurement and a window of at least 1.
+    let cwnd = value(&text, "xlns_control_cwnd{lac=\"lab-lac\"}");
+    assert!(cwnd >= 1.0, "{cwnd}");
+    assert_eq!(value(&text, "xlns_control_cwnd_min{lac=\"lab-lac\"}"), cwnd);
+    let srtt_max = value(&text, "xlns_control_srtt_max_seconds{lac=\"lab-lac\"}");
+    assert!(srtt_max > 0.0 && srtt_max < 1.0, "{srtt_max}");
+    assert_eq!(
+        value(&text, "xlns_control_srtt_mean_seconds{lac=\"lab-lac\"}"),
+        srtt_max
+    );
+    assert_eq!(value(&text, "xlns_control_timeouts_total{}"), 0.0);
     promtool_check(&text);
 
     // xlnsctl: every command.
@@ -197,4 +210,72 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
         1.0
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Per-worker forwarded packets and bytes: xlnsd sums each worker's counter column of the
+/// segment, so what a worker counts (here written as xlns-dataplane would, into slots
+/// with and without a session) shows under its worker and direction, and only grows.
+#[test]
+fn per_worker_packets_and_bytes_follow_the_segment_counters() {
+    let l2tp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+    let shm = std::env::temp_dir().join(format!("xlns-mgmt-dp-shm-{}", std::process::id()));
+    let _ = std::fs::remove_file(&shm);
+    let daemon = live::Daemon::start(
+        "mgmt-dp",
+        l2tp,
+        &format!(
+            "[l2tp]\nlisten = \"{l2tp}\"\n[ppp]\ngateway = \"10.9.0.1\"\n[[pool]]\nname = \"p\"\n\
+             cidr = \"10.9.0.0/29\"\n[dataplane]\nshm = \"{}\"\naccess_interface = \"lo\"\n\
+             max_sessions = 16\nmax_workers = 2\n",
+            shm.display()
+        ),
+    );
+    let wait_scrape = |done: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = daemon.scrape();
+            if done(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "metrics did not move:\n{text}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let sample = |worker: u32, family: &str, direction: &str| {
+        format!("xlns_dataplane_{family}_total{{worker=\"{worker}\",direction=\"{direction}\"}}")
+    };
+    let text = wait_scrape(&|t| t.contains("# TYPE xlns_dataplane_packets_total counter"));
+    for worker in 0..2 {
+        for direction in ["upstream", "downstream"] {
+            assert_eq!(value(&text, &sample(worker, "packets", direction)), 0.0);
+            assert_eq!(value(&text, &sample(worker, "bytes", direction)), 0.0);
+        }
+    }
+
+    let reader = Reader::attach(&shm).unwrap();
+    let w1 = reader.counters(1).unwrap();
+    for _ in 0..3 {
+        w1.add_upstream(SlotId(0), 100);
+    }
+    w1.add_upstream(SlotId(15), 60);
+    w1.add_downstream(SlotId(7), 1500);
+    let w0 = reader.counters(0).unwrap();
+    w0.add_downstream(SlotId(3), 40);
+    let up1 = sample(1, "packets", "upstream");
+    let text = wait_scrape(&|t| {
+        t.lines()
+            .filter_map(|l| l.strip_prefix(up1.as_str())?.trim().parse::<f64>().ok())
+            .any(|v| v == 4.0)
+    });
+    assert_eq!(value(&text, &sample(1, "bytes", "upstream")), 360.0);
+    assert_eq!(value(&text, &sample(1, "packets", "downstream")), 1.0);
+    assert_eq!(value(&text, &sample(1, "bytes", "downstream")), 1500.0);
+    assert_eq!(value(&text, &sample(0, "packets", "upstream")), 0.0);
+    assert_eq!(value(&text, &sample(0, "packets", "downstream")), 1.0);
+    assert_eq!(value(&text, &sample(0, "bytes", "downstream")), 40.0);
+    promtool_check(&text);
+    drop((w0, w1));
+    drop(reader);
+    drop(daemon);
+    let _ = std::fs::remove_file(&shm);
 }

@@ -35,6 +35,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -651,8 +652,12 @@ impl ClientCore {
                 self.counters.servers_marked_dead += 1;
                 tracing::warn!(server = %s.config.address, "RADIUS server marked dead");
             }
-            self.counters.failovers += 1;
             self.start_attempt(id, now);
+            // Still pending: it moved to another server (sent or queued there); else no
+            // server was left and it failed.
+            if self.pending.contains_key(&id) {
+                self.counters.failovers += 1;
+            }
             self.drain_queue(now);
         }
     }
@@ -723,14 +728,79 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct RadiusClient {
     tx: tokio::sync::mpsc::Sender<Command>,
+    totals: Arc<Totals>,
+}
+
+/// Running totals of one or more client tasks (for `/metrics`, read without a round trip
+/// to the task): each task adds its core's increments, so a client replaced on reload
+/// ([`RadiusClient::spawn_sharing`]) keeps counting into the same totals and they never
+/// go down.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// [`Counters::retransmissions`].
+    pub retransmissions: AtomicU64,
+    /// [`Counters::server_timeouts`].
+    pub server_timeouts: AtomicU64,
+    /// [`Counters::failovers`].
+    pub failovers: AtomicU64,
+    /// [`Counters::servers_marked_dead`].
+    pub servers_marked_dead: AtomicU64,
+    /// [`Counters::failed_requests`].
+    pub failed_requests: AtomicU64,
+}
+
+impl Totals {
+    /// Adds what grew from `last` to `now`.
+    fn add(&self, last: &Counters, now: &Counters) {
+        // Relaxed: independent monotonic counters read for display.
+        let add = |total: &AtomicU64, was: u64, is: u64| {
+            total.fetch_add(is.wrapping_sub(was), Ordering::Relaxed);
+        };
+        add(
+            &self.retransmissions,
+            last.retransmissions,
+            now.retransmissions,
+        );
+        add(
+            &self.server_timeouts,
+            last.server_timeouts,
+            now.server_timeouts,
+        );
+        add(&self.failovers, last.failovers, now.failovers);
+        add(
+            &self.servers_marked_dead,
+            last.servers_marked_dead,
+            now.servers_marked_dead,
+        );
+        add(
+            &self.failed_requests,
+            last.failed_requests,
+            now.failed_requests,
+        );
+    }
+
+    /// The value of one total.
+    pub fn get(total: &AtomicU64) -> u64 {
+        total.load(Ordering::Relaxed)
+    }
 }
 
 impl RadiusClient {
     /// Spawn the client task on the current tokio runtime.
     pub fn spawn(config: ClientConfig) -> RadiusClient {
+        RadiusClient::spawn_sharing(config, Arc::default())
+    }
+
+    /// [`RadiusClient::spawn`], counting into `totals` (those of the client it replaces).
+    pub fn spawn_sharing(config: ClientConfig, totals: Arc<Totals>) -> RadiusClient {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(run(ClientCore::new(config), rx));
-        RadiusClient { tx }
+        tokio::spawn(run(ClientCore::new(config), rx, Arc::clone(&totals)));
+        RadiusClient { tx, totals }
+    }
+
+    /// The running totals (updated by the task after each event it handles).
+    pub fn totals(&self) -> &Arc<Totals> {
+        &self.totals
     }
 
     async fn request(
@@ -774,7 +844,12 @@ impl RadiusClient {
 
 type Datagram = (SocketId, SocketAddr, Vec<u8>);
 
-async fn run(mut core: ClientCore, mut commands: tokio::sync::mpsc::Receiver<Command>) {
+async fn run(
+    mut core: ClientCore,
+    mut commands: tokio::sync::mpsc::Receiver<Command>,
+    totals: Arc<Totals>,
+) {
+    let mut last = Counters::default();
     use tokio::net::UdpSocket;
     let (dg_tx, mut dg_rx) = tokio::sync::mpsc::channel::<Datagram>(4096);
     let mut sockets: HashMap<SocketId, Arc<UdpSocket>> = HashMap::new();
@@ -830,6 +905,9 @@ async fn run(mut core: ClientCore, mut commands: tokio::sync::mpsc::Receiver<Com
                 tracing::debug!(%e, destination = %t.destination, "RADIUS send");
             }
         }
+        let now = core.counters();
+        totals.add(&last, &now);
+        last = now;
         while let Some(o) = core.poll_event() {
             if let Some(r) = replies.remove(&o.id) {
                 let _ = r.send(o.result);

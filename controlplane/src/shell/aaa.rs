@@ -22,7 +22,8 @@
 //!   Acct-Session-Id and the RFC 2868 tunnel attributes of its tunnel.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -34,6 +35,8 @@ use crate::radius::auth::{
     SessionContext, TunnelContext, TunnelMedium, access_request, auth_result, parse_reply,
 };
 use crate::radius::client::{ClientConfig, RadiusClient, ServerConfig};
+
+use super::metrics::Histogram;
 
 /// Answers waiting for the control task at most.
 pub const ANSWER_QUEUE: usize = 1024;
@@ -119,6 +122,8 @@ pub struct Aaa {
     tx: mpsc::Sender<VerifyAnswer>,
     rx: mpsc::Receiver<VerifyAnswer>,
     stats: AaaStats,
+    /// Access-Request to verified answer, of the requests some server answered.
+    round_trip: Arc<Mutex<Histogram>>,
 }
 
 impl Aaa {
@@ -132,6 +137,7 @@ impl Aaa {
             tx,
             rx,
             stats: AaaStats::default(),
+            round_trip: Arc::default(),
         }
     }
 
@@ -155,6 +161,15 @@ impl Aaa {
     /// Counters.
     pub fn stats(&self) -> &AaaStats {
         &self.stats
+    }
+
+    /// Round trips of the Access-Requests some server answered (queueing,
+    /// retransmissions and failovers included).
+    pub fn round_trip(&self) -> Histogram {
+        self.round_trip
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// What the Access-Request says about session `key` besides the credential.
@@ -202,9 +217,16 @@ impl Aaa {
         let attributes = access_request(&request, ctx);
         let client = self.client.clone();
         let tx = self.tx.clone();
+        let round_trip = Arc::clone(&self.round_trip);
         tokio::spawn(async move {
+            let sent = Instant::now();
             let result = match client.authenticate(attributes).await {
-                Ok(response) => auth_result(&request, &parse_reply(&response)),
+                Ok(response) => {
+                    if let Ok(mut h) = round_trip.lock() {
+                        h.observe(sent.elapsed());
+                    }
+                    auth_result(&request, &parse_reply(&response))
+                }
                 Err(error) => {
                     warn!(
                         tunnel = key.tunnel,
@@ -266,7 +288,10 @@ impl Aaa {
             || config.retries != self.config.retries
             || config.dead_time != self.config.dead_time;
         if client_changed {
-            self.client = RadiusClient::spawn(client_config(config));
+            self.client = RadiusClient::spawn_sharing(
+                client_config(config),
+                Arc::clone(self.client.totals()),
+            );
         }
         self.config = config.clone();
     }

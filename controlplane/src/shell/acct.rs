@@ -47,11 +47,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use super::metrics::Histogram;
 use super::ppp::AcctNote;
 use crate::config::{AaaMode, LacConfig, RadiusConfig};
 use crate::l2tp::endpoint::{SessionDownReason, SessionKey};
@@ -677,6 +679,9 @@ pub struct Accounting {
     rx: mpsc::Receiver<(u64, Answer)>,
     /// The `[[lac]]` names with `accounting = false`.
     unaccounted_lacs: HashSet<String>,
+    /// Accounting-Request to verified Accounting-Response, of the requests some server
+    /// answered.
+    round_trip: Arc<Mutex<Histogram>>,
 }
 
 impl Accounting {
@@ -704,7 +709,22 @@ impl Accounting {
                 .filter(|l| !l.accounting)
                 .map(|l| l.name.clone())
                 .collect(),
+            round_trip: Arc::default(),
         })
+    }
+
+    /// The client (its running totals for `/metrics`).
+    pub fn client(&self) -> &RadiusClient {
+        &self.client
+    }
+
+    /// Round trips of the Accounting-Requests some server answered (retransmissions and
+    /// failovers included).
+    pub fn round_trip(&self) -> Histogram {
+        self.round_trip
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// Whether sessions of the `[[lac]]` named `lac` are accounted (`None`: no entry
@@ -731,8 +751,16 @@ impl Accounting {
         while let Some((seq, attributes)) = self.core.poll_request(now, unix) {
             let client = self.client.clone();
             let tx = self.tx.clone();
+            let round_trip = Arc::clone(&self.round_trip);
             tokio::spawn(async move {
-                let answer = Answer::of(&client.account(attributes).await);
+                let sent = Instant::now();
+                let result = client.account(attributes).await;
+                if result.is_ok()
+                    && let Ok(mut h) = round_trip.lock()
+                {
+                    h.observe(sent.elapsed());
+                }
+                let answer = Answer::of(&result);
                 let _ = tx.send((seq, answer)).await;
             });
         }

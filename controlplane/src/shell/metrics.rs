@@ -15,10 +15,25 @@
 //! * Control-channel totals (retransmissions, duplicates, out of window, bad Nr) are the
 //!   sums over live tunnels plus what tunnels that were freed had at the last snapshot
 //!   before they went (a freed tunnel's increments after that snapshot are lost).
+//! * Control-channel window and round trip by LAC: the sum and minimum of the live
+//!   tunnels' congestion windows, the largest and mean smoothed round trip (SRTT) of those
+//!   that measured one (Karn's rule is the transport's), at each snapshot.
+//! * Data-plane traffic (`dataplane_packets`, `dataplane_bytes` by worker and direction):
+//!   the subscriber IP packets (and their octets) each worker forwarded, the sum of the
+//!   worker's counter column over every slot of the segment ([`super::mgmt::worker_traffic`]).
+//!   Columns are never zeroed, so the totals only grow while the segment exists (it
+//!   outlives an xlnsd restart, as `dataplane_drops` does); a new segment starts at zero,
+//!   which Prometheus handles as a counter reset.
+//! * RADIUS client health by `kind` (`auth`, `acct`): retransmissions, server timeouts,
+//!   failovers and servers marked dead are the running totals of the client tasks
+//!   ([`crate::radius::client::Totals`]; a client replaced on SIGHUP keeps counting into
+//!   the same totals). `radius_round_trip_seconds` is request to verified answer of the
+//!   requests some server answered (retransmissions and failovers included).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -37,6 +52,7 @@ use crate::l2tp::session::SessionState;
 use crate::l2tp::transport;
 use crate::l2tp::tunnel::TunnelState;
 use crate::ppp::session::Phase;
+use crate::radius::client::Totals;
 
 use super::Shell;
 use super::ppp::PppNote;
@@ -103,6 +119,28 @@ pub struct Telemetry {
     /// Transport counters of freed tunnels, and of live ones at the last snapshot.
     retired: transport::Stats,
     last_transport: HashMap<TunnelId, transport::Stats>,
+}
+
+/// Send windows and round trips of the live tunnels of one LAC.
+#[derive(Debug, Default)]
+struct WindowByLac {
+    cwnd_sum: u32,
+    cwnd_min: Option<u16>,
+    srtt_sum: Duration,
+    srtt_count: u32,
+    srtt_max: Option<Duration>,
+}
+
+impl WindowByLac {
+    fn add(&mut self, s: &transport::Stats) {
+        self.cwnd_sum += u32::from(s.cwnd);
+        self.cwnd_min = Some(self.cwnd_min.map_or(s.cwnd, |m| m.min(s.cwnd)));
+        if let Some(srtt) = s.srtt {
+            self.srtt_sum += srtt;
+            self.srtt_count += 1;
+            self.srtt_max = Some(self.srtt_max.map_or(srtt, |m| m.max(srtt)));
+        }
+    }
 }
 
 fn add_transport(into: &mut transport::Stats, s: &transport::Stats) {
@@ -320,6 +358,7 @@ impl Shell {
         let mut sessions_by_lac: BTreeMap<String, u64> = BTreeMap::new();
         let mut transport_live = transport::Stats::default();
         let mut seen = HashMap::new();
+        let mut window: BTreeMap<String, WindowByLac> = BTreeMap::new();
         for id in endpoint.tunnel_ids() {
             let Some(info) = endpoint.tunnel_info(id) else {
                 continue;
@@ -329,7 +368,8 @@ impl Shell {
                 .or_default() += 1;
             let lac = self.gate.tunnel_policy(id).unwrap_or("none").to_owned();
             *tunnels_by_lac.entry(lac.clone()).or_default() += 1;
-            *sessions_by_lac.entry(lac).or_default() += info.sessions as u64;
+            *sessions_by_lac.entry(lac.clone()).or_default() += info.sessions as u64;
+            window.entry(lac).or_default().add(&info.transport);
             add_transport(&mut transport_live, &info.transport);
             seen.insert(id, info.transport);
         }
@@ -390,6 +430,40 @@ impl Shell {
             "control_bad_nr",
             "Nr values acknowledging messages never sent.",
             Family::Counter(vec![(vec![], t.bad_nr as f64)]),
+        ));
+        families.push((
+            "control_timeouts",
+            "Control-channel retransmission timer expiries (RFC 2661 §5.8).",
+            Family::Counter(vec![(vec![], t.timeouts as f64)]),
+        ));
+        let by_lac = |f: fn(&WindowByLac) -> Option<f64>| -> Vec<Sample> {
+            window
+                .iter()
+                .filter_map(|(lac, w)| Some((labels(&[("lac", lac)]), f(w)?)))
+                .collect()
+        };
+        families.push((
+            "control_cwnd",
+            "Sum of the live tunnels' congestion windows (RFC 2661 Appendix A), by LAC.",
+            Family::Gauge(by_lac(|w| Some(f64::from(w.cwnd_sum)))),
+        ));
+        families.push((
+            "control_cwnd_min",
+            "Smallest congestion window of the live tunnels, by LAC.",
+            Family::Gauge(by_lac(|w| w.cwnd_min.map(f64::from))),
+        ));
+        families.push((
+            "control_srtt_max_seconds",
+            "Largest smoothed control-channel round trip of the live tunnels, by LAC.",
+            Family::Gauge(by_lac(|w| w.srtt_max.map(|d| d.as_secs_f64()))),
+        ));
+        families.push((
+            "control_srtt_mean_seconds",
+            "Mean smoothed control-channel round trip of the live tunnels that measured \
+             one, by LAC.",
+            Family::Gauge(by_lac(|w| {
+                (w.srtt_count > 0).then(|| w.srtt_sum.as_secs_f64() / w.srtt_count as f64)
+            })),
         ));
         families.push((
             "control_hellos",
@@ -514,6 +588,30 @@ impl Shell {
                 "Data-plane drops by worker and reason.",
                 Family::Counter(drops),
             ));
+            let mut packets = Vec::new();
+            let mut bytes = Vec::new();
+            for (worker, c) in super::mgmt::worker_traffic(dp.writer()) {
+                let w = worker.to_string();
+                for (direction, p, b) in [
+                    ("upstream", c.up_packets, c.up_bytes),
+                    ("downstream", c.down_packets, c.down_bytes),
+                ] {
+                    let l = vec![("worker", w.clone()), ("direction", direction.to_owned())];
+                    packets.push((l.clone(), p as f64));
+                    bytes.push((l, b as f64));
+                }
+            }
+            families.push((
+                "dataplane_packets",
+                "Subscriber IP packets forwarded by each data-plane worker (upstream: access \
+                 to core), since the shared-memory segment was created.",
+                Family::Counter(packets),
+            ));
+            families.push((
+                "dataplane_bytes",
+                "Octets of the subscriber IP packets forwarded by each data-plane worker.",
+                Family::Counter(bytes),
+            ));
         }
         families.extend(self.reload_families());
         self.radius_families(&mut families);
@@ -526,6 +624,52 @@ impl Shell {
     /// RADIUS authentication and accounting (issue #7); nothing without `[radius]`.
     fn radius_families(&self, families: &mut Vec<(&'static str, &'static str, Family)>) {
         let one = |v: u64| vec![(vec![], v as f64)];
+        let mut clients = Vec::new();
+        if let Some(aaa) = &self.aaa {
+            clients.push(("auth", aaa.client().totals(), aaa.round_trip()));
+        }
+        if let Some(acct) = &self.acct {
+            clients.push(("acct", acct.client().totals(), acct.round_trip()));
+        }
+        if !clients.is_empty() {
+            let per_kind = |f: fn(&Totals) -> &AtomicU64| {
+                clients
+                    .iter()
+                    .map(|(kind, t, _)| (labels(&[("kind", kind)]), Totals::get(f(t)) as f64))
+                    .collect()
+            };
+            families.push((
+                "radius_retransmissions",
+                "RADIUS requests sent again to the same server (RFC 2865 §2.5), by kind.",
+                Family::Counter(per_kind(|t| &t.retransmissions)),
+            ));
+            families.push((
+                "radius_server_timeouts",
+                "A server did not answer a request after all its transmissions, by kind.",
+                Family::Counter(per_kind(|t| &t.server_timeouts)),
+            ));
+            families.push((
+                "radius_failovers",
+                "RADIUS requests moved to another server, by kind.",
+                Family::Counter(per_kind(|t| &t.failovers)),
+            ));
+            families.push((
+                "radius_servers_marked_dead",
+                "RADIUS servers declared dead after consecutive timeouts, by kind.",
+                Family::Counter(per_kind(|t| &t.servers_marked_dead)),
+            ));
+            families.push((
+                "radius_round_trip_seconds",
+                "Request to verified answer (retransmissions and failovers included) of the \
+                 RADIUS requests some server answered, by kind.",
+                Family::Histogram(
+                    clients
+                        .iter()
+                        .map(|(kind, _, h)| (labels(&[("kind", kind)]), h.clone()))
+                        .collect(),
+                ),
+            ));
+        }
         if let Some(aaa) = &self.aaa {
             let a = aaa.stats();
             families.push((
@@ -747,5 +891,33 @@ pub async fn serve(listener: TcpListener, snapshots: watch::Receiver<Arc<Snapsho
             }
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn stats(cwnd: u16, srtt_ms: Option<u64>) -> transport::Stats {
+        transport::Stats {
+            cwnd,
+            srtt: srtt_ms.map(Duration::from_millis),
+            ..transport::Stats::default()
+        }
+    }
+
+    #[test]
+    fn window_by_lac_sums_windows_and_round_trips_of_measured_tunnels() {
+        let mut w = WindowByLac::default();
+        w.add(&stats(4, Some(10)));
+        w.add(&stats(1, None));
+        w.add(&stats(8, Some(30)));
+        assert_eq!(w.cwnd_sum, 13);
+        assert_eq!(w.cwnd_min, Some(1));
+        assert_eq!(w.srtt_count, 2);
+        assert_eq!(w.srtt_sum, Duration::from_millis(40));
+        assert_eq!(w.srtt_max, Some(Duration::from_millis(30)));
     }
 }

@@ -24,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
-use xlns_dataplane::shm::{DROP_REASONS, Writer};
+use xlns_dataplane::shm::{Counters, DROP_REASONS, Writer};
 
 use super::Shell;
 use super::metrics::tunnel_state_label;
@@ -68,6 +68,37 @@ pub fn worker_drops(writer: &Writer) -> Vec<(u32, String, u64)> {
         }
     }
     out
+}
+
+/// Subscriber IP packets and bytes each data-plane worker forwarded, both directions:
+/// `(worker, totals)` for every worker of the segment's geometry. The sum of the worker's
+/// counter column over every slot: the columns are never zeroed (a reused slot gets a new
+/// base, not a reset), so each total only grows while the segment exists.
+pub fn worker_traffic(writer: &Writer) -> Vec<(u32, Counters)> {
+    let seg = writer.segment();
+    (0..writer.geometry().max_workers)
+        .filter_map(|worker| {
+            let column = seg.counter_column(worker)?;
+            let mut sum = Counters::default();
+            for c in column {
+                // Relaxed: monotonic counters read for display; no other data depends
+                // on them.
+                sum.up_packets = sum
+                    .up_packets
+                    .wrapping_add(c.up_packets.load(Ordering::Relaxed));
+                sum.up_bytes = sum
+                    .up_bytes
+                    .wrapping_add(c.up_bytes.load(Ordering::Relaxed));
+                sum.down_packets = sum
+                    .down_packets
+                    .wrapping_add(c.down_packets.load(Ordering::Relaxed));
+                sum.down_bytes = sum
+                    .down_bytes
+                    .wrapping_add(c.down_bytes.load(Ordering::Relaxed));
+            }
+            Some((worker, sum))
+        })
+        .collect()
 }
 
 /// Accepts xlnsctl connections on `path` (an old socket file there is replaced).

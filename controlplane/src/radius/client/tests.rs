@@ -342,3 +342,37 @@ fn accounting_request_authenticator_and_no_servers() {
     c.submit(Service::Acct, vec![], now);
     assert_eq!(c.poll_event().unwrap().result, Err(RequestError::NoServers));
 }
+
+/// The driver's totals (what `/metrics` reads) follow the core's counters, and a client
+/// spawned to replace another keeps counting into the same totals.
+#[tokio::test]
+async fn driver_totals_count_timeouts_and_failovers() {
+    let silent_a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = |s: &std::net::UdpSocket| ServerConfig {
+        address: s.local_addr().unwrap(),
+        secret: SECRET_A.to_vec(),
+    };
+    let config = ClientConfig {
+        auth_servers: vec![server(&silent_a), server(&silent_b)],
+        initial_rto: Duration::from_millis(10),
+        max_rto: Duration::from_millis(20),
+        max_transmissions: 2,
+        ..ClientConfig::default()
+    };
+    let client = RadiusClient::spawn(config.clone());
+    let result = client.authenticate(pap_attrs()).await;
+    assert_eq!(result.unwrap_err(), RequestError::Timeout);
+    let totals = Arc::clone(client.totals());
+    assert_eq!(Totals::get(&totals.server_timeouts), 2);
+    assert_eq!(Totals::get(&totals.failovers), 1);
+    assert_eq!(Totals::get(&totals.retransmissions), 2);
+    assert_eq!(Totals::get(&totals.failed_requests), 1);
+
+    let replacement = RadiusClient::spawn_sharing(config, Arc::clone(&totals));
+    let result = replacement.authenticate(pap_attrs()).await;
+    assert_eq!(result.unwrap_err(), RequestError::Timeout);
+    assert_eq!(Totals::get(&totals.server_timeouts), 4);
+    assert_eq!(Totals::get(&totals.failovers), 2);
+    assert_eq!(Totals::get(&client.totals().failed_requests), 2);
+}
