@@ -271,8 +271,13 @@ fn silent_guest_is_found_by_the_lcp_echo() {
     // with it: run.sh stops the LNS as soon as the guest is gone.
     let action = dir.join("echo-silence.sh");
     std::fs::write(&action, "#!/bin/sh\nip link set eth0 down\nsleep 8\n").unwrap();
+    // With the guest silent, the LNS's ARP entry for it goes from PROBE to FAILED after
+    // `ucast_solicit` (3) unanswered probes, about when LinkDead fires; from then on the
+    // kernel holds the CDN for a resolution that never comes, and it is not on the wire for
+    // the referee. Keep probing for longer than the test lasts, so every frame xlnsd sends
+    // reaches the capture (a power cut on a real link looks the same to the sender).
     let lns_cmd = format!(
-        "XLNSD_CONFIG={} {}",
+        "sysctl -qw net.ipv4.neigh.$PEER_BRIDGE.ucast_solicit=60 && XLNSD_CONFIG={} {}",
         config.display(),
         lab.join("start.sh").display()
     );
