@@ -887,8 +887,8 @@ impl LacDriver {
         };
         let changes = sub.observe(now);
         let link = &mut self.links[l];
-        while let Some(frame) = sub.poll_frame() {
-            if let Some(tx) = link.endpoint.encapsulate(key, &frame) {
+        while let Some((protocol, packet)) = sub.poll_transmit() {
+            if let Some(tx) = link.endpoint.encapsulate_ppp(key, protocol, &packet) {
                 match link.socket.send_to(&tx.payload, tx.peer) {
                     Ok(_) => self.datagrams_sent += 1,
                     Err(_) => self.send_errors += 1,

@@ -22,8 +22,9 @@
 //!   Authenticate phase, waiting for the LNS's PAP Ack / CHAP Success.
 //! * [`Subscriber::handle_frame`] takes a PPP frame as an L2TP data message carries it
 //!   (Address/Control optional, Protocol field full or compressed); malformed frames are
-//!   counted and dropped. [`Subscriber::poll_frame`] gives the frames to send with
-//!   Address/Control and a full Protocol field (LCP always, RFC 1661 §6.6).
+//!   counted and dropped. [`Subscriber::poll_transmit`] gives the packets to send, which
+//!   the owner frames with Address/Control and a full Protocol field (LCP always, RFC 1661
+//!   §6.6) with `Endpoint::encapsulate_ppp`.
 //! * Phase times ([`Timing`]) are taken by [`Subscriber::observe`], which the owner calls
 //!   after every input: LCP opened (the phase left Establish), authentication done (the
 //!   Network phase), IPCP opened (the `Up` event, with the address and the gateway).
@@ -40,7 +41,7 @@ use xlns_controlplane::ppp::session::{
     Credentials, DownReason, Phase, PppSession, SessionConfig, SessionEvent,
 };
 use xlns_controlplane::ppp::{chap, pap};
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
+use xlns_dataplane::wire::ppp::Packet;
 
 /// The authentication method the subscribers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -378,14 +379,12 @@ impl Subscriber {
         self.session.poll_timeout()
     }
 
-    /// The next frame to send, with its PPP header (Address/Control, full Protocol).
-    pub fn poll_frame(&mut self) -> Option<Vec<u8>> {
-        let (protocol, packet) = self.session.poll_transmit()?;
-        let header = HeaderRepr::for_sending(protocol, false, false);
-        let mut frame = vec![0u8; header.buffer_len() + packet.len()];
-        header.emit(&mut frame);
-        frame[header.buffer_len()..].copy_from_slice(&packet);
-        Some(frame)
+    /// The next packet to send, with its PPP protocol: the owner frames and encapsulates
+    /// it with [`Endpoint::encapsulate_ppp`] (Address/Control, full Protocol).
+    ///
+    /// [`Endpoint::encapsulate_ppp`]: xlns_controlplane::l2tp::endpoint::Endpoint::encapsulate_ppp
+    pub fn poll_transmit(&mut self) -> Option<(u16, Vec<u8>)> {
+        self.session.poll_transmit()
     }
 
     /// Notes phase changes and the session's events; returns what changed for the owner.

@@ -474,6 +474,7 @@ use xlns_controlplane::l2tp::attr::{
     Accm, BearerMask, CallErrors, FramingMask, PppDisconnectCause, ProxyAuthenType, Q931Cause,
 };
 use xlns_controlplane::l2tp::avp::AvpIter;
+use xlns_controlplane::l2tp::endpoint::ppp_frame;
 use xlns_controlplane::l2tp::{
     Avp, ControlBody, ControlMessage, ControlPacket, HidingPolicy, MessageType, ResultCode,
     attr_type,
@@ -482,7 +483,7 @@ use xlns_controlplane::ppp::lcp::{self, AuthProtocol, ChapAlgorithm, LcpOption};
 use xlns_controlplane::ppp::wire::CpRepr;
 use xlns_controlplane::ppp::{chap, ipcp, ipv6cp, mschapv2, pap};
 use xlns_dataplane::wire::l2tp::{self as l2tp_wire, HeaderKind, Sequence};
-use xlns_dataplane::wire::ppp::{self as ppp_wire, protocol};
+use xlns_dataplane::wire::ppp::protocol;
 
 /// The tunnel secret of the hidden-AVP case.
 const HIDING_SECRET: &[u8] = b"referee-secret";
@@ -563,11 +564,7 @@ impl Referee {
                 header,
                 packet,
             } => {
-                let ppp_header = ppp_wire::HeaderRepr::for_sending(packet.protocol(), false, false);
-                let body = packet.to_bytes();
-                let mut ppp = vec![0u8; ppp_header.buffer_len()];
-                ppp_header.emit(&mut ppp);
-                ppp.extend_from_slice(&body);
+                let ppp = ppp_frame(packet.protocol(), &packet.to_bytes());
                 let l2tp = l2tp_wire::HeaderRepr {
                     tunnel_id: *tunnel,
                     session_id: *session,

@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use xlns_dataplane::wire::l2tp::{HeaderKind, HeaderRepr, Packet, Sequence};
+use xlns_dataplane::wire::ppp::HeaderRepr as PppHeaderRepr;
 
 use super::attr::{
     Avp, BearerMask, FramingMask, PppDisconnectCause, Q931Cause, ResultCode, attr_type as at,
@@ -1738,6 +1739,28 @@ impl Endpoint {
     /// Encapsulate one PPP frame as a data message for an established session (§5.3):
     /// no Length, no Offset; sequence numbers only when sequencing was required (§5.4).
     pub fn encapsulate(&self, key: SessionKey, ppp: &[u8]) -> Option<Transmit> {
+        let mut tx = self.data_message(key, ppp.len())?;
+        tx.payload.extend_from_slice(ppp);
+        Some(tx)
+    }
+
+    /// Encapsulate one PPP packet, `payload` of `protocol`, as [`Endpoint::encapsulate`]
+    /// does, in the PPP header of [`ppp_frame`].
+    pub fn encapsulate_ppp(
+        &self,
+        key: SessionKey,
+        protocol: u16,
+        payload: &[u8],
+    ) -> Option<Transmit> {
+        let header = PppHeaderRepr::for_sending(protocol, false, false);
+        let mut tx = self.data_message(key, header.buffer_len() + payload.len())?;
+        push_ppp_frame(&mut tx.payload, header, payload);
+        Some(tx)
+    }
+
+    /// The L2TP header of a data message of `len` bytes for `key`, addressed to its peer;
+    /// `None` unless the session and its tunnel are established.
+    fn data_message(&self, key: SessionKey, len: usize) -> Option<Transmit> {
         let t = self.tunnels.get(&key.tunnel)?;
         let s = t.sessions.get(&key.session)?;
         if s.state != SessionState::Established || t.state != TunnelState::Established {
@@ -1758,9 +1781,9 @@ impl Endpoint {
                 priority: false,
             },
         };
-        let mut payload = vec![0u8; header.buffer_len()];
-        header.emit(&mut Packet::new_unchecked(&mut payload[..]), ppp.len());
-        payload.extend_from_slice(ppp);
+        let mut payload = Vec::with_capacity(header.buffer_len() + len);
+        payload.resize(header.buffer_len(), 0);
+        header.emit(&mut Packet::new_unchecked(&mut payload[..]), len);
         Some(Transmit {
             peer: t.peer,
             payload,
@@ -2395,5 +2418,134 @@ impl Endpoint {
                 Closed::Session(key) => gate.session_closed(key),
             }
         }
+    }
+}
+
+/// One PPP frame as an L2TP data message carries it from us: Address/Control `ff 03` and
+/// a two-octet Protocol, which every peer accepts whatever ACFC/PFC were negotiated
+/// (RFC 1661 §6.5, §6.6: compression is permitted, never required), then `payload`.
+pub fn ppp_frame(protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let header = PppHeaderRepr::for_sending(protocol, false, false);
+    let mut frame = Vec::with_capacity(header.buffer_len() + payload.len());
+    push_ppp_frame(&mut frame, header, payload);
+    frame
+}
+
+fn push_ppp_frame(out: &mut Vec<u8>, header: PppHeaderRepr, payload: &[u8]) {
+    let at = out.len();
+    out.resize(at + header.buffer_len(), 0);
+    header.emit(&mut out[at..]);
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Instant;
+
+    use super::*;
+
+    struct Open;
+
+    impl Gatekeeper for Open {
+        fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
+            TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
+        }
+        fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
+            SessionDecision::Accept
+        }
+        fn tunnel_closed(&mut self, _: TunnelId) {}
+        fn session_closed(&mut self, _: SessionKey) {}
+    }
+
+    /// A LAC and an LNS with one established call: (lac, lns, the LAC's key, the LNS's).
+    fn established() -> (Endpoint, Endpoint, SessionKey, SessionKey) {
+        let lac_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1701));
+        let lns_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1702));
+        let mut lac = Endpoint::new(
+            EndpointConfig {
+                role: Role::Lac,
+                ..EndpointConfig::default()
+            },
+            1,
+        );
+        let mut lns = Endpoint::new(EndpointConfig::default(), 2);
+        let now = Instant::now();
+        let params = TunnelParams::from_config(&EndpointConfig::default());
+        let tunnel = lac.open_tunnel(now, lns_addr, params).unwrap();
+        lac.open_session(now, tunnel, OutgoingCall::default())
+            .unwrap();
+        let (mut lac_key, mut lns_key) = (None, None);
+        for _ in 0..20 {
+            while let Some(tx) = lac.poll_transmit(now) {
+                lns.handle_datagram(now, lac_addr, &tx.payload, &mut Open);
+            }
+            while let Some(tx) = lns.poll_transmit(now) {
+                lac.handle_datagram(now, lns_addr, &tx.payload, &mut Open);
+            }
+            while let Some(event) = lac.poll_event() {
+                if let Event::SessionUp { key, .. } = event {
+                    lac_key = Some(key);
+                }
+            }
+            while let Some(event) = lns.poll_event() {
+                if let Event::SessionUp { key, .. } = event {
+                    lns_key = Some(key);
+                }
+            }
+            if let (Some(a), Some(b)) = (lac_key, lns_key) {
+                return (lac, lns, a, b);
+            }
+        }
+        panic!("the call did not come up");
+    }
+
+    #[test]
+    fn encapsulate_ppp_writes_the_l2tp_and_ppp_headers() {
+        let (lac, mut lns, key, lns_key) = established();
+        let [t0, t1] = lns_key.tunnel.to_be_bytes();
+        let [s0, s1] = lns_key.session.to_be_bytes();
+        let lcp = lac.encapsulate_ppp(key, 0xC021, &[9, 1, 0, 4]).unwrap();
+        assert_eq!(lcp.peer, SocketAddr::from((Ipv4Addr::LOCALHOST, 1702)));
+        // T=0, L=0, S=0, O=0, Ver 2 (RFC 2661 §3.1); the LNS's ids; FF 03 C0 21.
+        assert_eq!(
+            lcp.payload,
+            [
+                0x00, 0x02, t0, t1, s0, s1, 0xFF, 0x03, 0xC0, 0x21, 9, 1, 0, 4
+            ]
+        );
+        let ip = lac.encapsulate_ppp(key, 0x0021, &[0x45]).unwrap();
+        assert_eq!(
+            ip.payload,
+            [0x00, 0x02, t0, t1, s0, s1, 0xFF, 0x03, 0x00, 0x21, 0x45]
+        );
+        assert_eq!(
+            Some(ip.clone()),
+            lac.encapsulate(key, &ppp_frame(0x0021, &[0x45]))
+        );
+        let data = lns
+            .handle_datagram(
+                Instant::now(),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 1701)),
+                &ip.payload,
+                &mut Open,
+            )
+            .unwrap();
+        assert_eq!(data.key, lns_key);
+        assert_eq!(data.payload, [0xFF, 0x03, 0x00, 0x21, 0x45]);
+        let unknown = SessionKey {
+            tunnel: key.tunnel,
+            session: key.session.wrapping_add(1),
+        };
+        assert_eq!(lac.encapsulate_ppp(unknown, 0x0021, &[0x45]), None);
+    }
+
+    #[test]
+    fn ppp_frame_keeps_address_control_and_the_full_protocol() {
+        assert_eq!(ppp_frame(0xC021, &[1]), [0xFF, 0x03, 0xC0, 0x21, 1]);
+        assert_eq!(ppp_frame(0x0021, &[]), [0xFF, 0x03, 0x00, 0x21]);
+        assert_eq!(ppp_frame(0x8057, &[6]), [0xFF, 0x03, 0x80, 0x57, 6]);
     }
 }

@@ -17,7 +17,8 @@
 //!   (rate limited), then dropped as before.
 //! * Every frame a session sends is framed with Address/Control `ff 03` and a two-octet
 //!   Protocol, which every peer accepts whatever ACFC/PFC were negotiated (RFC 1661 §6.5,
-//!   §6.6: compression is permitted, never required), and encapsulated by the endpoint.
+//!   §6.6: compression is permitted, never required), and encapsulated by the endpoint
+//!   ([`Endpoint::encapsulate_ppp`]).
 //! * `NeedVerify` is answered from the users file, or, for sessions started with
 //!   [`AaaMode::Radius`], queued for the shell's RADIUS client
 //!   ([`PppSessions::poll_verify`], [`PppSessions::verify_answer`]); `NeedAddress` is
@@ -60,7 +61,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
+use xlns_dataplane::wire::ppp::Packet;
 
 use super::aaa::SessionIds;
 use super::dataplane::{Publisher, SessionParams};
@@ -831,11 +832,7 @@ impl PppSessions {
             }
             while let Some((protocol, packet)) = entry.ppp.poll_transmit() {
                 progress = true;
-                let header = HeaderRepr::for_sending(protocol, false, false);
-                let mut frame = vec![0u8; header.buffer_len() + packet.len()];
-                header.emit(&mut frame);
-                frame[header.buffer_len()..].copy_from_slice(&packet);
-                match endpoint.encapsulate(key, &frame) {
+                match endpoint.encapsulate_ppp(key, protocol, &packet) {
                     Some(tx) => self.transmit.push_back(tx),
                     None => self.stats.not_encapsulated += 1,
                 }

@@ -28,7 +28,7 @@ use xlns_controlplane::shell::dataplane::Publisher;
 use xlns_controlplane::shell::endpoint_config;
 use xlns_controlplane::shell::gate::Gate;
 use xlns_controlplane::shell::ppp::{PppSessions, traffic_of};
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
+use xlns_dataplane::wire::ppp::Packet;
 
 pub struct OpenGate;
 
@@ -268,11 +268,7 @@ impl Sim {
         for key in keys {
             let client = self.clients.get_mut(&key).unwrap();
             while let Some((protocol, packet)) = client.poll_transmit() {
-                let header = HeaderRepr::for_sending(protocol, false, false);
-                let mut frame = vec![0u8; header.buffer_len()];
-                header.emit(&mut frame);
-                frame.extend_from_slice(&packet);
-                if let Some(tx) = self.lac.encapsulate(key, &frame) {
+                if let Some(tx) = self.lac.encapsulate_ppp(key, protocol, &packet) {
                     self.wire.push_back((true, tx.payload));
                 }
             }
