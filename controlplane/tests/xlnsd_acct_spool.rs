@@ -14,40 +14,20 @@
 
 #[path = "support/freeradius.rs"]
 mod freeradius;
+#[path = "support/live.rs"]
+mod live;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use freeradius::{DetailRecord, FreeRadius, SECRET, detail_value};
+use live::{DEADLINE, Lac, free_udp_port as free_port, promtool_check, sample, scrape_until};
 use serde_json::Value;
-use xlns_controlplane::l2tp::endpoint::{
-    Endpoint, EndpointConfig, Event, Gatekeeper, Role, SessionDecision, SessionKey, TunnelDecision,
-    TunnelId, TunnelParams, TunnelRequest,
-};
-use xlns_controlplane::l2tp::session::OutgoingCall;
-use xlns_controlplane::ppp::session::{
-    Credentials, DownReason, PppSession, SessionConfig, SessionEvent,
-};
 use xlns_controlplane::radius::acct::{SessionInfo, StatusType, TerminateCause, session_record};
 use xlns_controlplane::radius::spool::{Entry, EntryKind, Spool, SpoolConfig};
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
-
-struct OpenGate;
-
-impl Gatekeeper for OpenGate {
-    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
-        TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
-    }
-    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
-        SessionDecision::Accept
-    }
-    fn tunnel_closed(&mut self, _: TunnelId) {}
-    fn session_closed(&mut self, _: SessionKey) {}
-}
 
 /// xlnsd; SIGKILLed on drop unless it already exited.
 struct Daemon(Child);
@@ -68,7 +48,7 @@ impl Daemon {
                 .spawn()
                 .unwrap(),
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + DEADLINE;
         while !dir.join("xlnsd.sock").exists() {
             assert!(Instant::now() < deadline, "xlnsd did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -80,7 +60,7 @@ impl Daemon {
     fn terminate(mut self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + DEADLINE;
         while self.0.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "xlnsd did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
@@ -115,14 +95,6 @@ impl Drop for TempDir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Writes `dir/xlnsd.toml` (local users, accounting to `acct`) and the users file; the
@@ -175,141 +147,18 @@ secret = "{SECRET}"
     (l2tp, metrics)
 }
 
-/// The LAC and its subscribers' PPP over a UDP socket.
-struct Lac {
-    socket: UdpSocket,
-    lns: SocketAddr,
-    endpoint: Endpoint,
-    pending: Vec<Credentials>,
-    clients: HashMap<SessionKey, PppSession>,
-    up: HashMap<SessionKey, Vec<u8>>,
-    down: usize,
-}
-
-impl Lac {
-    fn dial(lns: SocketAddr, users: &[&str]) -> Lac {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let mut lac = Lac {
-            socket,
-            lns,
-            endpoint: Endpoint::new(
-                EndpointConfig {
-                    role: Role::Lac,
-                    ..EndpointConfig::default()
-                },
-                3,
-            ),
-            pending: users
-                .iter()
-                .map(|u| Credentials {
-                    user: u.as_bytes().to_vec(),
-                    password: format!("pw{}", &u[1..]),
-                })
-                .collect(),
-            clients: HashMap::new(),
-            up: HashMap::new(),
-            down: 0,
-        };
-        let now = Instant::now();
-        let tunnel = lac
-            .endpoint
-            .open_tunnel(
-                now,
-                lns,
-                TunnelParams::from_config(&EndpointConfig::default()),
-            )
-            .unwrap();
-        for _ in users {
-            lac.endpoint
-                .open_session(now, tunnel, OutgoingCall::default())
-                .unwrap();
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while lac.up.len() < users.len() {
-            assert!(Instant::now() < deadline, "sessions did not come up");
-            lac.pump(Duration::from_millis(100));
-        }
-        lac
-    }
-
-    /// The subscriber `user` terminates its PPP (LCP Terminate-Request).
-    fn hang_up(&mut self, user: &str) {
-        let key = self
-            .up
-            .iter()
-            .find(|(_, u)| u.as_slice() == user.as_bytes())
-            .map(|(k, _)| *k)
-            .unwrap();
-        self.clients
-            .get_mut(&key)
-            .unwrap()
-            .close(Instant::now(), DownReason::Admin);
-    }
-
-    fn pump(&mut self, for_: Duration) {
-        let until = Instant::now() + for_;
-        let mut buf = vec![0u8; 65535];
-        while Instant::now() < until {
-            let now = Instant::now();
-            self.endpoint.handle_timeout(now, &mut OpenGate);
-            for c in self.clients.values_mut() {
-                c.handle_timeout(now);
-            }
-            while let Some(event) = self.endpoint.poll_event() {
-                if let Event::SessionUp { key, .. } = event {
-                    let mut client = PppSession::new(SessionConfig {
-                        keepalive: None,
-                        ..SessionConfig::client(self.pending.remove(0))
-                    });
-                    client.start(now, None);
-                    self.clients.insert(key, client);
-                }
-            }
-            let mut cdn = Vec::new();
-            for (key, client) in &mut self.clients {
-                while let Some((protocol, packet)) = client.poll_transmit() {
-                    let header = HeaderRepr::for_sending(protocol, false, false);
-                    let mut frame = vec![0u8; header.buffer_len()];
-                    header.emit(&mut frame);
-                    frame.extend_from_slice(&packet);
-                    if let Some(tx) = self.endpoint.encapsulate(*key, &frame) {
-                        self.socket.send_to(&tx.payload, tx.peer).unwrap();
-                    }
-                }
-                while let Some(event) = client.poll_event() {
-                    match event {
-                        SessionEvent::Up(up) => {
-                            self.up.insert(*key, up.user.clone());
-                        }
-                        SessionEvent::Down { .. } => cdn.push(*key),
-                        _ => {}
-                    }
-                }
-            }
-            for key in cdn {
-                self.down += 1;
-                self.endpoint.close_session(now, key, 1, None);
-            }
-            while let Some(tx) = self.endpoint.poll_transmit(now) {
-                self.socket.send_to(&tx.payload, tx.peer).unwrap();
-            }
-            if let Ok((len, _)) = self.socket.recv_from(&mut buf)
-                && let Some(data) = self.endpoint.handle_datagram(
-                    Instant::now(),
-                    self.lns,
-                    &buf[..len],
-                    &mut OpenGate,
-                )
-                && let Ok(packet) = Packet::new_checked(data.payload)
-                && let Some(client) = self.clients.get_mut(&data.key)
-            {
-                client.handle_frame(packet.protocol(), packet.payload(), Instant::now());
-            }
-        }
-    }
+/// A LAC with one tunnel and a call for each of `users` (`uN`, password `pwN`), returned
+/// once every call's PPP is up.
+fn dial(lns: SocketAddr, users: &[&str]) -> Lac {
+    let passwords: Vec<String> = users.iter().map(|u| format!("pw{}", &u[1..])).collect();
+    let subscribers: Vec<(&str, &str)> = users
+        .iter()
+        .zip(&passwords)
+        .map(|(u, p)| (*u, p.as_str()))
+        .collect();
+    let mut lac = Lac::new(lns);
+    lac.dial(&subscribers);
+    lac
 }
 
 fn show_radius(dir: &Path) -> Value {
@@ -325,26 +174,10 @@ fn show_radius(dir: &Path) -> Value {
     v["rows"][0].clone()
 }
 
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
-
-fn sample(metrics: &str, name: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        let rest = rest.strip_prefix("{}").unwrap_or(rest);
-        rest.strip_prefix(' ')?.trim().parse().ok()
-    })
-}
-
-/// Waits until `done` holds (polling every 100 ms) or panics with `what`.
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
+/// Waits until `done` holds (polling every 100 ms) or panics with `what` after
+/// [`DEADLINE`].
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
@@ -374,22 +207,18 @@ fn outage_and_kill_9_lose_and_duplicate_nothing() {
     let (l2tp, _) = write_config(&dir.0, fr.acct, "");
     let daemon = Daemon::start(&dir.0);
 
-    let mut lac = Lac::dial(l2tp, &["u1", "u2", "u3", "u4"]);
+    let mut lac = dial(l2tp, &["u1", "u2", "u3", "u4"]);
     lac.hang_up("u1");
     lac.hang_up("u2");
     // On, 4 Starts and 2 Stops wait in the spool; the server does not answer.
-    wait_for(
-        "the spool to hold 7 records",
-        Duration::from_secs(10),
-        || {
-            lac.pump(Duration::from_millis(100));
-            show_radius(&dir.0)["spool_depth"] == 7
-        },
-    );
+    // The LAC clears both calls once their PPP is down.
+    wait_for("the spool to hold 7 records, both calls cleared", || {
+        lac.pump(Duration::from_millis(100));
+        lac.down.len() == 2 && show_radius(&dir.0)["spool_depth"] == 7
+    });
     let before = show_radius(&dir.0);
     assert!(before["acct_timeouts"].as_u64().unwrap() >= 1, "{before}");
     assert_eq!(before["acct_responses"], 0);
-    assert_eq!(lac.down, 2);
     // Let the records age, so that their Acct-Delay-Time shows it.
     lac.pump(Duration::from_secs(2));
     drop(daemon); // SIGKILL
@@ -397,7 +226,7 @@ fn outage_and_kill_9_lose_and_duplicate_nothing() {
 
     fr.restart();
     let daemon = Daemon::start(&dir.0);
-    wait_for("the spool to drain", Duration::from_secs(30), || {
+    wait_for("the spool to drain", || {
         show_radius(&dir.0)["spool_depth"] == 0
     });
     let after = show_radius(&dir.0);
@@ -463,20 +292,19 @@ fn a_full_spool_raises_the_alarm() {
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let (l2tp, metrics) = write_config(&dir.0, dead, "spool_max_records = 4\n");
     let _daemon = Daemon::start(&dir.0);
-    let _lac = Lac::dial(l2tp, &["u1", "u2", "u3", "u4", "u5"]);
+    let _lac = dial(l2tp, &["u1", "u2", "u3", "u4", "u5"]);
     // Accounting-On and 3 Starts fill it; 2 Starts are refused.
+    wait_for("the 2 refused Starts", || {
+        show_radius(&dir.0)["spool_dropped"] == 2
+    });
     let row = show_radius(&dir.0);
     assert_eq!(row["spool_depth"], 4, "{row}");
     assert_eq!(row["spool_full"], true, "{row}");
     assert_eq!(row["spool_dropped"], 2, "{row}");
     assert_eq!(row["acct_starts"], 3, "{row}");
-    let mut text = String::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sample(&text, "xlns_radius_acct_spool_full") != Some(1.0) {
-        assert!(Instant::now() < deadline, "no spool-full alarm in\n{text}");
-        std::thread::sleep(Duration::from_millis(200));
-        text = scrape(&metrics);
-    }
+    let text = scrape_until(&mut [], &metrics, |t| {
+        sample(t, "xlns_radius_acct_spool_full") == Some(1.0)
+    });
     assert_eq!(sample(&text, "xlns_radius_acct_spool_depth"), Some(4.0));
     assert_eq!(
         sample(&text, "xlns_radius_acct_spool_dropped_total"),
@@ -488,12 +316,9 @@ fn a_full_spool_raises_the_alarm() {
     // The dead server times out (200 ms) and, alone, leaves nowhere to
     // fail over to; nothing answered, so no round trip was measured.
     let timeouts = "xlns_radius_server_timeouts_total{kind=\"acct\"}";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sample(&text, timeouts).is_none_or(|n| n < 1.0) {
-        assert!(Instant::now() < deadline, "no server timeout in\n{text}");
-        std::thread::sleep(Duration::from_millis(200));
-        text = scrape(&metrics);
-    }
+    let text = scrape_until(&mut [], &metrics, |t| {
+        sample(t, timeouts).is_some_and(|n| n >= 1.0)
+    });
     // Accounting sends each request once per server (the spool retries).
     assert_eq!(
         sample(&text, "xlns_radius_retransmissions_total{kind=\"acct\"}"),
@@ -508,27 +333,7 @@ fn a_full_spool_raises_the_alarm() {
         Some(0.0),
         "{text}"
     );
-    if let Ok(mut promtool) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        promtool
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = promtool.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    promtool_check(&text);
 }
 
 #[test]
@@ -588,7 +393,7 @@ fn a_torn_spool_tail_is_ignored_and_the_rest_replayed() {
     drop(f);
 
     let daemon = Daemon::start(&dir.0);
-    wait_for("the spool to drain", Duration::from_secs(20), || {
+    wait_for("the spool to drain", || {
         show_radius(&dir.0)["spool_depth"] == 0
     });
     let row = show_radius(&dir.0);
@@ -629,10 +434,8 @@ fn sigterm_stops_the_live_sessions_then_sends_accounting_off() {
     let dir = TempDir::new("acct-sigterm");
     let (l2tp, _) = write_config(&dir.0, fr.acct, "");
     let daemon = Daemon::start(&dir.0);
-    let lac = Lac::dial(l2tp, &["u1", "u2"]);
-    wait_for("the Starts", Duration::from_secs(10), || {
-        show_radius(&dir.0)["acct_responses"] == 3
-    });
+    let lac = dial(l2tp, &["u1", "u2"]);
+    wait_for("the Starts", || show_radius(&dir.0)["acct_responses"] == 3);
     // The LAC stays silent: its PPP never acknowledges the LCP Terminate-Requests, so
     // xlnsd gives up waiting and closes the sessions' accounting itself.
     daemon.terminate();

@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use freeradius::{FreeRadius, SECRET};
-use live::{Daemon, Lac, cdn_result, free_udp_port, promtool_check, value};
+use live::{
+    DEADLINE, Daemon, Lac, cdn_result, free_udp_port, promtool_check, sample, scrape_until, value,
+};
 
 const DAE_SECRET: &str = "dae-test-secret";
 /// papuser's and msuser's Framed-IP-Address in FreeRADIUS' users file.
@@ -129,7 +131,7 @@ secret = "{DAE_SECRET}"
             .unwrap()
             .write_all(attributes.as_bytes())
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + DEADLINE;
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "radclient hangs");
             self.lac.pump(Duration::from_millis(50));
@@ -142,10 +144,12 @@ secret = "{DAE_SECRET}"
         )
     }
 
-    /// Pumps the LAC for a metrics snapshot period, scrapes, and checks the format.
-    fn metrics(&mut self) -> String {
-        self.lac.pump(Duration::from_millis(1300));
-        let text = self.xlnsd.scrape();
+    /// Pumps the LAC until a scrape has the sample `last` (the last thing the test did
+    /// counted: the snapshot holds all before it too); that scrape, its format checked.
+    fn metrics(&mut self, last: &str) -> String {
+        let text = scrape_until(&mut [&mut self.lac], &self.xlnsd.metrics, |t| {
+            sample(t, last).is_some_and(|n| n >= 1.0)
+        });
         promtool_check(&text);
         text
     }
@@ -178,8 +182,7 @@ fn disconnect_by_acct_session_id_and_by_user_name_ends_live_sessions() {
     assert!(received(&out, "Disconnect-ACK"), "{out}");
     assert!(out.contains("Proxy-State = 0x6162"), "echoed: {out}");
     assert!(
-        lab.lac
-            .pump_until(Duration::from_secs(5), |l| l.down.contains_key(&pap)),
+        lab.lac.pump_until(DEADLINE, |l| l.down.contains_key(&pap)),
         "no CDN for papuser"
     );
     assert_eq!(
@@ -197,8 +200,7 @@ fn disconnect_by_acct_session_id_and_by_user_name_ends_live_sessions() {
     );
     assert!(received(&out, "Disconnect-ACK"), "{out}");
     assert!(
-        lab.lac
-            .pump_until(Duration::from_secs(5), |l| l.down.contains_key(&ms)),
+        lab.lac.pump_until(DEADLINE, |l| l.down.contains_key(&ms)),
         "no CDN for msuser"
     );
     assert_eq!(cdn_result(lab.lac.down.get(&ms)), Some(3));
@@ -237,7 +239,8 @@ fn disconnect_by_acct_session_id_and_by_user_name_ends_live_sessions() {
     );
     assert_eq!(lab.lac.down.len(), 2, "chapuser still up");
 
-    let text = lab.metrics();
+    let text =
+        lab.metrics("xlns_dae_requests_total{type=\"coa\",outcome=\"nak\",error_cause=\"403\"}");
     let sample = |t: &str, o: &str, c: &str| {
         value(
             &text,
@@ -302,7 +305,8 @@ fn coa_session_timeout_ends_the_session_when_it_expires() {
     assert!(received(&out, "CoA-NAK"), "{out}");
     assert!(out.contains("Error-Cause = Unsupported-Attribute"), "{out}");
 
-    let text = lab.metrics();
+    let text =
+        lab.metrics("xlns_dae_requests_total{type=\"coa\",outcome=\"nak\",error_cause=\"401\"}");
     assert_eq!(
         value(
             &text,
@@ -342,7 +346,7 @@ fn unknown_clients_and_wrong_secrets_are_ignored_and_counted() {
     lab.lac.pump(Duration::from_millis(500));
     assert!(lab.lac.down.is_empty(), "{:?}", lab.lac.down);
 
-    let text = lab.metrics();
+    let text = lab.metrics("xlns_dae_ignored_total{reason=\"missing_message_authenticator\"}");
     // radclient -r retransmits: at least one datagram of each was counted.
     for reason in [
         "unknown_client",

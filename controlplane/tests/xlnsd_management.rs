@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use live::{Lac, ctl, ctl_json, free_port, free_udp_port, promtool_check, scrape, value};
-use xlns_controlplane::l2tp::endpoint::{EndpointConfig, TunnelParams};
-use xlns_controlplane::l2tp::session::OutgoingCall;
-use xlns_controlplane::ppp::session::Credentials;
+use live::{
+    DEADLINE, Lac, ctl, ctl_json, free_port, free_udp_port, promtool_check, sample, scrape_until,
+    value,
+};
 use xlns_dataplane::shm::{Reader, SlotId};
 
 struct Daemon(std::process::Child);
@@ -53,7 +53,7 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + DEADLINE;
     while !socket.exists() || std::net::TcpStream::connect(&metrics).is_err() {
         assert!(Instant::now() < deadline, "xlnsd did not start");
         std::thread::sleep(Duration::from_millis(50));
@@ -61,37 +61,11 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
 
     let lns: SocketAddr = format!("127.0.0.1:{l2tp_port}").parse().unwrap();
     let mut lac = Lac::new(lns);
-    lac.pending = ["alice", "bob"]
-        .iter()
-        .zip(["pw1", "pw2"])
-        .map(|(u, p)| Credentials {
-            user: u.as_bytes().to_vec(),
-            password: p.to_owned(),
-        })
-        .collect();
-    let now = Instant::now();
-    let tunnel = lac
-        .endpoint
-        .open_tunnel(
-            now,
-            lns,
-            TunnelParams::from_config(&EndpointConfig::default()),
-        )
-        .unwrap();
-    for _ in 0..2 {
-        lac.endpoint
-            .open_session(now, tunnel, OutgoingCall::default())
-            .unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lac.up.len() < 2 {
-        assert!(Instant::now() < deadline, "sessions did not come up");
-        lac.pump(Duration::from_millis(100));
-    }
-    // One snapshot period.
-    lac.pump(Duration::from_millis(1300));
-
-    let text = scrape(&metrics);
+    lac.dial(&[("alice", "pw1"), ("bob", "pw2")]);
+    // The first snapshot with both sessions' setup done.
+    let text = scrape_until(&mut [&mut lac], &metrics, |t| {
+        sample(t, "xlns_setup_latency_seconds_count{phase=\"ipcp\"}") == Some(2.0)
+    });
     assert_eq!(value(&text, "xlns_sessions{state=\"up\"}"), 2.0);
     assert_eq!(value(&text, "xlns_tunnels{state=\"established\"}"), 1.0);
     assert_eq!(value(&text, "xlns_tunnels_by_lac{lac=\"lab-lac\"}"), 1.0);
@@ -179,36 +153,35 @@ fn metrics_and_xlnsctl_against_a_running_xlnsd() {
 
     let (ok, out) = ctl(&socket, &["clear", "session", &key]);
     assert!(ok, "{out}");
-    lac.pump(Duration::from_millis(500));
-    let left = ctl_json(&socket, &["show", "sessions"]);
-    assert_eq!(left["rows"].as_array().unwrap().len(), 1);
-    assert_eq!(left["rows"][0]["user"], "bob");
-    lac.pump(Duration::from_millis(1200));
-    let text = scrape(&metrics);
-    assert_eq!(value(&text, "xlns_ppp_down_total{reason=\"admin\"}"), 1.0);
-    assert_eq!(
-        value(&text, "xlns_cdn_total{direction=\"sent\",result=\"3\"}"),
-        1.0
-    );
-
-    let (ok, out) = ctl(&socket, &["clear", "tunnel", &t]);
-    assert!(ok, "{out}");
-    lac.pump(Duration::from_millis(500));
-    assert_eq!(
+    let rows = || {
         ctl_json(&socket, &["show", "sessions"])["rows"]
             .as_array()
             .unwrap()
-            .len(),
-        0
+            .len()
+    };
+    assert!(
+        lac.pump_until(DEADLINE, |_| rows() == 1),
+        "alice's session was not cleared"
+    );
+    let left = ctl_json(&socket, &["show", "sessions"]);
+    assert_eq!(left["rows"][0]["user"], "bob");
+    // Its PPP went down by the operator's hand and its CDN went out, each counted once.
+    scrape_until(&mut [&mut lac], &metrics, |t| {
+        sample(t, "xlns_ppp_down_total{reason=\"admin\"}") == Some(1.0)
+            && sample(t, "xlns_cdn_total{direction=\"sent\",result=\"3\"}") == Some(1.0)
+    });
+
+    let (ok, out) = ctl(&socket, &["clear", "tunnel", &t]);
+    assert!(ok, "{out}");
+    assert!(
+        lac.pump_until(DEADLINE, |_| rows() == 0),
+        "the tunnel's sessions were not cleared"
     );
     let (ok, _) = ctl(&socket, &["clear", "tunnel", "9999"]);
     assert!(!ok);
-    lac.pump(Duration::from_millis(1200));
-    let text = scrape(&metrics);
-    assert_eq!(
-        value(&text, "xlns_stopccn_total{direction=\"sent\",result=\"1\"}"),
-        1.0
-    );
+    scrape_until(&mut [&mut lac], &metrics, |t| {
+        sample(t, "xlns_stopccn_total{direction=\"sent\",result=\"1\"}") == Some(1.0)
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -231,7 +204,7 @@ fn per_worker_packets_and_bytes_follow_the_segment_counters() {
         ),
     );
     let wait_scrape = |done: &dyn Fn(&str) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + DEADLINE;
         loop {
             let text = daemon.scrape();
             if done(&text) {

@@ -4,7 +4,7 @@
 //! Include it with `#[path = "support/live.rs"] mod live;`.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -17,9 +17,16 @@ use xlns_controlplane::l2tp::endpoint::{
     SessionKey, TunnelDecision, TunnelId, TunnelParams, TunnelRequest,
 };
 use xlns_controlplane::l2tp::session::OutgoingCall;
-use xlns_controlplane::ppp::session::{Credentials, PppSession, SessionConfig, SessionEvent};
-use xlns_dataplane::wire::ppp::{HeaderRepr, Packet};
+use xlns_controlplane::ppp::session::{
+    Credentials, DownReason, PppSession, SessionConfig, SessionEvent,
+};
+use xlns_dataplane::wire::ppp::Packet;
 
+/// How long a test waits for something the LNS does in milliseconds on an idle machine:
+/// generous, so that a loaded machine (CI, parallel builds) does not fail the test.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Admits every tunnel and call (the LAC's own endpoint).
 pub struct OpenGate;
 
 impl Gatekeeper for OpenGate {
@@ -91,7 +98,7 @@ impl Daemon {
             socket,
             l2tp,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + DEADLINE;
         while !daemon.socket.exists() || TcpStream::connect(&daemon.metrics).is_err() {
             if let Ok(Some(status)) = daemon.child.try_wait() {
                 panic!("xlnsd exited with {status}:\n{}", daemon.log());
@@ -130,74 +137,115 @@ impl Drop for Daemon {
     }
 }
 
-/// The LAC and its subscribers' PPP over a UDP socket.
+/// A LAC and its subscribers' PPP over a UDP socket.
 pub struct Lac {
     pub socket: UdpSocket,
     pub lns: SocketAddr,
     pub endpoint: Endpoint,
+    /// What [`Lac::open_tunnel`] asks for (the tunnel secret, if any).
+    pub params: TunnelParams,
+    /// The credentials of the calls opened and not yet up at L2TP, in call order.
     pub pending: Vec<Credentials>,
     pub clients: HashMap<SessionKey, PppSession>,
-    /// Sessions whose PPP came up, with their address.
+    /// Sessions whose PPP came up, with their address, until their call is cleared.
     pub up: HashMap<SessionKey, Ipv4Addr>,
-    /// Sessions the LNS cleared, with the reason (its CDN).
+    /// The user name of every session whose PPP came up.
+    pub users: HashMap<SessionKey, Vec<u8>>,
+    /// Calls that were cleared, with the reason (the LNS's CDN, or our own close).
     pub down: HashMap<SessionKey, SessionDownReason>,
+    /// Tunnels that came up and tunnels that went down (refused ones included).
+    pub tunnels_up: usize,
+    pub tunnels_down: usize,
+    /// Subscribers that hung up: their call is cleared once their PPP is down.
+    hanging_up: HashSet<SessionKey>,
 }
 
 impl Lac {
     /// A LAC for the LNS at `lns`, with no tunnel yet.
     pub fn new(lns: SocketAddr) -> Lac {
+        Lac::with_host(lns, "xlns", None, 3)
+    }
+
+    /// A LAC for the LNS at `lns` that calls itself `host_name`, authenticates its tunnels
+    /// with `secret` when there is one, and seeds its endpoint with `seed`.
+    pub fn with_host(lns: SocketAddr, host_name: &str, secret: Option<&str>, seed: u64) -> Lac {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
+            .set_read_timeout(Some(Duration::from_millis(10)))
             .unwrap();
+        let config = EndpointConfig {
+            role: Role::Lac,
+            host_name: host_name.as_bytes().to_vec(),
+            ..EndpointConfig::default()
+        };
+        let params = TunnelParams {
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+            ..TunnelParams::from_config(&config)
+        };
         Lac {
             socket,
             lns,
-            endpoint: Endpoint::new(
-                EndpointConfig {
-                    role: Role::Lac,
-                    ..EndpointConfig::default()
-                },
-                3,
-            ),
+            endpoint: Endpoint::new(config, seed),
+            params,
             pending: Vec::new(),
             clients: HashMap::new(),
             up: HashMap::new(),
+            users: HashMap::new(),
             down: HashMap::new(),
+            tunnels_up: 0,
+            tunnels_down: 0,
+            hanging_up: HashSet::new(),
         }
     }
 
-    /// One tunnel and one call per subscriber; returns when every call's PPP is up (or
-    /// fails the test after 10 s).
-    pub fn dial(&mut self, subscribers: &[(&str, &str)]) {
-        let now = Instant::now();
-        let tunnel = self
-            .endpoint
-            .open_tunnel(
-                now,
-                self.lns,
-                TunnelParams::from_config(&EndpointConfig::default()),
-            )
+    /// Opens a tunnel to the LNS (SCCRQ); it comes up while the LAC is pumped.
+    pub fn open_tunnel(&mut self) -> TunnelId {
+        self.endpoint
+            .open_tunnel(Instant::now(), self.lns, self.params.clone())
+            .unwrap()
+    }
+
+    /// Opens a call in `tunnel` for the subscriber `user` (ICRQ); its PPP starts once the
+    /// call is up, while the LAC is pumped.
+    pub fn call(&mut self, tunnel: TunnelId, user: &str, password: &str) {
+        self.pending.push(Credentials {
+            user: user.as_bytes().to_vec(),
+            password: password.to_owned(),
+        });
+        self.endpoint
+            .open_session(Instant::now(), tunnel, OutgoingCall::default())
             .unwrap();
+    }
+
+    /// One tunnel and one call per subscriber; returns when every call's PPP is up (or
+    /// fails the test after 30 s).
+    pub fn dial(&mut self, subscribers: &[(&str, &str)]) {
+        let tunnel = self.open_tunnel();
         let want = self.up.len() + subscribers.len();
         for (user, password) in subscribers {
-            self.pending.push(Credentials {
-                user: user.as_bytes().to_vec(),
-                password: (*password).to_owned(),
-            });
-            self.endpoint
-                .open_session(now, tunnel, OutgoingCall::default())
-                .unwrap();
+            self.call(tunnel, user, password);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.up.len() < want {
-            assert!(
-                Instant::now() < deadline,
-                "sessions did not come up: {:?}",
-                self.up
-            );
-            self.pump(Duration::from_millis(100));
-        }
+        assert!(
+            self.pump_until(DEADLINE, |l| l.up.len() >= want),
+            "sessions did not come up: {:?}",
+            self.up
+        );
+    }
+
+    /// The subscriber `user` terminates its PPP (LCP Terminate-Request); once its PPP is
+    /// down the LAC clears the call (CDN).
+    pub fn hang_up(&mut self, user: &str) {
+        let key = *self
+            .users
+            .iter()
+            .find(|(k, u)| u.as_slice() == user.as_bytes() && self.up.contains_key(k))
+            .unwrap_or_else(|| panic!("{user} is not up: {:?}", self.up))
+            .0;
+        self.hanging_up.insert(key);
+        self.clients
+            .get_mut(&key)
+            .unwrap()
+            .close(Instant::now(), DownReason::Admin);
     }
 
     /// Pumps until `done` holds or `limit` passed; whether `done` held.
@@ -236,26 +284,35 @@ impl Lac {
                         if let Some(mut client) = self.clients.remove(&key) {
                             client.lower_down(now);
                         }
+                        self.up.remove(&key);
                         self.down.insert(key, reason);
                     }
-                    Event::TunnelUp { .. } | Event::TunnelDown { .. } => {}
+                    Event::TunnelUp { .. } => self.tunnels_up += 1,
+                    Event::TunnelDown { .. } => self.tunnels_down += 1,
                 }
             }
+            let mut cleared = Vec::new();
             for (key, client) in &mut self.clients {
                 while let Some((protocol, packet)) = client.poll_transmit() {
-                    let header = HeaderRepr::for_sending(protocol, false, false);
-                    let mut frame = vec![0u8; header.buffer_len()];
-                    header.emit(&mut frame);
-                    frame.extend_from_slice(&packet);
-                    if let Some(tx) = self.endpoint.encapsulate(*key, &frame) {
+                    if let Some(tx) = self.endpoint.encapsulate_ppp(*key, protocol, &packet) {
                         self.socket.send_to(&tx.payload, tx.peer).unwrap();
                     }
                 }
                 while let Some(event) = client.poll_event() {
-                    if let SessionEvent::Up(up) = event {
-                        self.up.insert(*key, up.address);
+                    match event {
+                        SessionEvent::Up(up) => {
+                            self.up.insert(*key, up.address);
+                            self.users.insert(*key, up.user.clone());
+                        }
+                        SessionEvent::Down { .. } if self.hanging_up.remove(key) => {
+                            cleared.push(*key);
+                        }
+                        _ => {}
                     }
                 }
+            }
+            for key in cleared {
+                self.endpoint.close_session(now, key, 1, None);
             }
             while let Some(tx) = self.endpoint.poll_transmit(now) {
                 self.socket.send_to(&tx.payload, tx.peer).unwrap();
@@ -286,11 +343,45 @@ impl Lac {
     }
 }
 
+/// Pumps every LAC in turn until `done` holds (or fails the test after [`DEADLINE`]).
+pub fn pump_all_until(lacs: &mut [&mut Lac], what: &str, done: impl Fn(&[&mut Lac]) -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done(lacs) {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        for lac in lacs.iter_mut() {
+            lac.pump(Duration::from_millis(30));
+        }
+    }
+}
+
 /// The CDN's Result Code, if the LNS cleared the call.
 pub fn cdn_result(reason: Option<&SessionDownReason>) -> Option<u16> {
     match reason {
         Some(SessionDownReason::PeerCdn { result, .. }) => Some(*result),
         _ => None,
+    }
+}
+
+/// Pumps every LAC in turn (which keeps their sessions alive) and scrapes `metrics` until
+/// `done` holds of the scrape, which it returns (or fails the test after [`DEADLINE`]).
+/// xlnsd publishes a snapshot once per second: wait for what the snapshot must show.
+pub fn scrape_until(lacs: &mut [&mut Lac], metrics: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let text = scrape(metrics);
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never got there:\n{text}"
+        );
+        if lacs.is_empty() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for lac in lacs.iter_mut() {
+            lac.pump(Duration::from_millis(100));
+        }
     }
 }
 
@@ -304,12 +395,19 @@ pub fn scrape(addr: &str) -> String {
     out.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
-/// The value of the sample named `sample` (name and labels, exactly).
-pub fn value(metrics: &str, sample: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no sample {sample} in\n{metrics}"))
+/// The value of the sample `name` (name and labels exactly; a name without labels also
+/// matches the sample written `name{}`), if the scrape has it.
+pub fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let rest = rest.strip_prefix("{}").unwrap_or(rest);
+        rest.strip_prefix(' ')?.trim().parse().ok()
+    })
+}
+
+/// The value of the sample `name`, which the scrape must have (see [`sample`]).
+pub fn value(metrics: &str, name: &str) -> f64 {
+    sample(metrics, name).unwrap_or_else(|| panic!("no sample {name} in\n{metrics}"))
 }
 
 pub fn ctl(socket: &Path, args: &[&str]) -> (bool, String) {
