@@ -149,6 +149,35 @@ impl EmulatorArgs {
     }
 }
 
+/// The traffic rig's options shared by `lab` and `traffic`.
+#[derive(Debug, Clone, clap::Args)]
+struct RigArgs {
+    /// LAC-side interface (upstream sender, downstream sink; with `lab`, in this
+    /// process's network namespace).
+    #[arg(long)]
+    lac_if: String,
+    /// Core-side interface (downstream sender, upstream sink).
+    #[arg(long)]
+    core_if: String,
+    /// The core-side interface's network namespace (default: the current one).
+    #[arg(long)]
+    core_netns: Option<String>,
+    /// MAC address of the LNS's access interface.
+    #[arg(long, value_parser = parse_mac)]
+    lns_access_mac: [u8; 6],
+    /// MAC address of the LNS's core interface.
+    #[arg(long, value_parser = parse_mac)]
+    lns_core_mac: [u8; 6],
+    /// The server's address (upstream destination, downstream source).
+    #[arg(long)]
+    server: Ipv4Addr,
+    #[arg(long, value_enum, default_value_t = DirArg::Both)]
+    direction: DirArg,
+    /// 64, 1400, ... (IP packet octets) or imix.
+    #[arg(long, default_value = "64", value_parser = Sizes::parse)]
+    size: Sizes,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The LAC emulator with PPP subscribers: N tunnels x M sessions (L2TP, LCP,
@@ -178,29 +207,8 @@ enum Command {
         // Boxed: the largest variant by far otherwise (clippy::large_enum_variant).
         #[command(flatten)]
         emulator: Box<EmulatorArgs>,
-        /// LAC-side interface (in this process's network namespace).
-        #[arg(long)]
-        lac_if: String,
-        /// Core-side interface (downstream sender, upstream sink).
-        #[arg(long)]
-        core_if: String,
-        /// Its network namespace.
-        #[arg(long)]
-        core_netns: Option<String>,
-        /// MAC address of the LNS's access interface.
-        #[arg(long, value_parser = parse_mac)]
-        lns_access_mac: [u8; 6],
-        /// MAC address of the LNS's core interface.
-        #[arg(long, value_parser = parse_mac)]
-        lns_core_mac: [u8; 6],
-        /// The server's address (upstream destination, downstream source).
-        #[arg(long)]
-        server: Ipv4Addr,
-        #[arg(long, value_enum, default_value_t = DirArg::Both)]
-        direction: DirArg,
-        /// 64, 1400, ... (IP packet octets) or imix.
-        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
-        size: Sizes,
+        #[command(flatten)]
+        rig: RigArgs,
         /// Packets per second per direction (default: as fast as possible).
         #[arg(long)]
         pps: Option<f64>,
@@ -289,31 +297,11 @@ enum Command {
         /// Session list (JSON, see README.md).
         #[arg(long)]
         sessions: PathBuf,
-        /// LAC-side interface (upstream sender, downstream sink).
-        #[arg(long)]
-        lac_if: String,
-        /// Its network namespace (default: the current one).
+        #[command(flatten)]
+        rig: RigArgs,
+        /// The LAC-side interface's network namespace (default: the current one).
         #[arg(long)]
         lac_netns: Option<String>,
-        /// Core-side interface (downstream sender, upstream sink).
-        #[arg(long)]
-        core_if: String,
-        #[arg(long)]
-        core_netns: Option<String>,
-        /// MAC address of the LNS's access interface.
-        #[arg(long, value_parser = parse_mac)]
-        lns_access_mac: [u8; 6],
-        /// MAC address of the LNS's core interface.
-        #[arg(long, value_parser = parse_mac)]
-        lns_core_mac: [u8; 6],
-        /// The server's address (upstream destination, downstream source).
-        #[arg(long)]
-        server: Ipv4Addr,
-        #[arg(long, value_enum, default_value_t = DirArg::Both)]
-        direction: DirArg,
-        /// 64, 1400, ... (IP packet octets) or imix.
-        #[arg(long, default_value = "64", value_parser = Sizes::parse)]
-        size: Sizes,
         /// Packets per second per direction (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
@@ -568,14 +556,17 @@ fn main() -> ExitCode {
         }
         Command::Lab {
             emulator,
-            lac_if,
-            core_if,
-            core_netns,
-            lns_access_mac,
-            lns_core_mac,
-            server,
-            direction,
-            size,
+            rig:
+                RigArgs {
+                    lac_if,
+                    core_if,
+                    core_netns,
+                    lns_access_mac,
+                    lns_core_mac,
+                    server,
+                    direction,
+                    size,
+                },
             pps,
             duration,
             cpu,
@@ -702,15 +693,18 @@ fn main() -> ExitCode {
         }
         Command::Traffic {
             sessions,
-            lac_if,
+            rig:
+                RigArgs {
+                    lac_if,
+                    core_if,
+                    core_netns,
+                    lns_access_mac,
+                    lns_core_mac,
+                    server,
+                    direction,
+                    size,
+                },
             lac_netns,
-            core_if,
-            core_netns,
-            lns_access_mac,
-            lns_core_mac,
-            server,
-            direction,
-            size,
             rate,
             duration,
             cpu,
@@ -1030,15 +1024,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the setup benchmark; `Ok(false)` when a setup failed or a phase timed out.
-fn l2tp_setup(
-    config: LacConfig,
+/// Tears the driver's sessions down as asked and prints its report (the table unless
+/// `json`, one JSON line with `json`, both with `both`); `Ok(false)` when `ok` was false,
+/// a setup failed or the teardown timed out.
+fn finish(
+    driver: &mut LacDriver,
+    mut ok: bool,
     teardown: TeardownArg,
     json: bool,
     both: bool,
 ) -> std::io::Result<bool> {
-    let mut driver = LacDriver::bind(config)?;
-    let mut ok = driver.establish()?;
     ok &= match teardown {
         TeardownArg::CdnStopccn => driver.teardown(Teardown::CdnThenStopCcn)?,
         TeardownArg::Stopccn => driver.teardown(Teardown::StopCcnOnly)?,
@@ -1058,6 +1053,18 @@ fn l2tp_setup(
     Ok(ok)
 }
 
+/// Runs the setup benchmark; `Ok(false)` when a setup failed or a phase timed out.
+fn l2tp_setup(
+    config: LacConfig,
+    teardown: TeardownArg,
+    json: bool,
+    both: bool,
+) -> std::io::Result<bool> {
+    let mut driver = LacDriver::bind(config)?;
+    let ok = driver.establish()?;
+    finish(&mut driver, ok, teardown, json, both)
+}
+
 /// Runs the emulator with PPP: establish, export, hold, teardown; `Ok(false)` when a
 /// setup failed or a phase timed out.
 fn setup(
@@ -1068,7 +1075,7 @@ fn setup(
     both: bool,
 ) -> std::io::Result<bool> {
     let mut driver = LacDriver::bind(args.config())?;
-    let mut ok = driver.establish()?;
+    let ok = driver.establish()?;
     if let Some(path) = &args.sessions_out {
         driver.established()?.save(path)?;
     }
@@ -1076,21 +1083,5 @@ fn setup(
         let hold = Duration::from_secs_f64(hold.clamp(0.0, 365.0 * 86_400.0));
         driver.hold(std::time::Instant::now() + hold, &STOP, args.churn)?;
     }
-    ok &= match teardown {
-        TeardownArg::CdnStopccn => driver.teardown(Teardown::CdnThenStopCcn)?,
-        TeardownArg::Stopccn => driver.teardown(Teardown::StopCcnOnly)?,
-        TeardownArg::None => true,
-    };
-    let report = driver.report();
-    ok &= report.tunnel_failures == 0 && report.session_failures == 0;
-    if !json || both {
-        println!("{report}");
-    }
-    if json || both {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(std::io::Error::other)?
-        );
-    }
-    Ok(ok)
+    finish(&mut driver, ok, teardown, json, both)
 }

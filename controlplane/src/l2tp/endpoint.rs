@@ -214,6 +214,23 @@ pub trait Gatekeeper {
     fn session_closed(&mut self, key: SessionKey);
 }
 
+/// A [`Gatekeeper`] that admits every tunnel (with [`TunnelParams::from_config`] of the
+/// default [`EndpointConfig`]: no secret) and every call, and keeps no books: for a LAC
+/// that takes whatever the LNS offers, and for test harnesses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcceptAll;
+
+impl Gatekeeper for AcceptAll {
+    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
+        TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
+    }
+    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
+        SessionDecision::Accept
+    }
+    fn tunnel_closed(&mut self, _: TunnelId) {}
+    fn session_closed(&mut self, _: SessionKey) {}
+}
+
 /// Call information of a session (from ICRQ/ICCN or OCRQ/OCCN).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallInfo {
@@ -2447,19 +2464,6 @@ mod tests {
 
     use super::*;
 
-    struct Open;
-
-    impl Gatekeeper for Open {
-        fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
-            TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
-        }
-        fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
-            SessionDecision::Accept
-        }
-        fn tunnel_closed(&mut self, _: TunnelId) {}
-        fn session_closed(&mut self, _: SessionKey) {}
-    }
-
     /// A LAC and an LNS with one established call: (lac, lns, the LAC's key, the LNS's).
     fn established() -> (Endpoint, Endpoint, SessionKey, SessionKey) {
         let lac_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1701));
@@ -2480,10 +2484,10 @@ mod tests {
         let (mut lac_key, mut lns_key) = (None, None);
         for _ in 0..20 {
             while let Some(tx) = lac.poll_transmit(now) {
-                lns.handle_datagram(now, lac_addr, &tx.payload, &mut Open);
+                lns.handle_datagram(now, lac_addr, &tx.payload, &mut AcceptAll);
             }
             while let Some(tx) = lns.poll_transmit(now) {
-                lac.handle_datagram(now, lns_addr, &tx.payload, &mut Open);
+                lac.handle_datagram(now, lns_addr, &tx.payload, &mut AcceptAll);
             }
             while let Some(event) = lac.poll_event() {
                 if let Event::SessionUp { key, .. } = event {
@@ -2530,7 +2534,7 @@ mod tests {
                 Instant::now(),
                 SocketAddr::from((Ipv4Addr::LOCALHOST, 1701)),
                 &ip.payload,
-                &mut Open,
+                &mut AcceptAll,
             )
             .unwrap();
         assert_eq!(data.key, lns_key);

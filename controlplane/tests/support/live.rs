@@ -2,6 +2,11 @@
 //! a LAC-role [`Endpoint`] whose subscribers run the client role of the PPP core over a
 //! real UDP socket, in real time; plus the helpers to scrape `/metrics` and run xlnsctl.
 //! Include it with `#[path = "support/live.rs"] mod live;`.
+//!
+//! Waits are for a condition, never for a fixed time that a loaded machine could beat:
+//! [`Lac::pump_until`], [`pump_all_until`] (several LACs, each its own host name, secret
+//! and seed: [`Lac::with_host`]) and [`scrape_until`] (xlnsd publishes `/metrics` as a
+//! snapshot once per second), each failing the test after [`DEADLINE`].
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
@@ -13,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use xlns_controlplane::l2tp::endpoint::{
-    Endpoint, EndpointConfig, Event, Gatekeeper, Role, SessionDecision, SessionDownReason,
-    SessionKey, TunnelDecision, TunnelId, TunnelParams, TunnelRequest,
+    AcceptAll, Endpoint, EndpointConfig, Event, Role, SessionDownReason, SessionKey, TunnelId,
+    TunnelParams,
 };
 use xlns_controlplane::l2tp::session::OutgoingCall;
 use xlns_controlplane::ppp::session::{
@@ -25,20 +30,6 @@ use xlns_dataplane::wire::ppp::Packet;
 /// How long a test waits for something the LNS does in milliseconds on an idle machine:
 /// generous, so that a loaded machine (CI, parallel builds) does not fail the test.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Admits every tunnel and call (the LAC's own endpoint).
-pub struct OpenGate;
-
-impl Gatekeeper for OpenGate {
-    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
-        TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
-    }
-    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
-        SessionDecision::Accept
-    }
-    fn tunnel_closed(&mut self, _: TunnelId) {}
-    fn session_closed(&mut self, _: SessionKey) {}
-}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -266,7 +257,7 @@ impl Lac {
         let mut buf = vec![0u8; 65535];
         while Instant::now() < until {
             let now = Instant::now();
-            self.endpoint.handle_timeout(now, &mut OpenGate);
+            self.endpoint.handle_timeout(now, &mut AcceptAll);
             for c in self.clients.values_mut() {
                 c.handle_timeout(now);
             }
@@ -322,7 +313,7 @@ impl Lac {
                     Instant::now(),
                     self.lns,
                     &buf[..len],
-                    &mut OpenGate,
+                    &mut AcceptAll,
                 )
                 && let Ok(packet) = Packet::new_checked(data.payload)
                 && let Some(client) = self.clients.get_mut(&data.key)

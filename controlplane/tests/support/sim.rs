@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use xlns_controlplane::config::Config;
 use xlns_controlplane::l2tp::endpoint::{
-    Endpoint, EndpointConfig, Event, Gatekeeper, Role, SessionDecision, SessionDownReason,
-    SessionKey, TunnelDecision, TunnelId, TunnelParams, TunnelRequest,
+    AcceptAll, Endpoint, EndpointConfig, Event, Role, SessionDownReason, SessionKey, TunnelParams,
 };
 use xlns_controlplane::l2tp::session::OutgoingCall;
 use xlns_controlplane::ppp::session::{
@@ -29,19 +28,6 @@ use xlns_controlplane::shell::endpoint_config;
 use xlns_controlplane::shell::gate::Gate;
 use xlns_controlplane::shell::ppp::{PppSessions, traffic_of};
 use xlns_dataplane::wire::ppp::Packet;
-
-pub struct OpenGate;
-
-impl Gatekeeper for OpenGate {
-    fn admit_tunnel(&mut self, _: Instant, _: &TunnelRequest<'_>) -> TunnelDecision {
-        TunnelDecision::Accept(TunnelParams::from_config(&EndpointConfig::default()))
-    }
-    fn admit_session(&mut self, _: Instant, _: SessionKey, _: usize) -> SessionDecision {
-        SessionDecision::Accept
-    }
-    fn tunnel_closed(&mut self, _: TunnelId) {}
-    fn session_closed(&mut self, _: SessionKey) {}
-}
 
 /// What the LAC side saw of one call.
 #[derive(Debug, Default)]
@@ -248,7 +234,7 @@ impl Sim {
                 } else if !self.lac_dead
                     && let Some(data) =
                         self.lac
-                            .handle_datagram(self.now, self.lns_addr, &bytes, &mut OpenGate)
+                            .handle_datagram(self.now, self.lns_addr, &bytes, &mut AcceptAll)
                 {
                     let packet = Packet::new_checked(data.payload).unwrap();
                     if let Some(client) = self.clients.get_mut(&data.key) {
@@ -400,7 +386,7 @@ impl Sim {
                     .handle_timeout(self.now, unix_now(), |k| ppp.traffic(k));
             }
             if !self.lac_dead {
-                self.lac.handle_timeout(self.now, &mut OpenGate);
+                self.lac.handle_timeout(self.now, &mut AcceptAll);
                 for client in self.clients.values_mut() {
                     client.handle_timeout(self.now);
                 }
