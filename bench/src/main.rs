@@ -178,6 +178,36 @@ struct RigArgs {
     size: Sizes,
 }
 
+/// The RFC 2544 search options shared by `compare` and `forwarding-bench`.
+#[derive(Debug, Clone, clap::Args)]
+struct SearchArgs {
+    /// After the run of each direction, an RFC 2544 zero-loss search for that direction
+    /// with trials of this many seconds.
+    #[arg(long)]
+    search_trial: Option<f64>,
+    /// Upper bound of the search, pps per direction (default: the offered rate of the
+    /// run before it).
+    #[arg(long)]
+    search_max: Option<f64>,
+    /// Trials per search at most.
+    #[arg(long, default_value_t = 10)]
+    search_trials: usize,
+    /// Loss ratio a search trial may have and pass.
+    #[arg(long, default_value_t = 0.0)]
+    loss_tolerance: f64,
+}
+
+impl SearchArgs {
+    /// The search asked for, if any (`max_pps` 0: the offered rate of the run).
+    fn spec(&self) -> Option<SearchSpec> {
+        self.search_trial.map(|t| SearchSpec {
+            max_trials: self.search_trials,
+            loss_tolerance: self.loss_tolerance,
+            ..SearchSpec::new(Duration::from_secs_f64(t), self.search_max.unwrap_or(0.0))
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The LAC emulator with PPP subscribers: N tunnels x M sessions (L2TP, LCP,
@@ -385,20 +415,8 @@ enum Command {
         /// Sessions only: no traffic (setup rate, latency and CPU per session).
         #[arg(long)]
         setup_only: bool,
-        /// After the runs, an RFC 2544 zero-loss search per direction with trials of
-        /// this many seconds.
-        #[arg(long)]
-        search_trial: Option<f64>,
-        /// Upper bound of the search, pps per direction (default: the offered rate of
-        /// the run before it).
-        #[arg(long)]
-        search_max: Option<f64>,
-        /// Trials per search at most.
-        #[arg(long, default_value_t = 10)]
-        search_trials: usize,
-        /// Loss ratio a search trial may have and pass.
-        #[arg(long, default_value_t = 0.0)]
-        loss_tolerance: f64,
+        #[command(flatten)]
+        search: SearchArgs,
         /// xlnsd binary (default: beside this one).
         #[arg(long)]
         xlnsd: Option<PathBuf>,
@@ -463,18 +481,8 @@ enum Command {
         /// Only xlns-dataplane (no bare forwarder, no ratios).
         #[arg(long)]
         skip_bare: bool,
-        /// After each run, an RFC 2544 zero-loss search with trials of this many seconds.
-        #[arg(long)]
-        search_trial: Option<f64>,
-        /// Upper bound of the search, pps per direction (default: the run's offered rate).
-        #[arg(long)]
-        search_max: Option<f64>,
-        /// Trials per search at most.
-        #[arg(long, default_value_t = 10)]
-        search_trials: usize,
-        /// Loss ratio a search trial may have and pass.
-        #[arg(long, default_value_t = 0.0)]
-        loss_tolerance: f64,
+        #[command(flatten)]
+        search: SearchArgs,
         #[arg(long)]
         json: bool,
     },
@@ -850,10 +858,7 @@ fn main() -> ExitCode {
             rate,
             directions,
             setup_only,
-            search_trial,
-            search_max,
-            search_trials,
-            loss_tolerance,
+            search,
             xlnsd,
             xlnsd_receive_window,
             dataplane,
@@ -894,11 +899,7 @@ fn main() -> ExitCode {
                 } else {
                     directions.into_iter().map(Direction::from).collect()
                 },
-                search: search_trial.map(|t| SearchSpec {
-                    max_trials: search_trials,
-                    loss_tolerance,
-                    ..SearchSpec::new(Duration::from_secs_f64(t), search_max.unwrap_or(0.0))
-                }),
+                search: search.spec(),
                 programs: Programs {
                     xlnsd: xlnsd.unwrap_or_else(|| exe.with_file_name("xlnsd")),
                     dataplane: dataplane.unwrap_or_else(|| exe.with_file_name("xlns-dataplane")),
@@ -964,10 +965,7 @@ fn main() -> ExitCode {
             lns_cpu,
             gen_cpu,
             skip_bare,
-            search_trial,
-            search_max,
-            search_trials,
-            loss_tolerance,
+            search,
             json,
         } => {
             let exe = match std::env::current_exe() {
@@ -987,11 +985,7 @@ fn main() -> ExitCode {
                 lns_cpu,
                 gen_cpu,
                 skip_bare,
-                search: search_trial.map(|t| SearchSpec {
-                    max_trials: search_trials,
-                    loss_tolerance,
-                    ..SearchSpec::new(Duration::from_secs_f64(t), search_max.unwrap_or(0.0))
-                }),
+                search: search.spec(),
             };
             match forwarding_bench(&config) {
                 Ok(report) => {
@@ -1084,4 +1078,89 @@ fn setup(
         driver.hold(std::time::Instant::now() + hold, &STOP, args.churn)?;
     }
     finish(&mut driver, ok, teardown, json, both)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lab_and_traffic_read_the_same_rig_flags() {
+        let rig = [
+            "--lac-if",
+            "lac0",
+            "--core-if",
+            "core0",
+            "--core-netns",
+            "srv",
+            "--lns-access-mac",
+            "02:00:00:00:00:01",
+            "--lns-core-mac",
+            "02:00:00:00:00:02",
+            "--server",
+            "10.2.0.2",
+            "--direction",
+            "up",
+            "--size",
+            "1400",
+        ];
+        let lab = ["xlns-bench", "lab", "--lns", "10.1.0.2:1701"];
+        let traffic = ["xlns-bench", "traffic", "--sessions", "s.json"];
+        let lab = Cli::try_parse_from(lab.iter().chain(&rig)).unwrap();
+        let traffic = Cli::try_parse_from(traffic.iter().chain(&rig)).unwrap();
+        let (Command::Lab { rig: a, .. }, Command::Traffic { rig: b, .. }) =
+            (lab.command, traffic.command)
+        else {
+            panic!("not lab and traffic");
+        };
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.core_netns.as_deref(), Some("srv"));
+        assert_eq!(a.lns_access_mac, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(a.server, Ipv4Addr::new(10, 2, 0, 2));
+        assert_eq!(a.direction, DirArg::Up);
+        assert_eq!(a.size, Sizes::parse("1400").unwrap());
+    }
+
+    #[test]
+    fn compare_and_forwarding_bench_read_the_same_search_flags() {
+        let search = [
+            "--search-trial",
+            "2",
+            "--search-max",
+            "1500",
+            "--search-trials",
+            "8",
+            "--loss-tolerance",
+            "0.001",
+        ];
+        for sub in ["compare", "forwarding-bench"] {
+            let cli = Cli::try_parse_from(["xlns-bench", sub].iter().chain(&search)).unwrap();
+            let (Command::Compare { search, .. } | Command::ForwardingBench { search, .. }) =
+                cli.command
+            else {
+                panic!("{sub}");
+            };
+            let spec = search.spec().unwrap();
+            assert_eq!(spec.trial, Duration::from_secs(2), "{sub}");
+            assert_eq!(spec.max_pps, 1500.0, "{sub}");
+            assert_eq!(spec.max_trials, 8, "{sub}");
+            assert_eq!(spec.loss_tolerance, 0.001, "{sub}");
+            let none = Cli::try_parse_from(["xlns-bench", sub]).unwrap();
+            let (Command::Compare { search, .. } | Command::ForwardingBench { search, .. }) =
+                none.command
+            else {
+                panic!("{sub}");
+            };
+            assert!(search.spec().is_none(), "{sub}");
+        }
+    }
 }
