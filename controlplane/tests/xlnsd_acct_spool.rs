@@ -1,7 +1,7 @@
 //! The durable accounting spool of a running xlnsd (issue #7), against a real FreeRADIUS
 //! whose `detail` file is checked: the test starts xlnsd (the binary) with a temporary
-//! configuration on 127.0.0.1 and dials PPP sessions through a LAC-role [`Endpoint`] over
-//! a real UDP socket, as `xlnsd_management.rs` does.
+//! configuration on 127.0.0.1 and dials PPP sessions through the LAC of `support/live.rs`
+//! over a real UDP socket, as `xlnsd_management.rs` does.
 //!
 //! * Outage: FreeRADIUS stopped, sessions brought up and down, xlnsd killed with SIGKILL,
 //!   both restarted: every Start and every Stop arrives exactly once per Acct-Session-Id
@@ -24,7 +24,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use freeradius::{DetailRecord, FreeRadius, SECRET, detail_value};
-use live::{DEADLINE, Lac, free_udp_port as free_port, promtool_check, sample, scrape_until};
+use live::{DEADLINE, Lac, free_port, free_udp_port, promtool_check, sample, scrape_until};
 use serde_json::Value;
 use xlns_controlplane::radius::acct::{SessionInfo, StatusType, TerminateCause, session_record};
 use xlns_controlplane::radius::spool::{Entry, EntryKind, Spool, SpoolConfig};
@@ -100,7 +100,7 @@ impl Drop for TempDir {
 /// Writes `dir/xlnsd.toml` (local users, accounting to `acct`) and the users file; the
 /// L2TP address and the metrics address.
 fn write_config(dir: &Path, acct: SocketAddr, extra: &str) -> (SocketAddr, String) {
-    let l2tp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let l2tp: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());
     let users: String = (1..=8).map(|i| format!("u{i} pw{i}\n")).collect();
     std::fs::write(dir.join("users"), users).unwrap();
@@ -289,7 +289,7 @@ fn outage_and_kill_9_lose_and_duplicate_nothing() {
 fn a_full_spool_raises_the_alarm() {
     let dir = TempDir::new("acct-full");
     // Nothing listens there: every record stays in the spool.
-    let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dead: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let (l2tp, metrics) = write_config(&dir.0, dead, "spool_max_records = 4\n");
     let _daemon = Daemon::start(&dir.0);
     let _lac = dial(l2tp, &["u1", "u2", "u3", "u4", "u5"]);
