@@ -521,6 +521,12 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
         .ok_or_else(|| format!("not a MAC address: {s}"))
 }
 
+/// Writes `value` as JSON to `path`; the error says what failed.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("xlns-bench: {e}");
     ExitCode::from(2)
@@ -612,14 +618,10 @@ fn main() -> ExitCode {
             };
             match lab(&spec, &STOP) {
                 Ok(result) => {
-                    if let Some(path) = json_out {
-                        let text = match serde_json::to_string(&result) {
-                            Ok(t) => t,
-                            Err(e) => return fail(e),
-                        };
-                        if let Err(e) = std::fs::write(&path, text) {
-                            return fail(format!("{}: {e}", path.display()));
-                        }
+                    if let Some(path) = json_out
+                        && let Err(e) = write_json(&path, &result)
+                    {
+                        return fail(e);
                     }
                     if result.ok() {
                         ExitCode::SUCCESS
@@ -917,14 +919,10 @@ fn main() -> ExitCode {
             for line in report.json_lines() {
                 println!("{line}");
             }
-            if let Some(path) = json_out {
-                let text = match serde_json::to_string(&report) {
-                    Ok(t) => t,
-                    Err(e) => return fail(e),
-                };
-                if let Err(e) = std::fs::write(&path, text) {
-                    return fail(format!("{}: {e}", path.display()));
-                }
+            if let Some(path) = json_out
+                && let Err(e) = write_json(&path, &report)
+            {
+                return fail(e);
             }
             if report.ok() {
                 ExitCode::SUCCESS
