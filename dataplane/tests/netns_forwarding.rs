@@ -909,6 +909,18 @@ fn kernel_drops_at_a_stalled_worker_are_counted() {
     let counted = kernel();
     drop(writer);
     t.stop_dataplane();
+    // The final stats line comes before "stopped"; the reader thread may still be on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t
+        .dataplane_lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.ends_with(": stopped"))
+    {
+        assert!(Instant::now() < deadline, "no \"stopped\" line");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let lines = t.dataplane_lines.lock().unwrap().clone();
     let last = lines
         .iter()
