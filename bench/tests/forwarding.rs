@@ -175,9 +175,10 @@ fn forwarding_bench_several_session_counts_in_one_run() {
         assert_eq!(rounds.len(), 2, "{line}");
         for pps in rounds {
             // 3000 pps each way: about 6000 forwarded (less when the generator's core
-            // is taken from it for a while: the token bucket does not catch up).
+            // is taken from it for a while: the token bucket does not catch up; at
+            // least half, or the count's traffic did not go through).
             let pps = pps.as_f64().unwrap();
-            assert!((4000.0..=7000.0).contains(&pps), "{line}: {pps}");
+            assert!((3000.0..=7000.0).contains(&pps), "{line}: {pps}: {stderr}");
         }
     }
     let ratios = line["ratios"].as_array().unwrap();
@@ -191,7 +192,7 @@ fn forwarding_bench_several_session_counts_in_one_run() {
         .map(|m| m.as_f64().unwrap())
         .collect();
     assert_eq!(ratio, medians[1] / medians[0], "{line}");
-    assert!((0.75..=1.33).contains(&ratio), "{line}");
+    assert!((0.5..=2.0).contains(&ratio), "{line}: {stderr}");
     assert_eq!(line["meets_bar"], ratio >= 0.9, "{line}");
     assert_eq!(line["bar"].as_f64().unwrap(), 0.9, "{line}");
     let bare = line["bare_ratios"].as_array().unwrap();
