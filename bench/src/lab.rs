@@ -76,7 +76,9 @@ pub struct LabResult {
     pub traffic: Option<TrafficReport>,
     /// Why the traffic did not run, if it did not.
     pub traffic_error: Option<String>,
-    /// xlns-dataplane's drops during the traffic, by reason (all reasons, zeros too).
+    /// xlns-dataplane's drops during the traffic, by reason (all reasons, zeros too; the
+    /// `xsk-*` reasons are the kernel's at its AF_XDP sockets, read by its workers about
+    /// once a second).
     pub dataplane_drops: Option<BTreeMap<String, u64>>,
     /// After the teardown.
     pub end: Option<Report>,
@@ -163,6 +165,13 @@ pub fn lab(spec: &LabSpec, stop: &AtomicBool) -> io::Result<LabResult> {
             session_counts(&list, per_session).save(path)?;
         }
         let traffic = traffic.map(|(report, _)| report);
+        if spec.shm.is_some() {
+            // The workers add the kernel's drops once per interval: wait for the last.
+            std::thread::sleep(
+                Duration::from_nanos(xlns_dataplane::worker::KERNEL_STATS_EVERY_NS)
+                    + Duration::from_millis(200),
+            );
+        }
         let drops_after = spec.shm.as_deref().map(dataplane_drops).transpose()?;
         let dataplane_drops = drops_before.zip(drops_after).map(|(before, after)| {
             after
@@ -396,8 +405,10 @@ impl LabResult {
         if let Some(drops) = &self.dataplane_drops {
             let total: u64 = drops.values().sum();
             let nonzero: BTreeMap<&String, &u64> = drops.iter().filter(|(_, v)| **v > 0).collect();
+            let kernel = crate::fwbench::kernel_drops(drops);
             out.push_str(&format!(
-                "  drops       xlns-dataplane during the traffic: {total} {nonzero:?}\n"
+                "  drops       xlns-dataplane during the traffic: {total} (kernel, at its \
+                 AF_XDP sockets: {kernel}) {nonzero:?}\n"
             ));
         }
         out

@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use xlns_bench::acct_check::{Counts, check, parse_detail};
 use xlns_bench::compare::{CompareConfig, Lns, Programs, compare};
 use xlns_bench::forwarder::{Forwarder, ForwarderConfig};
-use xlns_bench::fwbench::{BenchConfig, forwarding_bench};
+use xlns_bench::fwbench::{BenchConfig, forwarding_bench, scaling_bench};
 use xlns_bench::lab::{LabSpec, lab};
 use xlns_bench::lac::{LacConfig, LacDriver, Teardown};
 use xlns_bench::subscriber::{AuthMethod, PppConfig};
@@ -454,8 +454,13 @@ enum Command {
     },
     /// Self-contained forwarding comparison: namespaces, bare forwarder, xlns-dataplane.
     ForwardingBench {
-        #[arg(long, default_value_t = 1000)]
-        sessions: u32,
+        /// Session count; several, comma separated (`1000,100000`): the session-count
+        /// comparison, every count measured in this one run, interleaved (`--repeat`).
+        #[arg(long, value_delimiter = ',', default_values_t = [1000u32])]
+        sessions: Vec<u32>,
+        /// Rounds over the session counts (several counts only); the median per count.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
         #[arg(long, default_value_t = 10)]
         tunnels: u16,
         #[arg(long, default_value = "64", value_parser = Sizes::parse)]
@@ -954,6 +959,7 @@ fn main() -> ExitCode {
         }
         Command::ForwardingBench {
             sessions,
+            repeat,
             tunnels,
             size,
             duration,
@@ -972,7 +978,7 @@ fn main() -> ExitCode {
             };
             let dataplane = dataplane.unwrap_or_else(|| exe.with_file_name("xlns-dataplane"));
             let config = BenchConfig {
-                sessions,
+                sessions: sessions.first().copied().unwrap_or(1000),
                 tunnels,
                 sizes: size,
                 duration: Duration::from_secs_f64(duration),
@@ -985,6 +991,29 @@ fn main() -> ExitCode {
                 skip_bare,
                 search: search.spec(),
             };
+            if sessions.len() > 1 {
+                return match scaling_bench(&config, &sessions, repeat) {
+                    Ok(report) => {
+                        if !json {
+                            print!("{}", report.table());
+                        }
+                        for line in &report.lines {
+                            match serde_json::to_string(line) {
+                                Ok(text) => println!("{text}"),
+                                Err(e) => return fail(e),
+                            }
+                        }
+                        if json {
+                            match serde_json::to_string(&report) {
+                                Ok(full) => println!("{full}"),
+                                Err(e) => return fail(e),
+                            }
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                };
+            }
             match forwarding_bench(&config) {
                 Ok(report) => {
                     if !json {

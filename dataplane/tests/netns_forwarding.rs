@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use xlns_dataplane::fastpath::build_template;
@@ -68,6 +68,8 @@ struct Topology {
     srv: String,
     shm: PathBuf,
     dataplane: Option<Child>,
+    /// Every stdout line of the data plane children so far.
+    dataplane_lines: Arc<Mutex<Vec<String>>>,
     lac_mac: EthernetAddress,
     acc_mac: EthernetAddress,
     core_mac: EthernetAddress,
@@ -121,6 +123,7 @@ impl Topology {
             srv: format!("xlns-srv-{tag}"),
             shm: PathBuf::from(format!("/dev/shm/xlns-netns-test-{tag}")),
             dataplane: None,
+            dataplane_lines: Arc::default(),
             lac_mac: EthernetAddress([0; 6]),
             acc_mac: EthernetAddress([0; 6]),
             core_mac: EthernetAddress([0; 6]),
@@ -166,6 +169,11 @@ impl Topology {
 
     /// Start xlns-dataplane in the lns namespace and wait for its ready line.
     fn start_dataplane(&mut self) {
+        self.start_dataplane_with(&["--ring-size", "1024"]);
+    }
+
+    /// [`Topology::start_dataplane`] with `extra` flags instead of `--ring-size 1024`.
+    fn start_dataplane_with(&mut self, extra: &[&str]) {
         let mut child = Command::new("ip")
             .args([
                 "netns",
@@ -191,17 +199,19 @@ impl Topology {
                 "--frames",
                 "4096",
             ])
-            .args(["--ring-size", "1024"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let lines = Arc::clone(&self.dataplane_lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let ready = line.contains("ready");
                 let _ = writeln!(io::stderr(), "[dataplane] {line}");
+                lines.lock().unwrap().push(line);
                 if ready {
                     let _ = tx.send(());
                 }
@@ -807,6 +817,123 @@ fn kill_9_during_traffic_then_restart_forwards_again() {
     drop(writer);
     t.stop_dataplane();
     let _ = writeln!(io::stderr(), "restart test took {:?}", started.elapsed());
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in /proc).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // "tid (comm) S ...": the state follows the last ')'.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
+}
+
+/// Frames the kernel drops before the worker sees them are counted: the data plane runs
+/// with rings of 64 entries and is stopped (SIGSTOP, every thread checked stopped), the
+/// LAC sends 2,000 frames of a known session, so its access socket takes 64 (a full fill
+/// ring's worth) and the kernel drops the rest; once the data plane runs again its
+/// worker reads the socket's `XDP_STATISTICS` and the drops appear under the `xsk-*`
+/// reasons of its shared-memory column (what `xlnsctl show workers`, the metrics and
+/// xlns-bench read) and in its stats line; forwarding is exact again afterwards.
+#[test]
+fn kernel_drops_at_a_stalled_worker_are_counted() {
+    if !enabled("kernel_drops_at_a_stalled_worker_are_counted") {
+        return;
+    }
+    let (mut t, writer, sess) = setup(1);
+    t.start_dataplane_with(&["--ring-size", "64", "--stats", "1"]);
+    let lac = RawSock::open(&t.lac, "lac0");
+    let srv = RawSock::open(&t.srv, "srv0");
+    round_trip(&t, &lac, &srv, &sess, 0, 2);
+
+    let xsk = xlns_dataplane::worker::KERNEL_DROP_REASONS;
+    assert!(xsk.iter().all(|r| r.name().starts_with("xsk-")));
+    let drops = writer.drop_counters(0).unwrap();
+    let kernel = || -> u64 {
+        xsk.iter()
+            .map(|r| drops[*r as usize].load(Ordering::Relaxed))
+            .sum()
+    };
+    assert_eq!(kernel(), 0, "no kernel drops before the stall");
+
+    let pid = t.dataplane.as_ref().unwrap().id();
+    // SAFETY: signalling our own child by its pid.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(pid) {
+        assert!(Instant::now() < deadline, "xlns-dataplane did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let frame = lac_frame(&t, &sess[0], &inner_up(&sess[0], 7));
+    let mut accepted = 0u64;
+    for _ in 0..2000 {
+        // SAFETY: a valid buffer. A full veth queue refuses a frame (ENOBUFS): counted
+        // as not sent, not an error.
+        let rc = unsafe { libc::send(lac.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        accepted += u64::from(rc == frame.len() as isize);
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
+
+    // The worker reads the statistics once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kernel() < accepted.saturating_sub(64) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let by_reason: Vec<(&str, u64)> = xsk
+        .iter()
+        .map(|r| (r.name(), drops[*r as usize].load(Ordering::Relaxed)))
+        .collect();
+    let _ = writeln!(
+        io::stderr(),
+        "sent {accepted} to the stopped data plane; kernel drops {by_reason:?}"
+    );
+    // The socket holds at most a full RX ring (64) of them; each of the others was
+    // dropped by the kernel and is now counted, none twice.
+    assert!(accepted > 1000, "only {accepted} frames left the LAC");
+    assert!(
+        kernel() >= accepted - 64 && kernel() <= accepted,
+        "kernel drops {by_reason:?} for {accepted} frames sent"
+    );
+
+    // Forwarding is exact again (after the 64 held frames have gone out).
+    std::thread::sleep(Duration::from_millis(300));
+    while srv.recv().is_some() {}
+    round_trip(&t, &lac, &srv, &sess, 100, 3);
+
+    let counted = kernel();
+    drop(writer);
+    t.stop_dataplane();
+    // The final stats line comes before "stopped"; the reader thread may still be on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t
+        .dataplane_lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.ends_with(": stopped"))
+    {
+        assert!(Instant::now() < deadline, "no \"stopped\" line");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lines = t.dataplane_lines.lock().unwrap().clone();
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("stats "))
+        .expect("a final stats line");
+    let in_line: u64 = last
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| k.starts_with("xsk-"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(in_line, counted, "stats line {last:?}");
 }
 
 fn rx_packets(ns: &str, ifname: &str) -> u64 {

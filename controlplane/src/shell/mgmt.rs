@@ -456,3 +456,40 @@ impl Shell {
         json!({"ok": true, "message": format!("tunnel {id} cleared")})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use xlns_dataplane::fastpath::DropReason;
+    use xlns_dataplane::shm::Geometry;
+
+    /// The kernel's drops at the data plane's AF_XDP sockets (the `xsk-*` reasons its
+    /// workers add) reach `show workers` and the metrics by name, like the fast path's.
+    #[test]
+    fn worker_drops_name_the_kernel_drops() {
+        let path = std::env::temp_dir().join(format!("xlns-mgmt-drops-{}", std::process::id()));
+        let writer = Writer::create(
+            &path,
+            Geometry {
+                max_sessions: 16,
+                max_workers: 2,
+            },
+        )
+        .unwrap();
+        let column = writer.drop_counters(1).unwrap();
+        column[DropReason::XskRxRingFull as usize].store(7, Ordering::Relaxed);
+        column[DropReason::XskFillRingEmpty as usize].store(3, Ordering::Relaxed);
+        column[DropReason::TxRingFull as usize].store(1, Ordering::Relaxed);
+        let rows = worker_drops(&writer);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            rows,
+            [
+                (1, "tx-ring-full".to_owned(), 1),
+                (1, "xsk-rx-ring-full".to_owned(), 7),
+                (1, "xsk-fill-ring-empty".to_owned(), 3),
+            ]
+        );
+    }
+}

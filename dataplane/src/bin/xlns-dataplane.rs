@@ -323,13 +323,15 @@ fn stats_line(reader: &Reader, stats: &[WorkerStats]) -> String {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
     };
     let mut line = format!(
-        "xlns-dataplane: stats rx_access={} rx_core={} tx_access={} tx_core={} dropped={} kicks={}",
+        "xlns-dataplane: stats rx_access={} rx_core={} tx_access={} tx_core={} dropped={} kicks={} \
+         xsk_tx_ring_empty={}",
         sum(|s| &s.rx_access),
         sum(|s| &s.rx_core),
         sum(|s| &s.tx_access),
         sum(|s| &s.tx_core),
         sum(|s| &s.dropped),
         sum(|s| &s.kicks),
+        sum(|s| &s.xsk_tx_ring_empty),
     );
     for reason in DropReason::ALL {
         let count: u64 = (0..stats.len() as u32)

@@ -1456,16 +1456,28 @@ fn crafted(reason: DropReason) -> (Dir, Vec<u8>, bool) {
             ),
             false,
         ),
-        // Counted by the AF_XDP worker when its transmit ring is full; no frame makes
-        // the fast path return it.
-        DropReason::TxRingFull => (Dir::Up, Vec::new(), false),
+        // Counted by the AF_XDP worker when its transmit ring is full, or read from the
+        // kernel's socket statistics; no frame makes the fast path return them.
+        DropReason::TxRingFull
+        | DropReason::XskRxRingFull
+        | DropReason::XskFillRingEmpty
+        | DropReason::XskRxDropped
+        | DropReason::XskRxInvalidDescs
+        | DropReason::XskTxInvalidDescs => (Dir::Up, Vec::new(), false),
     }
 }
 
 /// Every reason in `DropReason::ALL` fires from a crafted packet; none is unreachable.
 #[test]
 fn every_drop_reason_fires() {
-    const UNREACHABLE: &[DropReason] = &[DropReason::TxRingFull];
+    const UNREACHABLE: &[DropReason] = &[
+        DropReason::TxRingFull,
+        DropReason::XskRxRingFull,
+        DropReason::XskFillRingEmpty,
+        DropReason::XskRxDropped,
+        DropReason::XskRxInvalidDescs,
+        DropReason::XskTxInvalidDescs,
+    ];
     let record = record(false, 0, [0, 0]);
     let mut broken = record;
     broken.local_tunnel = 50;

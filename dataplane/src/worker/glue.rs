@@ -11,6 +11,8 @@
 //! into the packet's headroom ([`Reader::lookup_down_v4`]). A slot's Ns restarts at 0
 //! when the slot holds a new session (its record's epoch changed).
 
+use core::sync::atomic::Ordering;
+
 use crate::fastpath::{DropReason, SessionStats, Sessions};
 use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
@@ -91,6 +93,16 @@ impl<'a> ShmStats<'a> {
     #[inline(always)]
     pub fn count_drop(&self, reason: DropReason) {
         self.counters.add_drop(drop_index(reason));
+    }
+
+    /// Count `n` frames dropped under `reason` at once (the kernel's drops, read from
+    /// the sockets' statistics).
+    #[inline]
+    pub fn add_drops(&self, reason: DropReason, n: u64) {
+        if let Some(c) = self.counters.drop_counters().get(drop_index(reason)) {
+            // Relaxed load + store: this worker is the column's only writer.
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
     }
 
     /// The worker's counter handle.
@@ -180,6 +192,8 @@ mod tests {
         assert_eq!(stats.next_ns(1000, 1), 0);
         stats.count_drop(DropReason::TtlExpired);
         stats.count_drop(DropReason::TtlExpired);
+        stats.add_drops(DropReason::XskRxRingFull, 40);
+        stats.add_drops(DropReason::XskRxRingFull, 2);
 
         let c = writer.session_counters(slot).unwrap();
         assert_eq!(
@@ -190,6 +204,11 @@ mod tests {
         assert_eq!(
             drops[drop_index(DropReason::TtlExpired)].load(core::sync::atomic::Ordering::Relaxed),
             2
+        );
+        assert_eq!(
+            drops[drop_index(DropReason::XskRxRingFull)]
+                .load(core::sync::atomic::Ordering::Relaxed),
+            42
         );
         drop(stats);
         drop(reader);

@@ -30,6 +30,12 @@
 //!   path's drops, `Pass` verdicts (an XSK cannot hand a frame to the kernel; the XDP
 //!   program should never redirect such frames), and [`DropReason::TxRingFull`]. The
 //!   counts go to the worker's column of the shared-memory drop array ([`glue`]).
+//! * Frames the kernel drops before they reach the worker (RX ring full, fill ring empty,
+//!   ...) are counted too: about once a second ([`KERNEL_STATS_EVERY_NS`]) and once more
+//!   when it stops, the worker reads each socket's `XDP_STATISTICS` (one `getsockopt`, no
+//!   allocation) and adds what grew since the last read to the `xsk-*` reasons of its drop
+//!   column ([`KernelDrops`]); the TX ring's empty-descriptor count, not a drop, goes to
+//!   [`WorkerStats::xsk_tx_ring_empty`].
 //! * One-armed (no core socket): every frame is tried upstream first; one that is not
 //!   L2TP for us (`Pass(not-l2tp)`) is processed downstream; everything goes out the one
 //!   socket.
@@ -55,6 +61,8 @@ use xsk::{BindMode, RingSizes, Umem, XskSocket};
 pub const BATCH: usize = 64;
 /// Copy-mode `sendto` transmits at most this many frames (the kernel's TX_BATCH_SIZE).
 pub const KICK_EVERY: u32 = 32;
+/// How often a worker reads its sockets' kernel statistics.
+pub const KERNEL_STATS_EVERY_NS: u64 = 1_000_000_000;
 
 /// Which side of the data plane a socket serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +101,9 @@ pub struct WorkerStats {
     pub tx_core: AtomicU64,
     pub dropped: AtomicU64,
     pub kicks: AtomicU64,
+    /// The kernel found a TX ring empty (`XDP_STATISTICS` tx_ring_empty_descs, every
+    /// socket of the worker): not a drop, a measure of how often a kick had nothing left.
+    pub xsk_tx_ring_empty: AtomicU64,
 }
 
 /// The worker-local values behind [`WorkerStats`].
@@ -104,6 +115,7 @@ struct Local {
     tx_core: u64,
     dropped: u64,
     kicks: u64,
+    xsk_tx_ring_empty: u64,
 }
 
 impl Local {
@@ -115,6 +127,8 @@ impl Local {
         to.tx_core.store(self.tx_core, Ordering::Relaxed);
         to.dropped.store(self.dropped, Ordering::Relaxed);
         to.kicks.store(self.kicks, Ordering::Relaxed);
+        to.xsk_tx_ring_empty
+            .store(self.xsk_tx_ring_empty, Ordering::Relaxed);
     }
 }
 
@@ -124,21 +138,119 @@ const EMPTY_DESC: libc::xdp_desc = libc::xdp_desc {
     options: 0,
 };
 
+/// The reasons the kernel's drops at the sockets are published under ([`KernelDrops`]).
+pub const KERNEL_DROP_REASONS: [DropReason; 5] = [
+    DropReason::XskRxRingFull,
+    DropReason::XskFillRingEmpty,
+    DropReason::XskRxDropped,
+    DropReason::XskRxInvalidDescs,
+    DropReason::XskTxInvalidDescs,
+];
+
+/// The kernel's drops at one socket, as [`DropReason`]s: cumulative values since the
+/// socket was created, and the part already added to the shared-memory column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelDrops {
+    /// `rx_ring_full`: the worker did not empty the RX ring in time.
+    pub rx_ring_full: u64,
+    /// `rx_fill_ring_empty_descs` in copy mode, where each is a dropped frame; zero in
+    /// zero-copy mode, where the driver counts its refill misses there.
+    pub fill_ring_empty: u64,
+    /// `rx_dropped` less the fill-ring misses copy mode counts in it too.
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+}
+
+impl KernelDrops {
+    /// The drops in `s` (a socket bound in zero-copy mode when `zero_copy`).
+    pub fn of(s: &libc::xdp_statistics, zero_copy: bool) -> KernelDrops {
+        // Copy mode (net/xdp/xsk.c `__xsk_rcv`): a frame with no fill-ring entry bumps
+        // both rx_dropped and the fill ring's empty count.
+        let fill = if zero_copy {
+            0
+        } else {
+            s.rx_fill_ring_empty_descs
+        };
+        KernelDrops {
+            rx_ring_full: s.rx_ring_full,
+            fill_ring_empty: fill,
+            rx_dropped: s.rx_dropped.saturating_sub(fill),
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+        }
+    }
+
+    /// Each value with the reason it is published under ([`KERNEL_DROP_REASONS`]).
+    pub const fn by_reason(&self) -> [(DropReason, u64); 5] {
+        let r = KERNEL_DROP_REASONS;
+        [
+            (r[0], self.rx_ring_full),
+            (r[1], self.fill_ring_empty),
+            (r[2], self.rx_dropped),
+            (r[3], self.rx_invalid_descs),
+            (r[4], self.tx_invalid_descs),
+        ]
+    }
+
+    /// The sum.
+    pub const fn total(&self) -> u64 {
+        self.rx_ring_full
+            + self.fill_ring_empty
+            + self.rx_dropped
+            + self.rx_invalid_descs
+            + self.tx_invalid_descs
+    }
+}
+
 /// One socket and the frames waiting to go out of it.
 #[derive(Debug)]
 struct Port {
     sock: XskSocket,
     pending: [libc::xdp_desc; 2 * BATCH],
     npending: usize,
+    zero_copy: bool,
+    /// The kernel's drops already added to the segment.
+    published: KernelDrops,
+    tx_ring_empty: u64,
 }
 
 impl Port {
-    fn new(sock: XskSocket) -> Port {
-        Port {
+    fn new(sock: XskSocket) -> io::Result<Port> {
+        let zero_copy = sock.zero_copy()?;
+        Ok(Port {
             sock,
             pending: [EMPTY_DESC; 2 * BATCH],
             npending: 0,
+            zero_copy,
+            published: KernelDrops::default(),
+            tx_ring_empty: 0,
+        })
+    }
+
+    /// Read the socket's `XDP_STATISTICS` and add what each drop grew by since the last
+    /// read to `stats`; returns the socket's TX-ring-empty count. No allocation (a failed
+    /// read, an interface gone, changes nothing).
+    fn publish_kernel_drops(&mut self, stats: &ShmStats<'_>) -> u64 {
+        if let Some(raw) = self.sock.try_statistics() {
+            let now = KernelDrops::of(&raw, self.zero_copy);
+            for ((reason, value), (_, before)) in
+                now.by_reason().into_iter().zip(self.published.by_reason())
+            {
+                if value > before {
+                    stats.add_drops(reason, value - before);
+                }
+            }
+            // Never backwards: the segment's counters only grow.
+            let p = &mut self.published;
+            p.rx_ring_full = p.rx_ring_full.max(now.rx_ring_full);
+            p.fill_ring_empty = p.fill_ring_empty.max(now.fill_ring_empty);
+            p.rx_dropped = p.rx_dropped.max(now.rx_dropped);
+            p.rx_invalid_descs = p.rx_invalid_descs.max(now.rx_invalid_descs);
+            p.tx_invalid_descs = p.tx_invalid_descs.max(now.tx_invalid_descs);
+            self.tx_ring_empty = raw.tx_ring_empty_descs;
         }
+        self.tx_ring_empty
     }
 }
 
@@ -218,6 +330,8 @@ pub struct Worker<'a> {
     /// The core next hop's MAC address, when it is refreshed while running
     /// ([`Worker::follow_next_hop`]).
     next_hop: Option<&'a NextHopMac>,
+    /// When to read the sockets' kernel statistics next (CLOCK_MONOTONIC ns).
+    next_kernel_stats_ns: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -258,8 +372,8 @@ impl<'a> Worker<'a> {
         let slots = sessions.geometry().max_sessions;
         Ok(Worker {
             plan,
-            access: Port::new(access),
-            core: core.map(Port::new),
+            access: Port::new(access)?,
+            core: core.map(Port::new).transpose()?,
             umem,
             free: FreeList { frames },
             rx: [EMPTY_DESC; BATCH],
@@ -270,6 +384,7 @@ impl<'a> Worker<'a> {
             local: Local::default(),
             stats,
             next_hop: None,
+            next_kernel_stats_ns: 0,
         })
     }
 
@@ -315,8 +430,30 @@ impl<'a> Worker<'a> {
             if received == 0 {
                 self.idle();
             }
+            if now_ns >= self.next_kernel_stats_ns {
+                self.next_kernel_stats_ns = now_ns + KERNEL_STATS_EVERY_NS;
+                self.publish_kernel_drops();
+            }
             self.local.publish(self.stats);
         }
+        self.publish_kernel_drops();
+        self.local.publish(self.stats);
+    }
+
+    /// Add the kernel's drops at every socket since the last call to the segment
+    /// ([`KernelDrops`]).
+    pub fn publish_kernel_drops(&mut self) {
+        let Worker {
+            access,
+            core,
+            state,
+            local,
+            ..
+        } = self;
+        local.xsk_tx_ring_empty = core::iter::once(access)
+            .chain(core.as_mut())
+            .map(|port| port.publish_kernel_drops(&state.stats))
+            .sum();
     }
 
     /// Give free frames to the fill rings: each ring gets what it has room for, the
@@ -566,4 +703,54 @@ fn flush(
         }
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(rx_dropped: u64, ring_full: u64, fill_empty: u64) -> libc::xdp_statistics {
+        libc::xdp_statistics {
+            rx_dropped,
+            rx_invalid_descs: 1,
+            tx_invalid_descs: 2,
+            rx_ring_full: ring_full,
+            rx_fill_ring_empty_descs: fill_empty,
+            tx_ring_empty_descs: 99,
+        }
+    }
+
+    #[test]
+    fn copy_mode_fill_ring_misses_are_not_counted_twice() {
+        // 7 frames dropped for want of a fill-ring entry (counted in rx_dropped as well)
+        // and 3 too large for a frame; 5 more found the RX ring full.
+        let d = KernelDrops::of(&stats(10, 5, 7), false);
+        assert_eq!(
+            d,
+            KernelDrops {
+                rx_ring_full: 5,
+                fill_ring_empty: 7,
+                rx_dropped: 3,
+                rx_invalid_descs: 1,
+                tx_invalid_descs: 2,
+            }
+        );
+        assert_eq!(d.total(), 18);
+        assert_eq!(
+            d.by_reason().map(|(r, _)| r.name()),
+            [
+                "xsk-rx-ring-full",
+                "xsk-fill-ring-empty",
+                "xsk-rx-dropped",
+                "xsk-rx-invalid-descs",
+                "xsk-tx-invalid-descs"
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_copy_fill_ring_misses_are_not_drops() {
+        let d = KernelDrops::of(&stats(10, 5, 7), true);
+        assert_eq!((d.fill_ring_empty, d.rx_dropped, d.total()), (0, 10, 18));
+    }
 }

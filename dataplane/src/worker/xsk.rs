@@ -655,6 +655,33 @@ impl XskSocket {
 
     /// The kernel's per-socket statistics (`XDP_STATISTICS`).
     pub fn statistics(&self) -> io::Result<libc::xdp_statistics> {
+        self.try_statistics()
+            .ok_or_else(|| last_err("XDP_STATISTICS"))
+    }
+
+    /// Whether the socket is bound in zero-copy mode (`XDP_OPTIONS`).
+    pub fn zero_copy(&self) -> io::Result<bool> {
+        let mut options = libc::xdp_options { flags: 0 };
+        let mut optlen = size_of::<libc::xdp_options>() as libc::socklen_t;
+        // SAFETY: `options` is writable for `optlen` bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_OPTIONS,
+                (&raw mut options).cast(),
+                &mut optlen,
+            )
+        };
+        if rc < 0 {
+            return Err(last_err("XDP_OPTIONS"));
+        }
+        Ok(options.flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
+    }
+
+    /// [`XskSocket::statistics`] without allocating, also when it fails (for the worker
+    /// loop): `None` when `getsockopt` failed, `errno` saying why.
+    pub fn try_statistics(&self) -> Option<libc::xdp_statistics> {
         let mut stats = MaybeUninit::<libc::xdp_statistics>::zeroed();
         let mut optlen = size_of::<libc::xdp_statistics>() as libc::socklen_t;
         // SAFETY: `stats` is writable for `optlen` bytes.
@@ -668,9 +695,9 @@ impl XskSocket {
             )
         };
         if rc < 0 {
-            return Err(last_err("XDP_STATISTICS"));
+            return None;
         }
         // SAFETY: zero-initialised, integers only.
-        Ok(unsafe { stats.assume_init() })
+        Some(unsafe { stats.assume_init() })
     }
 }
