@@ -10,8 +10,8 @@ use super::layout::{Geometry, RECORD_WORDS, SlotCounters};
 use super::segment::Segment;
 use super::{SlotId, Which, route_key, v6_key};
 use crate::session::{
-    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, in_prefix64, mask_v4,
-    mask_v6_upper, v6_upper,
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4, flags, in_prefix64,
+    mask_v4, mask_v6_upper, v6_upper,
 };
 
 /// A read-mostly view of a segment, shared by every worker thread of xlns-dataplane.
@@ -75,6 +75,34 @@ impl Reader {
             let head = self.seg.read_slot_head(slot)?;
             (head.upstream_key() == key).then_some((SlotId(slot), head))
         })
+    }
+
+    /// The upstream common case's lookup: what [`UpstreamV4`] holds of the session with
+    /// local tunnel id `tunnel` and local session id `session`, read from five slot
+    /// words under the slot's sequence lock (instead of the ten of
+    /// [`Reader::lookup_upstream_head`]).
+    #[inline]
+    pub fn lookup_up_v4(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        if tunnel == 0 || session == 0 {
+            return None;
+        }
+        self.seg.index(Which::Upstream).find(key, |slot| {
+            let up = UpstreamV4::from_words(slot, self.seg.read_up_v4(slot)?);
+            (up.key == key).then_some(up)
+        })
+    }
+
+    /// [`Reader::lookup_up_v4`]'s first probe alone: the first bucket holding the key in
+    /// the active table, validated. `None` may be a miss of a present session (further
+    /// buckets, a concurrent rebuild): the caller then asks [`Reader::lookup_up_v4`].
+    /// Small and closure-free, so the hot path keeps the result in registers.
+    #[inline(always)]
+    pub fn lookup_up_v4_first(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        let slot = self.seg.index(Which::Upstream).first(key)?;
+        let up = UpstreamV4::from_words(slot, self.seg.read_up_v4(slot)?);
+        (key != 0 && up.key == key).then_some(up)
     }
 
     /// The session whose subscriber IPv4 address is `addr` (exact). Lock-free,

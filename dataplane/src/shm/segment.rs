@@ -16,7 +16,9 @@ use super::layout::{
     ABI_VERSION, DROP_REASONS, Geometry, Header, Layout, MAGIC, MAX_PROBE, RECORD_WORDS, Region,
     Slot, SlotCounters,
 };
-use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout};
+use crate::session::{
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout, UpstreamV4,
+};
 
 /// How often a reader retries a slot whose sequence lock moved under it before it gives
 /// up (returns "no session"). Bounded so that a writer killed in the middle of a write (an
@@ -538,6 +540,38 @@ impl Segment {
         None
     }
 
+    /// The record words [`UpstreamV4::WORDS`] names, of slot `slot`, copied out under its
+    /// sequence lock as [`Segment::read_slot`] copies the whole record: the upstream
+    /// common case reads five words instead of the ten of the head. `None` when out of
+    /// range or busy for `SEQLOCK_RETRIES` attempts; a torn copy is never returned.
+    #[inline(always)]
+    pub fn read_up_v4(&self, slot: u32) -> Option<[u64; 5]> {
+        const W: [usize; 5] = UpstreamV4::WORDS;
+        let s = self.slots().get(slot as usize)?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            // Relaxed: a torn copy is detected by the sequence check below.
+            let words = [
+                s.words[W[0]].load(Ordering::Relaxed),
+                s.words[W[1]].load(Ordering::Relaxed),
+                s.words[W[2]].load(Ordering::Relaxed),
+                s.words[W[3]].load(Ordering::Relaxed),
+                s.words[W[4]].load(Ordering::Relaxed),
+            ];
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                return Some(words);
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
     /// The downstream read of slot `slot`, under its sequence lock: `accept` decides on
     /// the slot's words whether it holds the session asked for (its loads are covered by
     /// the sequence check), the template field (twelve words) is copied straight into
@@ -702,6 +736,14 @@ const _: () = assert!(size_of::<PaddedRecord>() == RECORD_WORDS * 8);
 pub const HEAD_WORDS: usize = size_of::<SessionHead>() / 8;
 
 const _: () = assert!(HEAD_WORDS * 8 == size_of::<SessionHead>() && HEAD_WORDS <= RECORD_WORDS);
+
+const _: () = {
+    let mut i = 0;
+    while i < UpstreamV4::WORDS.len() {
+        assert!(UpstreamV4::WORDS[i] < RECORD_WORDS);
+        i += 1;
+    }
+};
 
 /// The slot word where the template begins, and its length in words.
 const TEMPLATE_WORD: usize = core::mem::offset_of!(SessionRecord, template) / 8;

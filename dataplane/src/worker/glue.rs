@@ -12,7 +12,7 @@
 //! when the slot holds a new session (its record's epoch changed).
 
 use crate::fastpath::{DropReason, SessionStats, Sessions};
-use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
 const _: () = assert!(DropReason::COUNT <= shm::DROP_REASONS);
@@ -28,6 +28,16 @@ impl Sessions for Reader {
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
         self.lookup_upstream_head(tunnel, session)
             .map(|(slot, head)| (slot.0, head))
+    }
+
+    #[inline]
+    fn up_v4(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        self.lookup_up_v4(tunnel, session)
+    }
+
+    #[inline(always)]
+    fn up_v4_first(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        self.lookup_up_v4_first(tunnel, session)
     }
 
     #[inline]
