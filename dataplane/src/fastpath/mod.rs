@@ -120,6 +120,14 @@ pub trait Sessions {
         let (slot, record) = self.by_v4(dst)?;
         Some(downstream_of(slot, &record, out))
     }
+    /// [`Sessions::down_v4`]'s cheap first try, for the hot path: `None` may miss a
+    /// present session (the shared-memory table looks at the address's first bucket
+    /// only), and the caller then asks [`Sessions::down_v4`]. A `Some` is always right;
+    /// `out` is meaningful only on `Some`.
+    #[inline(always)]
+    fn down_v4_first(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.down_v4(dst, out)
+    }
     /// [`Sessions::by_v6`] as [`Sessions::down_v4`].
     #[inline(always)]
     fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
@@ -253,6 +261,16 @@ impl<S: SessionStats> WorkerState<S> {
             icmp_limit: TokenBucket::new(1_000, 100),
         }
     }
+}
+
+/// The end of the frame `buf[start..start + len]` in a buffer of `buf_len` octets, if it
+/// lies within the buffer and is at least `min` octets long: the fast paths' entry test,
+/// written so that the compiler knows `start + min <= buf_len` afterwards (no further
+/// bounds check for the fixed-size header view).
+#[inline(always)]
+fn frame_end(buf_len: usize, start: usize, len: usize, min: usize) -> Option<usize> {
+    let room = buf_len.checked_sub(start)?;
+    (len <= room && len >= min).then_some(start + len)
 }
 
 /// Big-endian 16-bit read; the caller has checked the bounds (out of bounds reads 0: one

@@ -39,6 +39,7 @@ use crate::wire::ppp;
 
 /// Process one frame received on the access side, `buf[start..start + len]`; see the
 /// module documentation. Drops are counted in `state.drops`.
+#[inline]
 pub fn process_upstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,
@@ -47,7 +48,7 @@ pub fn process_upstream<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    if let Some(end) = start.checked_add(len).filter(|&end| end <= buf.len()) {
+    if let Some(end) = super::frame_end(buf.len(), start, len, FAST_LEN) {
         if fast_shape(buf, start, end) {
             return fast_v4(buf, start, end, ctx, sessions, state);
         }

@@ -188,6 +188,20 @@ impl Reader {
         self.down_v4_slow(addr, out)
     }
 
+    /// [`Reader::lookup_down_v4`]'s first probe alone: the subscriber address's first
+    /// bucket in the active table, validated. `None` may be a miss of a present session
+    /// (further buckets, a concurrent rebuild, a Framed-Route): the caller then asks
+    /// [`Reader::lookup_down_v4`]. `out` is meaningful only on `Some`.
+    #[inline(always)]
+    pub fn lookup_down_v4_first(
+        &self,
+        addr: [u8; 4],
+        out: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<Downstream> {
+        let slot = self.seg.index(Which::V4).first(u32::from_be_bytes(addr))?;
+        self.seg.read_down(slot, out, |w| holds_v4(w, addr))
+    }
+
     /// [`Reader::lookup_down_v4`] beyond its first probe: the full index walk (further
     /// buckets, a concurrent rebuild), then the Framed-Routes. Out of line.
     #[inline(never)]

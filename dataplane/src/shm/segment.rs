@@ -46,6 +46,8 @@ pub struct Segment {
 struct IndexTables {
     tables: [NonNull<AtomicU64>; 2],
     len: usize,
+    /// [`Index::shift`] for `len` buckets.
+    shift: u32,
 }
 
 /// Every index's tables in the mapping at `base` laid out as `layout`.
@@ -59,6 +61,7 @@ fn index_tables(base: NonNull<u8>, layout: &Layout) -> [IndexTables; 4] {
             // SAFETY: as above; the second table follows the first.
             tables: [first, unsafe { first.add(len) }],
             len,
+            shift: Index::shift_for(len),
         }
     };
     [
@@ -405,6 +408,7 @@ impl Segment {
             .map(|p| unsafe { core::slice::from_raw_parts(p.as_ptr().cast_const(), t.len) });
         Index {
             tables,
+            shift: t.shift,
             flips,
             // Checked equal to the header's at attach.
             max_probe: MAX_PROBE,

@@ -64,6 +64,11 @@ impl Sessions for Reader {
     }
 
     #[inline(always)]
+    fn down_v4_first(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.lookup_down_v4_first(dst, out)
+    }
+
+    #[inline(always)]
     fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         self.lookup_down_v6(dst, out)
     }
