@@ -447,53 +447,54 @@ fn fast_v4<T: Sessions, S: SessionStats>(
 
 /// The common case once [`fast_shape`] holds, every check one by one in the general
 /// parser's order (so with the same outcome for every input), with the complete session
-/// lookup. Works on the header octets as one fixed-size array (one bounds check; every
-/// offset below is a constant).
+/// lookup: the session and the inner packet's length when every check passed (steps 7
+/// onwards are [`fast_v4_forward`]'s), else the verdict (not yet counted). Works on the
+/// header octets as one fixed-size array (one bounds check; every offset below is a
+/// constant).
 #[inline(always)]
-fn fast_v4_checks<T: Sessions, S: SessionStats>(
-    buf: &mut [u8],
+fn fast_v4_checks<T: Sessions>(
+    buf: &[u8],
     start: usize,
     end: usize,
     ctx: &WorkerCtx,
     sessions: &T,
-    state: &mut WorkerState<S>,
-) -> Result<Verdict, DropReason> {
+) -> Result<(UpstreamV4, usize), Verdict> {
     let Some(Ok(h)) = buf
         .get(start..start + FAST_LEN)
         .map(<&[u8; FAST_LEN]>::try_from)
     else {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     };
     // Outer IPv4 (as `inner::ipv4`; version, IHL, protocol and fragment settled).
     let total_len = be16(h, F_IP + 2);
     if total_len < inner::IPV4_HEADER_LEN {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
     let ip_end = start + F_IP + total_len;
     if ip_end > end {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     if !csum::verify20(sub(h, F_IP)) {
-        return Err(DropReason::BadChecksum);
+        return Err(Verdict::Drop(DropReason::BadChecksum));
     }
     // UDP.
     if total_len < 20 + 8 {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     if be16(h, F_UDP + 2) != usize::from(ctx.l2tp_port) {
-        return Ok(Verdict::Pass(DropReason::NotL2tp));
+        return Err(Verdict::Pass(DropReason::NotL2tp));
     }
     let udp_len = be16(h, F_UDP + 4);
     if udp_len < 8 {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
     let l2_end = start + F_UDP + udp_len;
     if l2_end > ip_end {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     // L2TP: T, L, S, O clear, version 2; 6 octets.
     if udp_len < 8 + 6 {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     let tunnel = be16(h, F_L2TP + 2) as u16;
     let session = be16(h, F_L2TP + 4) as u16;
@@ -501,28 +502,26 @@ fn fast_v4_checks<T: Sessions, S: SessionStats>(
     let outer_sport = be16(h, F_UDP) as u16;
 
     let Some(up) = sessions.up_v4(tunnel, session) else {
-        return Err(DropReason::UnknownSession);
+        return Err(Verdict::Drop(DropReason::UnknownSession));
     };
     if up.has(flags::OUTER_IPV6) || outer_src != up.peer_v4 || outer_sport != up.peer_port {
-        return Err(DropReason::SpoofedOuterSource);
+        return Err(Verdict::Drop(DropReason::SpoofedOuterSource));
     }
     // PPP FF 03 00 21, then the inner IPv4 header (as `inner::ipv4`).
     if udp_len < 8 + 6 + 4 + inner::IPV4_HEADER_LEN {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     let inner_len = be16(h, F_INNER + 2);
     if inner_len < inner::IPV4_HEADER_LEN {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
     if start + F_INNER + inner_len > l2_end {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     if !csum::verify20(sub(h, F_INNER)) {
-        return Err(DropReason::BadChecksum);
+        return Err(Verdict::Drop(DropReason::BadChecksum));
     }
-    Ok(fast_v4_forward(
-        buf, start, inner_len, ctx, sessions, up, state,
-    ))
+    Ok((up, inner_len))
 }
 
 /// Steps 7 onwards of the common case, its headers validated: the inner IPv4 packet of
@@ -603,11 +602,10 @@ fn fast_v4_full<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match fast_v4_checks(buf, start, end, ctx, sessions, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    match fast_v4_checks(buf, start, end, ctx, sessions) {
+        Ok((up, inner_len)) => fast_v4_forward(buf, start, inner_len, ctx, sessions, up, state),
+        Err(verdict) => finish(state, verdict),
+    }
 }
 
 /// [`inner_v4`] out of line: the fast path's uncommon inner packets (routed sources, the
