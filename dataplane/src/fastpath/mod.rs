@@ -79,9 +79,15 @@ pub enum Verdict {
 
 /// The session table as the fast path reads it. Lookups copy what the direction needs out
 /// (the shared-memory implementation reads it under the slot's sequence lock): upstream
-/// only the record's [`SessionHead`] (80 octets); downstream the template, straight into
-/// the packet's headroom, and a [`Downstream`] (MTU, epoch, template layout). The slot
-/// number identifies the session for [`SessionStats`].
+/// the five words of an [`UpstreamV4`] in the common case, the record's [`SessionHead`]
+/// (80 octets) otherwise; downstream the template, straight into the packet's headroom,
+/// and a [`Downstream`] (MTU, epoch, template layout). The slot number identifies the
+/// session for [`SessionStats`].
+///
+/// The `*_first` methods are the common case's cheap first try (the shared-memory table:
+/// the key's first bucket only, validated inline, no closure, nothing returned through
+/// memory); a `None` from them sends the frame to an out-of-line path with the complete
+/// lookup, so they may miss but never answer wrongly.
 pub trait Sessions {
     /// Upstream: by our (tunnel id, session id), in O(1).
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)>;
