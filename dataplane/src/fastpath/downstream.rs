@@ -40,7 +40,7 @@ use crate::session::{Downstream, TEMPLATE_CAPACITY};
 /// Process one frame received on the core side, `buf[start..start + len]`; `start` is the
 /// headroom available for the template. `now_ns` is a monotonic clock for the ICMP rate
 /// limit. Drops are counted in `state.drops`.
-#[inline]
+#[inline(always)]
 pub fn process_downstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,

@@ -39,7 +39,7 @@ use crate::wire::ppp;
 
 /// Process one frame received on the access side, `buf[start..start + len]`; see the
 /// module documentation. Drops are counted in `state.drops`.
-#[inline]
+#[inline(always)]
 pub fn process_upstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,
