@@ -140,6 +140,19 @@ pub trait Sessions {
         let (slot, record) = self.by_v6(dst)?;
         Some(downstream_of(slot, &record, out))
     }
+    /// Prefetch hint for [`Sessions::up_v4_first`] of (`tunnel`, `session`), a few frames
+    /// ahead ([`prefetch_upstream`]); the slot on [`Prefetch::Slot`] when the table knows
+    /// it. The default does nothing.
+    #[inline(always)]
+    fn prefetch_up(&self, _tunnel: u16, _session: u16, _what: Prefetch) -> Option<u32> {
+        None
+    }
+    /// Prefetch hint for [`Sessions::down_v4_first`] of `dst`, as
+    /// [`Sessions::prefetch_up`].
+    #[inline(always)]
+    fn prefetch_down_v4(&self, _dst: [u8; 4], _what: Prefetch) -> Option<u32> {
+        None
+    }
     /// Upstream source check beyond the subscriber's address: whether `src` lies in one of
     /// the Framed-Route prefixes of the session in `slot` (upstream key `key`).
     #[inline]
@@ -189,6 +202,73 @@ pub trait SessionStats {
     /// (RFC 2661 §5.4: a session's first data message has Ns 0) when `epoch` is not the
     /// one the slot's count belongs to (a new session in that slot).
     fn next_ns(&mut self, slot: u32, epoch: u32) -> u16;
+    /// Prefetch hint for `slot`'s counters. The default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, _slot: u32) {}
+}
+
+/// The stages of the prefetch a worker runs over its received batch ahead of processing
+/// ([`prefetch_upstream`], [`prefetch_downstream`]): frame `i + 2 * PREFETCH_AHEAD` gets
+/// [`Prefetch::Bucket`], frame `i + PREFETCH_AHEAD` gets [`Prefetch::Slot`], then frame
+/// `i` is processed, its session's lines in the cache by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The index bucket of the frame's session key.
+    Bucket,
+    /// The session's slot (through the bucket, cached by the first stage) and counters.
+    Slot,
+}
+
+/// How many frames ahead of processing the [`Prefetch::Slot`] stage runs (the bucket
+/// stage twice as far).
+pub const PREFETCH_AHEAD: usize = 4;
+
+/// Prefetch stage `what` for the access-side frame `buf[start..start + len]`, read as the
+/// upstream common case (the L2TP ids at their untagged-IPv4 offsets; another frame only
+/// prefetches lines it does not need). A hint: no effect on any verdict, no allocation.
+#[inline(always)]
+pub fn prefetch_upstream<T: Sessions, S: SessionStats>(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    sessions: &T,
+    state: &WorkerState<S>,
+    what: Prefetch,
+) {
+    if len < 48 {
+        return;
+    }
+    if let Some(&[t0, t1, s0, s1]) = buf.get(start + 44..start + 48) {
+        let slot = sessions.prefetch_up(
+            u16::from_be_bytes([t0, t1]),
+            u16::from_be_bytes([s0, s1]),
+            what,
+        );
+        if let Some(slot) = slot {
+            state.stats.prefetch(slot);
+        }
+    }
+}
+
+/// [`prefetch_upstream`] for the core-side frame `buf[start..start + len]`, read as the
+/// downstream common case (the IPv4 destination at its untagged offset).
+#[inline(always)]
+pub fn prefetch_downstream<T: Sessions, S: SessionStats>(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    sessions: &T,
+    state: &WorkerState<S>,
+    what: Prefetch,
+) {
+    if len < 34 {
+        return;
+    }
+    if let Some(&[a, b, c, d]) = buf.get(start + 30..start + 34) {
+        if let Some(slot) = sessions.prefetch_down_v4([a, b, c, d], what) {
+            state.stats.prefetch(slot);
+        }
+    }
 }
 
 /// Per-worker configuration, read-only on the fast path.

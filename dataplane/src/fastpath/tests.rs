@@ -1668,6 +1668,15 @@ fn fast_equals_general<T: Sessions>(
     let mut general_state = state();
     let mut fast = buffer(frame, headroom);
     let mut general = fast.clone();
+    // The worker's prefetch stages run on the fast side first: hints, no effect on the
+    // verdict, and no panic whatever the frame.
+    for what in [Prefetch::Bucket, Prefetch::Slot] {
+        if down {
+            prefetch_downstream(&fast, headroom, len, sessions, &fast_state, what);
+        } else {
+            prefetch_upstream(&fast, headroom, len, sessions, &fast_state, what);
+        }
+    }
     let (a, b) = if down {
         (
             process_downstream(

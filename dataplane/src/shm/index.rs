@@ -138,6 +138,20 @@ impl<'a> Index<'a> {
         None
     }
 
+    /// Prefetches the home bucket of `key` in the table active now (a hint).
+    #[inline(always)]
+    pub fn prefetch(&self, key: u32) {
+        // Relaxed: a hint; a stale choice only prefetches the other table.
+        let t = if self.flips.load(Ordering::Relaxed) & 1 == 0 {
+            self.tables[0]
+        } else {
+            self.tables[1]
+        };
+        if let Some(bucket) = t.get(self.home(key)) {
+            super::segment::prefetch_line(bucket);
+        }
+    }
+
     /// The active table (writer side).
     fn active(&self) -> &'a [AtomicU64] {
         // Relaxed: only the writer changes `flips`.

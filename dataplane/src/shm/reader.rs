@@ -9,6 +9,7 @@ use super::error::ShmError;
 use super::layout::{Geometry, RECORD_WORDS, SlotCounters};
 use super::segment::Segment;
 use super::{SlotId, Which, route_key, v6_key};
+use crate::fastpath::Prefetch;
 use crate::session::{
     Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4, flags, in_prefix64,
     mask_v4, mask_v6_upper, v6_upper,
@@ -103,6 +104,47 @@ impl Reader {
         let slot = self.seg.index(Which::Upstream).first(key)?;
         let up = UpstreamV4::from_words(slot, self.seg.read_up_v4(slot)?);
         (key != 0 && up.key == key).then_some(up)
+    }
+
+    /// Prefetch hint for the upstream lookup of (`tunnel`, `session`):
+    /// [`Prefetch::Bucket`] asks for its index bucket, [`Prefetch::Slot`] reads that
+    /// bucket (cached by then) and asks for the slot's first two lines (what
+    /// [`Reader::lookup_up_v4_first`] reads), returning the slot. Nothing is validated:
+    /// a stale bucket only prefetches the wrong lines.
+    #[inline(always)]
+    pub fn prefetch_up(&self, tunnel: u16, session: u16, what: Prefetch) -> Option<u32> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        let index = self.seg.index(Which::Upstream);
+        match what {
+            Prefetch::Bucket => {
+                index.prefetch(key);
+                None
+            }
+            Prefetch::Slot => {
+                let slot = index.first(key)?;
+                self.seg.prefetch_slot(slot, 2);
+                Some(slot)
+            }
+        }
+    }
+
+    /// [`Reader::prefetch_up`] for the downstream lookup of `addr`: the slot's first four
+    /// lines (flags, MTU, addresses, template layout, the template).
+    #[inline(always)]
+    pub fn prefetch_down_v4(&self, addr: [u8; 4], what: Prefetch) -> Option<u32> {
+        let key = u32::from_be_bytes(addr);
+        let index = self.seg.index(Which::V4);
+        match what {
+            Prefetch::Bucket => {
+                index.prefetch(key);
+                None
+            }
+            Prefetch::Slot => {
+                let slot = index.first(key)?;
+                self.seg.prefetch_slot(slot, 4);
+                Some(slot)
+            }
+        }
     }
 
     /// The session whose subscriber IPv4 address is `addr` (exact). Lock-free,
@@ -415,6 +457,14 @@ fn bump(c: &AtomicU64, by: u64) {
 }
 
 impl WorkerCounters<'_> {
+    /// Prefetches `slot`'s counters (a hint; nothing when out of range).
+    #[inline(always)]
+    pub fn prefetch(&self, slot: SlotId) {
+        if let Some(c) = self.column.get(slot.0 as usize) {
+            super::segment::prefetch_line(c);
+        }
+    }
+
     /// The worker index.
     pub fn worker(&self) -> u32 {
         self.worker

@@ -638,6 +638,18 @@ impl Segment {
         None
     }
 
+    /// Prefetches the first `lines` cache lines of slot `slot` (a hint; nothing when out of
+    /// range).
+    #[inline(always)]
+    pub fn prefetch_slot(&self, slot: u32, lines: usize) {
+        if let Some(s) = self.slots().get(slot as usize) {
+            let p = (s as *const Slot).cast::<u8>();
+            for line in 0..lines.min(size_of::<Slot>() / 64) {
+                prefetch_line(p.wrapping_add(64 * line));
+            }
+        }
+    }
+
     /// Runs `f` on slot `slot`'s words under its sequence lock and returns its result
     /// from a consistent read (`None`: out of range or busy for `SEQLOCK_RETRIES`
     /// attempts). `f` reads only what it needs (Relaxed loads, covered by the sequence
@@ -702,6 +714,21 @@ impl Segment {
         }
         Some((seq, record_from_words(&words)))
     }
+}
+
+/// Asks the CPU to bring the cache line holding `p` into every cache level: a hint, no
+/// effect on the program's behaviour (a no-op on other architectures).
+#[inline(always)]
+pub(crate) fn prefetch_line<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` requires SSE, which every x86_64 target has (baseline); a
+    // prefetch never faults whatever the address, reads nothing into the program and
+    // writes nothing.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl Drop for Segment {

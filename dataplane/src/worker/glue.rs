@@ -11,7 +11,7 @@
 //! into the packet's headroom ([`Reader::lookup_down_v4`]). A slot's Ns restarts at 0
 //! when the slot holds a new session (its record's epoch changed).
 
-use crate::fastpath::{DropReason, SessionStats, Sessions};
+use crate::fastpath::{DropReason, Prefetch, SessionStats, Sessions};
 use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
@@ -73,6 +73,16 @@ impl Sessions for Reader {
         self.lookup_down_v6(dst, out)
     }
 
+    #[inline(always)]
+    fn prefetch_up(&self, tunnel: u16, session: u16, what: Prefetch) -> Option<u32> {
+        Reader::prefetch_up(self, tunnel, session, what)
+    }
+
+    #[inline(always)]
+    fn prefetch_down_v4(&self, dst: [u8; 4], what: Prefetch) -> Option<u32> {
+        Reader::prefetch_down_v4(self, dst, what)
+    }
+
     #[inline]
     fn source_in_routes_v4(&self, slot: u32, key: u32, src: [u8; 4]) -> bool {
         Reader::source_in_routes_v4(self, SlotId(slot), key, src)
@@ -123,6 +133,14 @@ impl SessionStats for ShmStats<'_> {
     #[inline(always)]
     fn downstream(&mut self, slot: u32, bytes: usize) {
         self.counters.add_downstream(SlotId(slot), bytes as u64);
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, slot: u32) {
+        self.counters.prefetch(SlotId(slot));
+        if let Some(ns) = self.ns.get(slot as usize) {
+            crate::shm::prefetch_line(ns);
+        }
     }
 
     #[inline(always)]
