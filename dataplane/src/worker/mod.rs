@@ -585,7 +585,7 @@ fn flush(
 
 /// Segments with at least this many slots get the prefetch stages: their slots (256
 /// octets each, 4 MiB here) and indexes no longer stay in a core's L2 cache. Smaller ones
-/// do, and there the stages only add instructions (about 85 per packet, callgrind:
+/// do, and there the stages only add instructions (90 to 105 per packet, callgrind:
 /// `fastpath_count ... prefetch`); with 1,000,000 sessions they took the criterion
 /// figures down by about a fifth (dataplane/README.md).
 const PREFETCH_MIN_SLOTS: u32 = 16_384;
