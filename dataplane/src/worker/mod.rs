@@ -587,7 +587,7 @@ fn flush(
 /// octets each, 4 MiB here) and indexes no longer stay in a core's L2 cache. Smaller ones
 /// do, and there the stages only add instructions (90 to 105 per packet, callgrind:
 /// `fastpath_count ... prefetch`); with 1,000,000 sessions they took the criterion
-/// figures down by about a fifth (dataplane/README.md).
+/// figures down by 8 to 24 % (dataplane/README.md).
 const PREFETCH_MIN_SLOTS: u32 = 16_384;
 
 /// Whether the prefetch stages pay for `sessions` ([`PREFETCH_MIN_SLOTS`]).
