@@ -21,8 +21,8 @@ use criterion::{
     BenchmarkGroup, Criterion, Throughput, black_box, criterion_group, criterion_main,
 };
 use xlns_dataplane::fastpath::{
-    SessionStats, Sessions, SlotStats, Verdict, WorkerCtx, WorkerState, process_downstream,
-    process_upstream,
+    PREFETCH_AHEAD, Prefetch, SessionStats, Sessions, SlotStats, Verdict, WorkerCtx, WorkerState,
+    prefetch_downstream, prefetch_upstream, process_downstream, process_upstream,
 };
 use xlns_dataplane::worker::glue::ShmStats;
 
@@ -38,15 +38,33 @@ fn refill(buffers: &mut [Vec<u8>], frames: &[Vec<u8>], next: &mut usize) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run<T: Sessions, S: SessionStats>(
     buffers: &mut [Vec<u8>],
     frame_len: usize,
     upstream: bool,
+    prefetch: bool,
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
 ) {
-    for buffer in buffers.iter_mut() {
+    for i in 0..buffers.len() {
+        if prefetch {
+            // As the worker does: the bucket stage twice as far ahead as the slot stage.
+            for (ahead, what) in [
+                (2 * PREFETCH_AHEAD, Prefetch::Bucket),
+                (PREFETCH_AHEAD, Prefetch::Slot),
+            ] {
+                if let Some(b) = buffers.get(i + ahead) {
+                    if upstream {
+                        prefetch_upstream(b, common::HEADROOM, frame_len, sessions, state, what);
+                    } else {
+                        prefetch_downstream(b, common::HEADROOM, frame_len, sessions, state, what);
+                    }
+                }
+            }
+        }
+        let buffer = &mut buffers[i];
         let verdict = if upstream {
             process_upstream(buffer, common::HEADROOM, frame_len, ctx, sessions, state)
         } else {
@@ -80,7 +98,13 @@ fn bench_table<T: Sessions, S: SessionStats>(
     let ctx = common::ctx();
     let (up, down) = frames(sessions_count);
     let mut buffers = vec![vec![0u8; FRAME_SIZE]; BATCH];
-    for (name, frames, upstream) in [("upstream", &up, true), ("downstream", &down, false)] {
+    let runs = [
+        ("upstream", &up, true, false),
+        ("downstream", &down, false, false),
+        ("upstream-prefetch", &up, true, true),
+        ("downstream-prefetch", &down, false, true),
+    ];
+    for (name, frames, upstream, prefetch) in runs {
         let frame_len = frames[0].len();
         let mut next = 0;
         group.bench_function(format!("{name}/{sessions_count}/batch{BATCH}"), |b| {
@@ -89,7 +113,15 @@ fn bench_table<T: Sessions, S: SessionStats>(
                 for _ in 0..iterations {
                     refill(&mut buffers, frames, &mut next);
                     let started = Instant::now();
-                    run(&mut buffers, frame_len, upstream, &ctx, sessions, state);
+                    run(
+                        &mut buffers,
+                        frame_len,
+                        upstream,
+                        prefetch,
+                        &ctx,
+                        sessions,
+                        state,
+                    );
                     total += started.elapsed();
                 }
                 total

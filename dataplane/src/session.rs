@@ -248,6 +248,89 @@ impl SessionHead {
     }
 }
 
+/// What the upstream common case (outer IPv4, inner IPv4: [`crate::fastpath::upstream`])
+/// needs of a session: read by the shared-memory lookup from five words of the slot
+/// ([`UpstreamV4::WORDS`]) instead of the 80-octet [`SessionHead`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamV4 {
+    /// The session's slot (counters; the key of later whole-record reads).
+    pub slot: u32,
+    /// [`SessionRecord::upstream_key`].
+    pub key: u32,
+    /// See [`SessionRecord::flags`].
+    pub flags: u32,
+    /// The first 4 octets of [`SessionRecord::peer_addr`] (the LAC's IPv4 address).
+    pub peer_v4: [u8; 4],
+    /// See [`SessionRecord::peer_port`].
+    pub peer_port: u16,
+    /// See [`SessionRecord::mtu`].
+    pub mtu: u16,
+    /// See [`SessionRecord::subscriber_v4`].
+    pub subscriber_v4: [u8; 4],
+}
+
+impl UpstreamV4 {
+    /// The record words holding its fields: ids (0), flags and `peer_addr[..4]` (1),
+    /// `peer_port` (5), `mtu` (6), `subscriber_v4` (7); see the offset assertions below.
+    pub const WORDS: [usize; 5] = [0, 1, 5, 6, 7];
+
+    /// Decoded from the words [`UpstreamV4::WORDS`] names, in that order (native-endian
+    /// record octets, as the slot stores them).
+    #[inline(always)]
+    pub const fn from_words(slot: u32, w: [u64; 5]) -> UpstreamV4 {
+        let w0 = w[0].to_ne_bytes();
+        let w1 = w[1].to_ne_bytes();
+        let w5 = w[2].to_ne_bytes();
+        let w6 = w[3].to_ne_bytes();
+        let w7 = w[4].to_ne_bytes();
+        UpstreamV4 {
+            slot,
+            key: ((u16::from_ne_bytes([w0[0], w0[1]]) as u32) << 16)
+                | u16::from_ne_bytes([w0[2], w0[3]]) as u32,
+            flags: u32::from_ne_bytes([w1[0], w1[1], w1[2], w1[3]]),
+            peer_v4: [w1[4], w1[5], w1[6], w1[7]],
+            peer_port: u16::from_ne_bytes([w5[4], w5[5]]),
+            mtu: u16::from_ne_bytes([w6[0], w6[1]]),
+            subscriber_v4: [w7[0], w7[1], w7[2], w7[3]],
+        }
+    }
+
+    /// The same fields out of a [`SessionHead`] (the in-memory table, the general path).
+    #[inline(always)]
+    pub const fn of(slot: u32, head: &SessionHead) -> UpstreamV4 {
+        UpstreamV4 {
+            slot,
+            key: head.upstream_key(),
+            flags: head.flags,
+            peer_v4: [
+                head.peer_addr[0],
+                head.peer_addr[1],
+                head.peer_addr[2],
+                head.peer_addr[3],
+            ],
+            peer_port: head.peer_port,
+            mtu: head.mtu,
+            subscriber_v4: head.subscriber_v4,
+        }
+    }
+
+    /// Whether a flag of [`flags`] is set.
+    #[inline(always)]
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+const _: () = {
+    assert!(offset_of!(SessionRecord, local_tunnel) == 0);
+    assert!(offset_of!(SessionRecord, local_session) == 2);
+    assert!(offset_of!(SessionRecord, flags) == 8);
+    assert!(offset_of!(SessionRecord, peer_addr) == 12);
+    assert!(offset_of!(SessionRecord, peer_port) == 5 * 8 + 4);
+    assert!(offset_of!(SessionRecord, mtu) == 6 * 8);
+    assert!(offset_of!(SessionRecord, subscriber_v4) == 7 * 8);
+};
+
 /// What the downstream path needs of a session besides its template: read by the
 /// shared-memory lookup from four words of the slot, no whole record copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -615,7 +615,9 @@ fn setup(max_workers: u32) -> (Topology, Writer, Vec<Sess>) {
     let mut writer = Writer::create(
         &t.shm,
         Geometry {
-            max_sessions: 1024,
+            // At the worker's prefetch threshold (`PREFETCH_MIN_SLOTS`): the forwarding
+            // runs through its prefetch stages too.
+            max_sessions: 16_384,
             max_workers,
         },
     )

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use xlns_dataplane::session::{SessionRecord, flags};
+use xlns_dataplane::session::{SessionRecord, UpstreamV4, flags};
 use xlns_dataplane::shm::{
     ABI_VERSION, Counters, Geometry, Layout, MAGIC, PAGE, Reader, ShmError, SlotId, Writer,
 };
@@ -638,6 +638,16 @@ fn concurrent_readers_never_see_torn_or_foreign_records() {
                         assert_eq!(rec.subscriber_v4, a.to_be_bytes());
                         assert!(rec.has(flags::HAS_IPV4));
                     }
+                    // The upstream fast path's five-word reads: never torn (the MTU and
+                    // the address and flags follow from the record's stamp and keys).
+                    lookups += 2;
+                    for up in [r.lookup_up_v4(t, s), r.lookup_up_v4_first(t, s)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        hits += 1;
+                        assert_up_v4_consistent(&up, t, s, a);
+                    }
                 }
                 (hits, lookups)
             })
@@ -678,6 +688,18 @@ fn concurrent_readers_never_see_torn_or_foreign_records() {
     }
     assert!(ops > 10_000, "writer starved: {ops} operations");
     assert!(total_hits > 100, "readers never hit: {total_hits}");
+}
+
+/// `up`, read for keys `(t, s)`, is what one `record(t, s, .., stamp)` holds: a torn
+/// read would mix two stamps.
+fn assert_up_v4_consistent(up: &UpstreamV4, t: u16, s: u16, a: u32) {
+    assert_eq!(up.key, (u32::from(t) << 16) | u32::from(s), "{up:?}");
+    let stamp = u32::from_be_bytes(up.peer_v4);
+    assert_eq!(up.mtu, 1400 + (stamp % 100) as u16, "torn {up:?}");
+    let has_v4 = stamp % 4 != 0;
+    assert_eq!(up.has(flags::HAS_IPV4), has_v4, "torn {up:?}");
+    let subscriber = if has_v4 { a.to_be_bytes() } else { [0; 4] };
+    assert_eq!(up.subscriber_v4, subscriber, "torn {up:?}");
 }
 
 /// The child half of `second_process_sees_the_writers_sessions`: does nothing unless the

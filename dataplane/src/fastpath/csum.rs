@@ -30,17 +30,27 @@ pub fn sum20(h: &[u8; 20]) -> u64 {
 
 /// Whether the 20-octet IPv4 header `h` has a correct header checksum, i.e.
 /// `fold(sum20(h)) == 0xffff`. The one's complement sum does not depend on byte order
-/// (RFC 1071 §2(B)): the words are summed as the machine reads them, without swapping,
-/// and 0xffff reads the same either way.
+/// (RFC 1071 §2(B)) nor on the word size it is computed in (§2(C), "parallel
+/// summation"): the header is summed as two 64-bit words and one 32-bit word as the
+/// machine reads them, with end-around carry, then folded to 16 bits.
+///
+/// Exactness of the comparison: the 64-bit end-around sum `s` is congruent to the 16-bit
+/// word sum `S` modulo 0xffff (which divides 2^64 - 1), and `s` is 0 only if every octet
+/// is. Three folds leave `x <= 0x10001`, so `x == 0xffff` exactly when `S` is a non-zero
+/// multiple of 0xffff, which is `fold(S) == 0xffff`.
 #[inline(always)]
 pub fn verify20(h: &[u8; 20]) -> bool {
-    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
-    // Five 32-bit words: acc < 2^35, so one 64 -> 32 step leaves at most 2^32 + 4.
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    acc == 0xffff
+    let (a, rest) = h.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let (b, rest) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let c = rest.first_chunk::<4>().unwrap_or(&[0; 4]);
+    let (s, o1) = u64::from_ne_bytes(*a).overflowing_add(u64::from_ne_bytes(*b));
+    let (s, o2) = s.overflowing_add(u64::from(u32::from_ne_bytes(*c)) + u64::from(o1));
+    // With `o2` set, `s` is below 2^32 + 1: adding the carry cannot overflow.
+    let s = s + u64::from(o2);
+    let x = (s & 0xffff_ffff) + (s >> 32);
+    let x = (x & 0xffff) + (x >> 16);
+    let x = (x & 0xffff) + (x >> 16);
+    x == 0xffff
 }
 
 /// Fold a 64-bit accumulator to 16 bits (end-around carry), not complemented.
@@ -116,6 +126,16 @@ mod tests {
     fn sum20_equals_sum() {
         let h: [u8; 20] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(0xa5));
         assert_eq!(sum20(&h), sum(&h));
+    }
+
+    #[test]
+    fn verify20_carries() {
+        // All-ones words: every 64-bit add carries; the sum is a multiple of 0xffff.
+        assert!(verify20(&[0xff; 20]));
+        assert!(!verify20(&[0; 20]));
+        let mut h = [0xff; 20];
+        h[19] = 0xfe;
+        assert_eq!(verify20(&h), fold(sum20(&h)) == 0xffff);
     }
 
     proptest! {

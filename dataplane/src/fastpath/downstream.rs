@@ -40,6 +40,7 @@ use crate::session::{Downstream, TEMPLATE_CAPACITY};
 /// Process one frame received on the core side, `buf[start..start + len]`; `start` is the
 /// headroom available for the template. `now_ns` is a monotonic clock for the ICMP rate
 /// limit. Drops are counted in `state.drops`.
+#[inline(always)]
 pub fn process_downstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,
@@ -49,7 +50,41 @@ pub fn process_downstream<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state, true) {
+    if let Some(end) = super::frame_end(buf.len(), start, len, FAST_LEN) {
+        if fast_shape(buf, start, end) {
+            return fast_v4(buf, start, end, now_ns, ctx, sessions, state);
+        }
+    }
+    general(buf, start, len, now_ns, ctx, sessions, state)
+}
+
+/// [`process_downstream`] for every frame [`fast_shape`] does not take: the general
+/// parser, out of line.
+#[inline(never)]
+fn general<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+/// `result` as a counted verdict, out of line: the fast path's uncommon outcomes.
+#[cold]
+#[inline(never)]
+fn settle<S: SessionStats>(
+    state: &mut WorkerState<S>,
+    result: Result<Verdict, DropReason>,
+) -> Verdict {
+    let verdict = match result {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
@@ -68,7 +103,7 @@ pub(super) fn process_downstream_general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state, false) {
+    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
@@ -85,15 +120,11 @@ fn downstream<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-    fast: bool,
 ) -> Result<Verdict, DropReason> {
     let end = match start.checked_add(len) {
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if fast && fast_shape(buf, start, end) {
-        return fast_v4(buf, start, end, now_ns, ctx, sessions, state);
-    }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
     match ethertype {
@@ -200,8 +231,10 @@ fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
 const FAST_LEN: usize = 14 + inner::IPV4_HEADER_LEN;
 
 /// The common case ([`fast_shape`] holds), its headers' bounds checked once. Makes the
-/// checks of `inner::ipv4` that the shape does not settle, in the same order: both paths
-/// give the same verdict.
+/// checks of `inner::ipv4` that the shape does not settle, in the same order, then the
+/// rest as `v4_tail`: both paths give the same verdict. The session comes from
+/// [`Sessions::down_v4_first`]; when that misses, `v4_tail` (the complete lookup) runs
+/// out of line. Every uncommon outcome is settled out of line. Drops are counted.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fast_v4<T: Sessions, S: SessionStats>(
@@ -212,24 +245,24 @@ fn fast_v4<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-) -> Result<Verdict, DropReason> {
+) -> Verdict {
     let Some(Ok(h)) = buf
         .get(start..start + FAST_LEN)
         .map(<&[u8; FAST_LEN]>::try_from)
     else {
-        return Err(DropReason::Truncated);
+        return settle(state, Err(DropReason::Truncated));
     };
     let ip = start + 14;
     let total_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
     if total_len < inner::IPV4_HEADER_LEN {
-        return Err(DropReason::BadLength);
+        return settle(state, Err(DropReason::BadLength));
     }
     if ip + total_len > end {
-        return Err(DropReason::Truncated);
+        return settle(state, Err(DropReason::Truncated));
     }
     let header: &[u8; inner::IPV4_HEADER_LEN] = h.last_chunk().unwrap_or(&[0; 20]);
     if !csum::verify20(header) {
-        return Err(DropReason::BadChecksum);
+        return settle(state, Err(DropReason::BadChecksum));
     }
     let dst = [h[30], h[31], h[32], h[33]];
     let mut eth = SavedEthernet {
@@ -241,7 +274,52 @@ fn fast_v4<T: Sessions, S: SessionStats>(
         header_len: inner::IPV4_HEADER_LEN,
         total_len,
     };
-    v4_tail(buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state)
+    let found = match headroom(buf, ip) {
+        Some(out) => sessions.down_v4_first(dst, out),
+        None => None,
+    };
+    let Some(d) = found else {
+        return v4_tail_slow(buf, ip, v4, dst, &eth, now_ns, ctx, sessions, state);
+    };
+    // Steps 3 and 4 as `v4_found`, which settles anything but the plain case.
+    if buf[ip + 8] <= 1 || total_len > usize::from(d.mtu) {
+        let result = v4_found(buf, ip, v4, &d, &eth, now_ns, ctx, state);
+        return settle(state, result);
+    }
+    // Step 5 as `v4_found`.
+    if let Err(reason) = inner::decrement_ttl(buf, ip) {
+        return settle(state, Err(reason));
+    }
+    if buf[ip + 9] == PROTO_TCP && !inner::v4_is_later_fragment(buf, ip) {
+        let tcp = ip + v4.header_len;
+        inner::clamp_mss(buf, tcp, ip + total_len, d.mtu.saturating_sub(40));
+    }
+    match encapsulate(buf, ip, total_len, false, &d, &mut state.stats) {
+        Ok((offset, len)) => {
+            state.stats.downstream(d.slot, total_len);
+            Verdict::Forward { offset, len }
+        }
+        Err(reason) => settle(state, Err(reason)),
+    }
+}
+
+/// `v4_tail` out of line, for the fast path's first-probe misses. Drops are counted.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn v4_tail_slow<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    ip: usize,
+    v4: inner::V4,
+    dst: [u8; 4],
+    eth: &SavedEthernet,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let result = v4_tail(buf, ip, v4, dst, eth, now_ns, ctx, sessions, state);
+    settle(state, result)
 }
 
 /// Step 2's lookup onwards for the validated IPv4 packet at `buf[ip..]` to `dst`.
@@ -265,6 +343,23 @@ fn v4_tail<T: Sessions, S: SessionStats>(
     let Some(d) = found else {
         return Err(DropReason::NoSessionForDestination);
     };
+    v4_found(buf, ip, v4, &d, eth, now_ns, ctx, state)
+}
+
+/// Steps 3 onwards for the validated IPv4 packet at `buf[ip..]` of session `d`, its
+/// template in front of it.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn v4_found<S: SessionStats>(
+    buf: &mut [u8],
+    ip: usize,
+    v4: inner::V4,
+    d: &Downstream,
+    eth: &SavedEthernet,
+    now_ns: u64,
+    ctx: &WorkerCtx,
+    state: &mut WorkerState<S>,
+) -> Result<Verdict, DropReason> {
     if buf[ip + 8] <= 1 {
         return Err(DropReason::TtlExpired);
     }
@@ -276,7 +371,7 @@ fn v4_tail<T: Sessions, S: SessionStats>(
         let tcp = ip + v4.header_len;
         inner::clamp_mss(buf, tcp, ip + v4.total_len, d.mtu.saturating_sub(40));
     }
-    let (offset, len) = encapsulate(buf, ip, v4.total_len, false, &d, &mut state.stats)?;
+    let (offset, len) = encapsulate(buf, ip, v4.total_len, false, d, &mut state.stats)?;
     state.stats.downstream(d.slot, v4.total_len);
     Ok(Verdict::Forward { offset, len })
 }

@@ -55,7 +55,9 @@ pub use mem::{MemSessions, SlotCounters, SlotStats};
 pub use template::build_template;
 pub use upstream::process_upstream;
 
-use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout};
+use crate::session::{
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout, UpstreamV4,
+};
 use crate::wire::EthernetAddress;
 
 /// What the worker does with a frame after a `process_*` call. Offsets are absolute in the
@@ -77,12 +79,33 @@ pub enum Verdict {
 
 /// The session table as the fast path reads it. Lookups copy what the direction needs out
 /// (the shared-memory implementation reads it under the slot's sequence lock): upstream
-/// only the record's [`SessionHead`] (80 octets); downstream the template, straight into
-/// the packet's headroom, and a [`Downstream`] (MTU, epoch, template layout). The slot
-/// number identifies the session for [`SessionStats`].
+/// the five words of an [`UpstreamV4`] in the common case, the record's [`SessionHead`]
+/// (80 octets) otherwise; downstream the template, straight into the packet's headroom,
+/// and a [`Downstream`] (MTU, epoch, template layout). The slot number identifies the
+/// session for [`SessionStats`].
+///
+/// The `*_first` methods are the common case's cheap first try (the shared-memory table:
+/// the key's first bucket only, validated inline, no closure, nothing returned through
+/// memory); a `None` from them sends the frame to an out-of-line path with the complete
+/// lookup, so they may miss but never answer wrongly.
 pub trait Sessions {
     /// Upstream: by our (tunnel id, session id), in O(1).
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)>;
+    /// [`Sessions::by_upstream`] as the upstream common case (outer and inner IPv4) uses
+    /// it: only the fields of [`UpstreamV4`] (the shared-memory table reads five words of
+    /// the slot instead of ten).
+    #[inline(always)]
+    fn up_v4(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        let (slot, head) = self.by_upstream(tunnel, session)?;
+        Some(UpstreamV4::of(slot, &head))
+    }
+    /// [`Sessions::up_v4`]'s cheap first try, for the hot path: `None` may miss a present
+    /// session (the shared-memory table looks at the key's first bucket only), and the
+    /// caller then asks [`Sessions::up_v4`]. A `Some` is always right.
+    #[inline(always)]
+    fn up_v4_first(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        self.up_v4(tunnel, session)
+    }
     /// The whole record in `slot`, if that slot still holds the session with upstream key
     /// `key` ([`SessionHead::upstream_key`]); for the rare upstream packets answered
     /// downstream (echo replies to the gateway address) and for source checks against
@@ -103,11 +126,32 @@ pub trait Sessions {
         let (slot, record) = self.by_v4(dst)?;
         Some(downstream_of(slot, &record, out))
     }
+    /// [`Sessions::down_v4`]'s cheap first try, for the hot path: `None` may miss a
+    /// present session (the shared-memory table looks at the address's first bucket
+    /// only), and the caller then asks [`Sessions::down_v4`]. A `Some` is always right;
+    /// `out` is meaningful only on `Some`.
+    #[inline(always)]
+    fn down_v4_first(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.down_v4(dst, out)
+    }
     /// [`Sessions::by_v6`] as [`Sessions::down_v4`].
     #[inline(always)]
     fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         let (slot, record) = self.by_v6(dst)?;
         Some(downstream_of(slot, &record, out))
+    }
+    /// Prefetch hint for [`Sessions::up_v4_first`] of (`tunnel`, `session`), a few frames
+    /// ahead ([`prefetch_upstream`]); the slot on [`Prefetch::Slot`] when the table knows
+    /// it. The default does nothing.
+    #[inline(always)]
+    fn prefetch_up(&self, _tunnel: u16, _session: u16, _what: Prefetch) -> Option<u32> {
+        None
+    }
+    /// Prefetch hint for [`Sessions::down_v4_first`] of `dst`, as
+    /// [`Sessions::prefetch_up`].
+    #[inline(always)]
+    fn prefetch_down_v4(&self, _dst: [u8; 4], _what: Prefetch) -> Option<u32> {
+        None
     }
     /// Upstream source check beyond the subscriber's address: whether `src` lies in one of
     /// the Framed-Route prefixes of the session in `slot` (upstream key `key`).
@@ -158,6 +202,73 @@ pub trait SessionStats {
     /// (RFC 2661 §5.4: a session's first data message has Ns 0) when `epoch` is not the
     /// one the slot's count belongs to (a new session in that slot).
     fn next_ns(&mut self, slot: u32, epoch: u32) -> u16;
+    /// Prefetch hint for `slot`'s counters. The default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, _slot: u32) {}
+}
+
+/// The stages of the prefetch a worker runs over its received batch ahead of processing
+/// ([`prefetch_upstream`], [`prefetch_downstream`]): frame `i + 2 * PREFETCH_AHEAD` gets
+/// [`Prefetch::Bucket`], frame `i + PREFETCH_AHEAD` gets [`Prefetch::Slot`], then frame
+/// `i` is processed, its session's lines in the cache by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The index bucket of the frame's session key.
+    Bucket,
+    /// The session's slot (through the bucket, cached by the first stage) and counters.
+    Slot,
+}
+
+/// How many frames ahead of processing the [`Prefetch::Slot`] stage runs (the bucket
+/// stage twice as far).
+pub const PREFETCH_AHEAD: usize = 4;
+
+/// Prefetch stage `what` for the access-side frame `buf[start..start + len]`, read as the
+/// upstream common case (the L2TP ids at their untagged-IPv4 offsets; another frame only
+/// prefetches lines it does not need). A hint: no effect on any verdict, no allocation.
+#[inline(always)]
+pub fn prefetch_upstream<T: Sessions, S: SessionStats>(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    sessions: &T,
+    state: &WorkerState<S>,
+    what: Prefetch,
+) {
+    if len < 48 {
+        return;
+    }
+    if let Some(&[t0, t1, s0, s1]) = buf.get(start + 44..start + 48) {
+        let slot = sessions.prefetch_up(
+            u16::from_be_bytes([t0, t1]),
+            u16::from_be_bytes([s0, s1]),
+            what,
+        );
+        if let Some(slot) = slot {
+            state.stats.prefetch(slot);
+        }
+    }
+}
+
+/// [`prefetch_upstream`] for the core-side frame `buf[start..start + len]`, read as the
+/// downstream common case (the IPv4 destination at its untagged offset).
+#[inline(always)]
+pub fn prefetch_downstream<T: Sessions, S: SessionStats>(
+    buf: &[u8],
+    start: usize,
+    len: usize,
+    sessions: &T,
+    state: &WorkerState<S>,
+    what: Prefetch,
+) {
+    if len < 34 {
+        return;
+    }
+    if let Some(&[a, b, c, d]) = buf.get(start + 30..start + 34) {
+        if let Some(slot) = sessions.prefetch_down_v4([a, b, c, d], what) {
+            state.stats.prefetch(slot);
+        }
+    }
 }
 
 /// Per-worker configuration, read-only on the fast path.
@@ -236,6 +347,16 @@ impl<S: SessionStats> WorkerState<S> {
             icmp_limit: TokenBucket::new(1_000, 100),
         }
     }
+}
+
+/// The end of the frame `buf[start..start + len]` in a buffer of `buf_len` octets, if it
+/// lies within the buffer and is at least `min` octets long: the fast paths' entry test,
+/// written so that the compiler knows `start + min <= buf_len` afterwards (no further
+/// bounds check for the fixed-size header view).
+#[inline(always)]
+fn frame_end(buf_len: usize, start: usize, len: usize, min: usize) -> Option<usize> {
+    let room = buf_len.checked_sub(start)?;
+    (len <= room && len >= min).then_some(start + len)
 }
 
 /// Big-endian 16-bit read; the caller has checked the bounds (out of bounds reads 0: one

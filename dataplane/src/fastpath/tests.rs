@@ -1624,8 +1624,10 @@ proptest! {
         headroom in 0usize..300,
         length_field in 0usize..4,
         length in prop_oneof![0u16..100, any::<u16>()],
+        table_kind in 0u8..3,
     ) {
-        let sessions = table(&[record(false, flags::SEQUENCING, [0, 0])]);
+        let records = [record(false, flags::SEQUENCING, [0, 0])];
+        let sessions = table(&records);
         let inner = if tcp_syn {
             let src = if down { SERVER_V4 } else { SUB_V4 };
             let dst = if down { SUB_V4 } else { SERVER_V4 };
@@ -1655,29 +1657,110 @@ proptest! {
             frame[at..at + 2].copy_from_slice(&length.to_be_bytes());
         }
         let len = frame.len().saturating_sub(cut % 40 * usize::from(cut >= 60));
-        let mut fast_state = state();
-        let mut general_state = state();
-        let mut fast = buffer(&frame, headroom);
-        let mut general = fast.clone();
-        let (a, b) = if down {
-            (
-                process_downstream(&mut fast, headroom, len, 0, &ctx(), &sessions, &mut fast_state),
-                super::downstream::process_downstream_general(
-                    &mut general, headroom, len, 0, &ctx(), &sessions, &mut general_state,
-                ),
-            )
+        // The in-memory table, the shared-memory one (what production runs), and a table
+        // whose cheap first tries always miss (the fast paths' out-of-line fallbacks).
+        match table_kind {
+            0 => fast_equals_general(&sessions, &frame, headroom, len, down)?,
+            1 => fast_equals_general(&ShmTable::new(4, &records).reader, &frame, headroom, len, down)?,
+            _ => fast_equals_general(&FirstMisses(&sessions), &frame, headroom, len, down)?,
+        }
+    }
+}
+
+/// `frame` through the fast and the general parsers: same verdict, same bytes, same
+/// counters.
+fn fast_equals_general<T: Sessions>(
+    sessions: &T,
+    frame: &[u8],
+    headroom: usize,
+    len: usize,
+    down: bool,
+) -> Result<(), TestCaseError> {
+    let mut fast_state = state();
+    let mut general_state = state();
+    let mut fast = buffer(frame, headroom);
+    let mut general = fast.clone();
+    // The worker's prefetch stages run on the fast side first: hints, no effect on the
+    // verdict, and no panic whatever the frame.
+    for what in [Prefetch::Bucket, Prefetch::Slot] {
+        if down {
+            prefetch_downstream(&fast, headroom, len, sessions, &fast_state, what);
         } else {
-            (
-                process_upstream(&mut fast, headroom, len, &ctx(), &sessions, &mut fast_state),
-                super::upstream::process_upstream_general(
-                    &mut general, headroom, len, &ctx(), &sessions, &mut general_state,
-                ),
-            )
-        };
-        prop_assert_eq!(a, b);
-        prop_assert_eq!(fast, general);
-        prop_assert_eq!(fast_state.drops, general_state.drops);
-        prop_assert_eq!(fast_state.stats.get(0), general_state.stats.get(0));
+            prefetch_upstream(&fast, headroom, len, sessions, &fast_state, what);
+        }
+    }
+    let (a, b) = if down {
+        (
+            process_downstream(
+                &mut fast,
+                headroom,
+                len,
+                0,
+                &ctx(),
+                sessions,
+                &mut fast_state,
+            ),
+            super::downstream::process_downstream_general(
+                &mut general,
+                headroom,
+                len,
+                0,
+                &ctx(),
+                sessions,
+                &mut general_state,
+            ),
+        )
+    } else {
+        (
+            process_upstream(&mut fast, headroom, len, &ctx(), sessions, &mut fast_state),
+            super::upstream::process_upstream_general(
+                &mut general,
+                headroom,
+                len,
+                &ctx(),
+                sessions,
+                &mut general_state,
+            ),
+        )
+    };
+    prop_assert_eq!(a, b);
+    prop_assert_eq!(fast, general);
+    prop_assert_eq!(fast_state.drops, general_state.drops);
+    prop_assert_eq!(fast_state.stats.get(0), general_state.stats.get(0));
+    Ok(())
+}
+
+/// A table whose [`Sessions::up_v4_first`] and [`Sessions::down_v4_first`] always miss,
+/// as the shared-memory table's may (a key beyond its first bucket, a concurrent index
+/// rebuild): every other lookup is the wrapped table's.
+struct FirstMisses<'a>(&'a MemSessions);
+
+impl Sessions for FirstMisses<'_> {
+    fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
+        self.0.by_upstream(tunnel, session)
+    }
+    fn record(&self, slot: u32, key: u32) -> Option<SessionRecord> {
+        self.0.record(slot, key)
+    }
+    fn by_v4(&self, dst: [u8; 4]) -> Option<(u32, SessionRecord)> {
+        self.0.by_v4(dst)
+    }
+    fn by_v6(&self, dst: [u8; 16]) -> Option<(u32, SessionRecord)> {
+        self.0.by_v6(dst)
+    }
+    fn down_v4(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.0.down_v4(dst, out)
+    }
+    fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.0.down_v6(dst, out)
+    }
+    fn up_v4_first(&self, _: u16, _: u16) -> Option<UpstreamV4> {
+        None
+    }
+    fn down_v4_first(&self, _: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        // A miss may leave anything in `out` (the first probe copies before it validates).
+        out.fill(0xa5);
+        None
     }
 }
 

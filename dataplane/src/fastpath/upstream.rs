@@ -32,13 +32,14 @@ use super::{
     local, parse_ethernet, rd16, wr16,
 };
 use super::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021Q};
-use crate::session::SessionHead;
 use crate::session::flags;
+use crate::session::{SessionHead, UpstreamV4};
 use crate::wire::l2tp;
 use crate::wire::ppp;
 
 /// Process one frame received on the access side, `buf[start..start + len]`; see the
 /// module documentation. Drops are counted in `state.drops`.
+#[inline(always)]
 pub fn process_upstream<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,
@@ -47,7 +48,26 @@ pub fn process_upstream<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match upstream(buf, start, len, ctx, sessions, state, true) {
+    if let Some(end) = super::frame_end(buf.len(), start, len, FAST_LEN) {
+        if fast_shape(buf, start, end) {
+            return fast_v4(buf, start, end, ctx, sessions, state);
+        }
+    }
+    general(buf, start, len, ctx, sessions, state)
+}
+
+/// [`process_upstream`] for every frame [`fast_shape`] does not take: the general
+/// parser, out of line.
+#[inline(never)]
+fn general<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
@@ -65,7 +85,7 @@ pub(super) fn process_upstream_general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match upstream(buf, start, len, ctx, sessions, state, false) {
+    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
         Ok(verdict) => verdict,
         Err(reason) => Verdict::Drop(reason),
     };
@@ -80,15 +100,11 @@ fn upstream<T: Sessions, S: SessionStats>(
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-    fast: bool,
 ) -> Result<Verdict, DropReason> {
     let end = match start.checked_add(len) {
         Some(end) if end <= buf.len() => end,
         _ => return Err(DropReason::Truncated),
     };
-    if fast && fast_shape(buf, start, end) {
-        return fast_v4_checks(buf, start, end, ctx, sessions, state);
-    }
     let (eth_len, ethertype) = parse_ethernet(&buf[start..end])?;
     let ip = start + eth_len;
 
@@ -210,7 +226,8 @@ fn upstream<T: Sessions, S: SessionStats>(
     match protocol {
         ppp::protocol::IPV4 => {
             let v4 = inner::ipv4(buf, inner_ip, l2_end)?;
-            inner_v4(buf, inner_ip, v4, ctx, sessions, slot, &record, state)
+            let up = UpstreamV4::of(slot, &record);
+            inner_v4(buf, inner_ip, v4, ctx, sessions, &up, state)
         }
         ppp::protocol::IPV6 => {
             let total = inner::ipv6(buf, inner_ip, l2_end)?;
@@ -224,7 +241,8 @@ fn upstream<T: Sessions, S: SessionStats>(
                     &record.subscriber_v6_prefix,
                     record.subscriber_v6_len,
                 );
-            if !own && !source_in_prefixes_v6(buf, inner_ip, sessions, slot, &record) {
+            if !own && !source_in_prefixes_v6(buf, inner_ip, sessions, slot, record.upstream_key())
+            {
                 return Err(DropReason::SpoofedInnerSource);
             }
             inner::decrement_hop_limit(buf, inner_ip)?;
@@ -248,8 +266,7 @@ fn upstream<T: Sessions, S: SessionStats>(
 }
 
 /// Step 7 onwards for a validated inner IPv4 packet at `buf[inner_ip..]` of session
-/// `slot` (`record`): source check, the gateway address, TTL, MSS, forwarding.
-#[allow(clippy::too_many_arguments)]
+/// `up.slot`: source check, the gateway address, TTL, MSS, forwarding.
 #[inline(always)]
 fn inner_v4<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
@@ -257,16 +274,16 @@ fn inner_v4<T: Sessions, S: SessionStats>(
     v4: inner::V4,
     ctx: &WorkerCtx,
     sessions: &T,
-    slot: u32,
-    record: &SessionHead,
+    up: &UpstreamV4,
     state: &mut WorkerState<S>,
 ) -> Result<Verdict, DropReason> {
-    let own = record.has(flags::HAS_IPV4) && eq_at(buf, inner_ip + 12, &record.subscriber_v4);
-    if !own && !source_in_routes_v4(buf, inner_ip, sessions, slot, record) {
+    let slot = up.slot;
+    let own = up.has(flags::HAS_IPV4) && eq_at(buf, inner_ip + 12, &up.subscriber_v4);
+    if !own && !source_in_routes_v4(buf, inner_ip, sessions, slot, up.key) {
         return Err(DropReason::SpoofedInnerSource);
     }
     if eq_at(buf, inner_ip + 16, &ctx.gateway_v4) {
-        let Some(record) = sessions.record(slot, record.upstream_key()) else {
+        let Some(record) = sessions.record(slot, up.key) else {
             return Err(DropReason::UnknownSession);
         };
         return local::answer_v4(buf, inner_ip, v4, &record, slot, state);
@@ -274,12 +291,7 @@ fn inner_v4<T: Sessions, S: SessionStats>(
     inner::decrement_ttl(buf, inner_ip)?;
     if buf[inner_ip + 9] == PROTO_TCP && !inner::v4_is_later_fragment(buf, inner_ip) {
         let tcp = inner_ip + v4.header_len;
-        inner::clamp_mss(
-            buf,
-            tcp,
-            inner_ip + v4.total_len,
-            record.mtu.saturating_sub(40),
-        );
+        inner::clamp_mss(buf, tcp, inner_ip + v4.total_len, up.mtu.saturating_sub(40));
     }
     Ok(forward_core(
         buf,
@@ -301,13 +313,13 @@ fn source_in_routes_v4<T: Sessions>(
     inner_ip: usize,
     sessions: &T,
     slot: u32,
-    record: &SessionHead,
+    key: u32,
 ) -> bool {
     match buf
         .get(inner_ip + 12..inner_ip + 16)
         .map(<[u8; 4]>::try_from)
     {
-        Some(Ok(src)) => sessions.source_in_routes_v4(slot, record.upstream_key(), src),
+        Some(Ok(src)) => sessions.source_in_routes_v4(slot, key, src),
         _ => false,
     }
 }
@@ -320,13 +332,13 @@ fn source_in_prefixes_v6<T: Sessions>(
     inner_ip: usize,
     sessions: &T,
     slot: u32,
-    record: &SessionHead,
+    key: u32,
 ) -> bool {
     match buf
         .get(inner_ip + 8..inner_ip + 24)
         .map(<&[u8; 16]>::try_from)
     {
-        Some(Ok(src)) => sessions.source_in_prefixes_v6(slot, record.upstream_key(), src),
+        Some(Ok(src)) => sessions.source_in_prefixes_v6(slot, key, src),
         _ => false,
     }
 }
@@ -377,88 +389,261 @@ fn fast_shape(buf: &[u8], start: usize, end: usize) -> bool {
         && h[F_INNER] == 0x45
 }
 
-/// The common case once [`fast_shape`] holds.
+/// The common case once [`fast_shape`] holds, optimistically: every length, port and
+/// checksum condition of [`fast_v4_checks`] is evaluated at once, without branches, and
+/// the session comes from [`Sessions::up_v4_first`]. Anything that is not the plain
+/// forwarding case (a condition fails, the first probe misses, the outer source does not
+/// match) is handed, before anything was modified, to [`fast_v4_full`], which makes the
+/// checks one by one in the general parser's order and so gives the same verdict. The
+/// inner packet's own uncommon cases go to [`inner_v4_slow`] as in [`fast_v4_checks`].
+/// Drops are counted.
 #[inline(always)]
-fn fast_v4_checks<T: Sessions, S: SessionStats>(
+fn fast_v4<T: Sessions, S: SessionStats>(
     buf: &mut [u8],
     start: usize,
     end: usize,
     ctx: &WorkerCtx,
     sessions: &T,
     state: &mut WorkerState<S>,
-) -> Result<Verdict, DropReason> {
+) -> Verdict {
+    let Some(Ok(h)) = buf
+        .get_mut(start..start + FAST_LEN)
+        .map(<&mut [u8; FAST_LEN]>::try_from)
+    else {
+        return fast_v4_full(buf, start, end, ctx, sessions, state);
+    };
+    let total_len = be16(h, F_IP + 2);
+    let udp_len = be16(h, F_UDP + 4);
+    let inner_len = be16(h, F_INNER + 2);
+    // Outer IPv4 within the frame, UDP within it, to our port, holding the L2TP and PPP
+    // headers and the inner IPv4 header, the inner packet within the UDP payload; both
+    // header checksums correct. Non-short-circuit `&`: one branch.
+    let ok = (total_len >= 20 + 8 + 6 + 4 + inner::IPV4_HEADER_LEN)
+        & (F_IP + total_len <= end - start)
+        & (be16(h, F_UDP + 2) == usize::from(ctx.l2tp_port))
+        & (udp_len >= 8 + 6 + 4 + inner::IPV4_HEADER_LEN)
+        & (F_UDP + udp_len <= F_IP + total_len)
+        & (inner_len >= inner::IPV4_HEADER_LEN)
+        & (F_INNER + inner_len <= F_UDP + udp_len)
+        & csum::verify20(sub(h, F_IP))
+        & csum::verify20(sub(h, F_INNER));
+    if !ok {
+        return fast_v4_full(buf, start, end, ctx, sessions, state);
+    }
+    let tunnel = be16(h, F_L2TP + 2) as u16;
+    let session = be16(h, F_L2TP + 4) as u16;
+    let Some(up) = sessions.up_v4_first(tunnel, session) else {
+        return fast_v4_full(buf, start, end, ctx, sessions, state);
+    };
+    let outer_src = [h[F_IP + 12], h[F_IP + 13], h[F_IP + 14], h[F_IP + 15]];
+    if up.has(flags::OUTER_IPV6)
+        || outer_src != up.peer_v4
+        || be16(h, F_UDP) != usize::from(up.peer_port)
+    {
+        return fast_v4_full(buf, start, end, ctx, sessions, state);
+    }
+    fast_v4_forward(buf, start, inner_len, ctx, sessions, up, state)
+}
+
+/// The common case once [`fast_shape`] holds, every check one by one in the general
+/// parser's order (so with the same outcome for every input), with the complete session
+/// lookup: the session and the inner packet's length when every check passed (steps 7
+/// onwards are [`fast_v4_forward`]'s), else the verdict (not yet counted). Works on the
+/// header octets as one fixed-size array (one bounds check; every offset below is a
+/// constant).
+#[inline(always)]
+fn fast_v4_checks<T: Sessions>(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+) -> Result<(UpstreamV4, usize), Verdict> {
     let Some(Ok(h)) = buf
         .get(start..start + FAST_LEN)
         .map(<&[u8; FAST_LEN]>::try_from)
     else {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     };
-    let be = |at: usize| usize::from(u16::from_be_bytes([h[at], h[at + 1]]));
     // Outer IPv4 (as `inner::ipv4`; version, IHL, protocol and fragment settled).
-    let total_len = be(F_IP + 2);
+    let total_len = be16(h, F_IP + 2);
     if total_len < inner::IPV4_HEADER_LEN {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
     let ip_end = start + F_IP + total_len;
     if ip_end > end {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     if !csum::verify20(sub(h, F_IP)) {
-        return Err(DropReason::BadChecksum);
+        return Err(Verdict::Drop(DropReason::BadChecksum));
     }
     // UDP.
     if total_len < 20 + 8 {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
-    if be(F_UDP + 2) != usize::from(ctx.l2tp_port) {
-        return Ok(Verdict::Pass(DropReason::NotL2tp));
+    if be16(h, F_UDP + 2) != usize::from(ctx.l2tp_port) {
+        return Err(Verdict::Pass(DropReason::NotL2tp));
     }
-    let udp_len = be(F_UDP + 4);
+    let udp_len = be16(h, F_UDP + 4);
     if udp_len < 8 {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
     let l2_end = start + F_UDP + udp_len;
     if l2_end > ip_end {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     // L2TP: T, L, S, O clear, version 2; 6 octets.
     if udp_len < 8 + 6 {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
-    let tunnel = be(F_L2TP + 2) as u16;
-    let session = be(F_L2TP + 4) as u16;
+    let tunnel = be16(h, F_L2TP + 2) as u16;
+    let session = be16(h, F_L2TP + 4) as u16;
     let outer_src = [h[F_IP + 12], h[F_IP + 13], h[F_IP + 14], h[F_IP + 15]];
-    let outer_sport = be(F_UDP) as u16;
+    let outer_sport = be16(h, F_UDP) as u16;
 
-    let Some((slot, record)) = sessions.by_upstream(tunnel, session) else {
-        return Err(DropReason::UnknownSession);
+    let Some(up) = sessions.up_v4(tunnel, session) else {
+        return Err(Verdict::Drop(DropReason::UnknownSession));
     };
-    if record.has(flags::OUTER_IPV6)
-        || outer_src != peer_v4(&record)
-        || outer_sport != record.peer_port
-    {
-        return Err(DropReason::SpoofedOuterSource);
+    if up.has(flags::OUTER_IPV6) || outer_src != up.peer_v4 || outer_sport != up.peer_port {
+        return Err(Verdict::Drop(DropReason::SpoofedOuterSource));
     }
     // PPP FF 03 00 21, then the inner IPv4 header (as `inner::ipv4`).
     if udp_len < 8 + 6 + 4 + inner::IPV4_HEADER_LEN {
-        return Err(DropReason::Truncated);
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
-    let inner_len = be(F_INNER + 2);
+    let inner_len = be16(h, F_INNER + 2);
     if inner_len < inner::IPV4_HEADER_LEN {
-        return Err(DropReason::BadLength);
+        return Err(Verdict::Drop(DropReason::BadLength));
     }
-    let inner_ip = start + F_INNER;
-    if inner_ip + inner_len > l2_end {
-        return Err(DropReason::Truncated);
+    if start + F_INNER + inner_len > l2_end {
+        return Err(Verdict::Drop(DropReason::Truncated));
     }
     if !csum::verify20(sub(h, F_INNER)) {
-        return Err(DropReason::BadChecksum);
+        return Err(Verdict::Drop(DropReason::BadChecksum));
     }
+    Ok((up, inner_len))
+}
+
+/// Steps 7 onwards of the common case, its headers validated: the inner IPv4 packet of
+/// `inner_len` octets at `start + F_INNER`, of session `up`, whose outer source matched.
+/// The subscriber's own address, not to the gateway, TTL above 1: TTL decremented, MSS
+/// clamped, core Ethernet header written in front (as `inner_v4` and `forward_core`);
+/// anything else goes to [`inner_v4_slow`] (nothing was modified yet). Drops are counted.
+#[inline(always)]
+fn fast_v4_forward<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    inner_len: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    up: UpstreamV4,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let inner_ip = start + F_INNER;
     let v4 = inner::V4 {
         header_len: inner::IPV4_HEADER_LEN,
         total_len: inner_len,
     };
-    inner_v4(buf, inner_ip, v4, ctx, sessions, slot, &record, state)
+    let Some(Ok(h)) = buf
+        .get_mut(start..start + FAST_LEN)
+        .map(<&mut [u8; FAST_LEN]>::try_from)
+    else {
+        return inner_v4_slow(buf, inner_ip, v4, ctx, sessions, up, state);
+    };
+    let Some(ih) = sub_mut(h, F_INNER) else {
+        return inner_v4_slow(buf, inner_ip, v4, ctx, sessions, up, state);
+    };
+    // Step 7 (as `inner_v4`).
+    let own = up.has(flags::HAS_IPV4) && ih[12..16] == up.subscriber_v4;
+    if !own || ih[16..20] == ctx.gateway_v4 || ih[8] <= 1 {
+        return inner_v4_slow(buf, inner_ip, v4, ctx, sessions, up, state);
+    }
+    // Step 8 (as `inner::decrement_ttl`).
+    let checksum = csum::ttl_decremented(u16::from_be_bytes([ih[10], ih[11]]));
+    ih[8] -= 1;
+    ih[10..12].copy_from_slice(&checksum.to_be_bytes());
+    let clamp = ih[9] == PROTO_TCP && u16::from_be_bytes([ih[6], ih[7]]) & 0x1fff == 0;
+    // Step 9 (as `forward_core`): the core Ethernet header in front of the inner packet,
+    // inside the outer headers.
+    let eth_len = if ctx.core_vlan == 0 {
+        let eth = F_INNER - 14;
+        h[eth..eth + 6].copy_from_slice(&ctx.core_next_hop_mac.0);
+        h[eth + 6..eth + 12].copy_from_slice(&ctx.core_mac.0);
+        14
+    } else {
+        let eth = F_INNER - 18;
+        h[eth..eth + 6].copy_from_slice(&ctx.core_next_hop_mac.0);
+        h[eth + 6..eth + 12].copy_from_slice(&ctx.core_mac.0);
+        h[eth + 12..eth + 14].copy_from_slice(&TPID_8021Q.to_be_bytes());
+        h[eth + 14..eth + 16].copy_from_slice(&(ctx.core_vlan & 0x0fff).to_be_bytes());
+        18
+    };
+    h[F_INNER - 2..F_INNER].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    if clamp {
+        let tcp = inner_ip + inner::IPV4_HEADER_LEN;
+        inner::clamp_mss(buf, tcp, inner_ip + inner_len, up.mtu.saturating_sub(40));
+    }
+    state.stats.upstream(up.slot, inner_len);
+    Verdict::Forward {
+        offset: inner_ip - eth_len,
+        len: eth_len + inner_len,
+    }
+}
+
+/// [`fast_v4_checks`] out of line, for what [`fast_v4`] does not settle itself. Drops are
+/// counted.
+#[inline(never)]
+#[cold]
+fn fast_v4_full<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    match fast_v4_checks(buf, start, end, ctx, sessions) {
+        Ok((up, inner_len)) => fast_v4_forward(buf, start, inner_len, ctx, sessions, up, state),
+        Err(verdict) => finish(state, verdict),
+    }
+}
+
+/// [`inner_v4`] out of line: the fast path's uncommon inner packets (routed sources, the
+/// gateway address, TTL expiry). Drops are counted.
+#[inline(never)]
+#[cold]
+fn inner_v4_slow<T: Sessions, S: SessionStats>(
+    buf: &mut [u8],
+    inner_ip: usize,
+    v4: inner::V4,
+    ctx: &WorkerCtx,
+    sessions: &T,
+    up: UpstreamV4,
+    state: &mut WorkerState<S>,
+) -> Verdict {
+    let verdict = match inner_v4(buf, inner_ip, v4, ctx, sessions, &up, state) {
+        Ok(verdict) => verdict,
+        Err(reason) => Verdict::Drop(reason),
+    };
+    finish(state, verdict)
+}
+
+/// Big-endian 16-bit field of `h` at the constant offset `at`.
+#[inline(always)]
+fn be16<const N: usize>(h: &[u8; N], at: usize) -> usize {
+    match h.get(at..at + 2) {
+        Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
+        _ => 0,
+    }
+}
+
+/// The 20 octets of `h` from `at`, mutable (a constant: the compiler settles the bounds).
+#[inline(always)]
+fn sub_mut<const N: usize>(h: &mut [u8; N], at: usize) -> Option<&mut [u8; 20]> {
+    match h.get_mut(at..at + 20).map(<&mut [u8; 20]>::try_from) {
+        Some(Ok(fixed)) => Some(fixed),
+        _ => None,
+    }
 }
 
 /// The 20 octets of `h` from `at` (a constant: the compiler checks the bounds).

@@ -37,6 +37,9 @@ const fn pack(key: u32, slot: u32) -> u64 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Index<'a> {
     pub tables: [&'a [AtomicU64]; 2],
+    /// `64 - log2(buckets)`: the home bucket is the top bits of the hashed key
+    /// ([`Index::shift_for`], precomputed at attach).
+    pub shift: u32,
     pub flips: &'a AtomicU64,
     pub max_probe: u32,
     /// Keys identify entries (upstream, IPv4): a second entry with a present key is a
@@ -56,13 +59,17 @@ pub(crate) enum InsertError {
 }
 
 impl<'a> Index<'a> {
+    /// [`Index::shift`] for a table of `buckets` (a power of two) buckets.
+    pub const fn shift_for(buckets: usize) -> u32 {
+        64 - buckets.trailing_zeros()
+    }
+
     #[inline(always)]
     fn home(&self, key: u32) -> usize {
-        let cap = self.tables[0].len();
         // Fibonacci hashing: the top bits of key x 2^64/phi; sequential keys (pool
-        // addresses, allocated ids) spread evenly.
-        let bits = cap.trailing_zeros();
-        ((u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - bits)) as usize
+        // addresses, allocated ids) spread evenly. Tables have at least 16 buckets
+        // (`Layout`), so the shift is below 64; the mask only spares a check.
+        (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (self.shift & 63)) as usize
     }
 
     /// Reader lookup: calls `valid(slot)` for each bucket holding `key` until it accepts
@@ -129,6 +136,20 @@ impl<'a> Index<'a> {
             pos = (pos + 1) & mask;
         }
         None
+    }
+
+    /// Prefetches the home bucket of `key` in the table active now (a hint).
+    #[inline(always)]
+    pub fn prefetch(&self, key: u32) {
+        // Relaxed: a hint; a stale choice only prefetches the other table.
+        let t = if self.flips.load(Ordering::Relaxed) & 1 == 0 {
+            self.tables[0]
+        } else {
+            self.tables[1]
+        };
+        if let Some(bucket) = t.get(self.home(key)) {
+            super::segment::prefetch_line(bucket);
+        }
     }
 
     /// The active table (writer side).

@@ -65,6 +65,7 @@ pub use layout::{
 };
 pub use reader::{Reader, WorkerCounters};
 pub use segment::Segment;
+pub(crate) use segment::prefetch_line;
 pub use writer::Writer;
 
 use core::sync::atomic::Ordering;

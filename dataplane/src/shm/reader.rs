@@ -9,9 +9,10 @@ use super::error::ShmError;
 use super::layout::{Geometry, RECORD_WORDS, SlotCounters};
 use super::segment::Segment;
 use super::{SlotId, Which, route_key, v6_key};
+use crate::fastpath::Prefetch;
 use crate::session::{
-    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, flags, in_prefix64, mask_v4,
-    mask_v6_upper, v6_upper,
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4, flags, in_prefix64,
+    mask_v4, mask_v6_upper, v6_upper,
 };
 
 /// A read-mostly view of a segment, shared by every worker thread of xlns-dataplane.
@@ -75,6 +76,75 @@ impl Reader {
             let head = self.seg.read_slot_head(slot)?;
             (head.upstream_key() == key).then_some((SlotId(slot), head))
         })
+    }
+
+    /// The upstream common case's lookup: what [`UpstreamV4`] holds of the session with
+    /// local tunnel id `tunnel` and local session id `session`, read from five slot
+    /// words under the slot's sequence lock (instead of the ten of
+    /// [`Reader::lookup_upstream_head`]).
+    #[inline]
+    pub fn lookup_up_v4(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        if tunnel == 0 || session == 0 {
+            return None;
+        }
+        self.seg.index(Which::Upstream).find(key, |slot| {
+            let up = UpstreamV4::from_words(slot, self.seg.read_up_v4(slot)?);
+            (up.key == key).then_some(up)
+        })
+    }
+
+    /// [`Reader::lookup_up_v4`]'s first probe alone: the first bucket holding the key in
+    /// the active table, validated. `None` may be a miss of a present session (further
+    /// buckets, a concurrent rebuild): the caller then asks [`Reader::lookup_up_v4`].
+    /// Small and closure-free, so the hot path keeps the result in registers.
+    #[inline(always)]
+    pub fn lookup_up_v4_first(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        let slot = self.seg.index(Which::Upstream).first(key)?;
+        let up = UpstreamV4::from_words(slot, self.seg.read_up_v4(slot)?);
+        (key != 0 && up.key == key).then_some(up)
+    }
+
+    /// Prefetch hint for the upstream lookup of (`tunnel`, `session`):
+    /// [`Prefetch::Bucket`] asks for its index bucket, [`Prefetch::Slot`] reads that
+    /// bucket (cached by then) and asks for the slot's first two lines (what
+    /// [`Reader::lookup_up_v4_first`] reads), returning the slot. Nothing is validated:
+    /// a stale bucket only prefetches the wrong lines.
+    #[inline(always)]
+    pub fn prefetch_up(&self, tunnel: u16, session: u16, what: Prefetch) -> Option<u32> {
+        let key = (u32::from(tunnel) << 16) | u32::from(session);
+        let index = self.seg.index(Which::Upstream);
+        match what {
+            Prefetch::Bucket => {
+                index.prefetch(key);
+                None
+            }
+            Prefetch::Slot => {
+                let slot = index.first(key)?;
+                self.seg.prefetch_slot(slot, 2);
+                Some(slot)
+            }
+        }
+    }
+
+    /// [`Reader::prefetch_up`] for the downstream lookup of `addr`: the slot's first four
+    /// lines (flags, MTU, addresses, template layout, the template).
+    #[inline(always)]
+    pub fn prefetch_down_v4(&self, addr: [u8; 4], what: Prefetch) -> Option<u32> {
+        let key = u32::from_be_bytes(addr);
+        let index = self.seg.index(Which::V4);
+        match what {
+            Prefetch::Bucket => {
+                index.prefetch(key);
+                None
+            }
+            Prefetch::Slot => {
+                let slot = index.first(key)?;
+                self.seg.prefetch_slot(slot, 4);
+                Some(slot)
+            }
+        }
     }
 
     /// The session whose subscriber IPv4 address is `addr` (exact). Lock-free,
@@ -158,6 +228,20 @@ impl Reader {
             }
         }
         self.down_v4_slow(addr, out)
+    }
+
+    /// [`Reader::lookup_down_v4`]'s first probe alone: the subscriber address's first
+    /// bucket in the active table, validated. `None` may be a miss of a present session
+    /// (further buckets, a concurrent rebuild, a Framed-Route): the caller then asks
+    /// [`Reader::lookup_down_v4`]. `out` is meaningful only on `Some`.
+    #[inline(always)]
+    pub fn lookup_down_v4_first(
+        &self,
+        addr: [u8; 4],
+        out: &mut [u8; TEMPLATE_CAPACITY],
+    ) -> Option<Downstream> {
+        let slot = self.seg.index(Which::V4).first(u32::from_be_bytes(addr))?;
+        self.seg.read_down(slot, out, |w| holds_v4(w, addr))
     }
 
     /// [`Reader::lookup_down_v4`] beyond its first probe: the full index walk (further
@@ -373,6 +457,14 @@ fn bump(c: &AtomicU64, by: u64) {
 }
 
 impl WorkerCounters<'_> {
+    /// Prefetches `slot`'s counters (a hint; nothing when out of range).
+    #[inline(always)]
+    pub fn prefetch(&self, slot: SlotId) {
+        if let Some(c) = self.column.get(slot.0 as usize) {
+            super::segment::prefetch_line(c);
+        }
+    }
+
     /// The worker index.
     pub fn worker(&self) -> u32 {
         self.worker

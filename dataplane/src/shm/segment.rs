@@ -16,7 +16,9 @@ use super::layout::{
     ABI_VERSION, DROP_REASONS, Geometry, Header, Layout, MAGIC, MAX_PROBE, RECORD_WORDS, Region,
     Slot, SlotCounters,
 };
-use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout};
+use crate::session::{
+    Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, TemplateLayout, UpstreamV4,
+};
 
 /// How often a reader retries a slot whose sequence lock moved under it before it gives
 /// up (returns "no session"). Bounded so that a writer killed in the middle of a write (an
@@ -44,6 +46,8 @@ pub struct Segment {
 struct IndexTables {
     tables: [NonNull<AtomicU64>; 2],
     len: usize,
+    /// [`Index::shift`] for `len` buckets.
+    shift: u32,
 }
 
 /// Every index's tables in the mapping at `base` laid out as `layout`.
@@ -57,6 +61,7 @@ fn index_tables(base: NonNull<u8>, layout: &Layout) -> [IndexTables; 4] {
             // SAFETY: as above; the second table follows the first.
             tables: [first, unsafe { first.add(len) }],
             len,
+            shift: Index::shift_for(len),
         }
     };
     [
@@ -403,6 +408,7 @@ impl Segment {
             .map(|p| unsafe { core::slice::from_raw_parts(p.as_ptr().cast_const(), t.len) });
         Index {
             tables,
+            shift: t.shift,
             flips,
             // Checked equal to the header's at attach.
             max_probe: MAX_PROBE,
@@ -538,6 +544,38 @@ impl Segment {
         None
     }
 
+    /// The record words [`UpstreamV4::WORDS`] names, of slot `slot`, copied out under its
+    /// sequence lock as [`Segment::read_slot`] copies the whole record: the upstream
+    /// common case reads five words instead of the ten of the head. `None` when out of
+    /// range or busy for `SEQLOCK_RETRIES` attempts; a torn copy is never returned.
+    #[inline(always)]
+    pub fn read_up_v4(&self, slot: u32) -> Option<[u64; 5]> {
+        const W: [usize; 5] = UpstreamV4::WORDS;
+        let s = self.slots().get(slot as usize)?;
+        for _ in 0..SEQLOCK_RETRIES {
+            // Acquire, fence, Relaxed re-read: as in `read_slot`.
+            let s1 = s.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            // Relaxed: a torn copy is detected by the sequence check below.
+            let words = [
+                s.words[W[0]].load(Ordering::Relaxed),
+                s.words[W[1]].load(Ordering::Relaxed),
+                s.words[W[2]].load(Ordering::Relaxed),
+                s.words[W[3]].load(Ordering::Relaxed),
+                s.words[W[4]].load(Ordering::Relaxed),
+            ];
+            fence(Ordering::Acquire);
+            if s.seq.load(Ordering::Relaxed) == s1 {
+                return Some(words);
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
     /// The downstream read of slot `slot`, under its sequence lock: `accept` decides on
     /// the slot's words whether it holds the session asked for (its loads are covered by
     /// the sequence check), the template field (twelve words) is copied straight into
@@ -598,6 +636,18 @@ impl Segment {
             core::hint::spin_loop();
         }
         None
+    }
+
+    /// Prefetches the first `lines` cache lines of slot `slot` (a hint; nothing when out of
+    /// range).
+    #[inline(always)]
+    pub fn prefetch_slot(&self, slot: u32, lines: usize) {
+        if let Some(s) = self.slots().get(slot as usize) {
+            let p = (s as *const Slot).cast::<u8>();
+            for line in 0..lines.min(size_of::<Slot>() / 64) {
+                prefetch_line(p.wrapping_add(64 * line));
+            }
+        }
     }
 
     /// Runs `f` on slot `slot`'s words under its sequence lock and returns its result
@@ -666,6 +716,21 @@ impl Segment {
     }
 }
 
+/// Asks the CPU to bring the cache line holding `p` into every cache level: a hint, no
+/// effect on the program's behaviour (a no-op on other architectures).
+#[inline(always)]
+pub(crate) fn prefetch_line<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` requires SSE, which every x86_64 target has (baseline); a
+    // prefetch never faults whatever the address, reads nothing into the program and
+    // writes nothing.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: the mapping made in create/attach; every reference into it borrows
@@ -702,6 +767,14 @@ const _: () = assert!(size_of::<PaddedRecord>() == RECORD_WORDS * 8);
 pub const HEAD_WORDS: usize = size_of::<SessionHead>() / 8;
 
 const _: () = assert!(HEAD_WORDS * 8 == size_of::<SessionHead>() && HEAD_WORDS <= RECORD_WORDS);
+
+const _: () = {
+    let mut i = 0;
+    while i < UpstreamV4::WORDS.len() {
+        assert!(UpstreamV4::WORDS[i] < RECORD_WORDS);
+        i += 1;
+    }
+};
 
 /// The slot word where the template begins, and its length in words.
 const TEMPLATE_WORD: usize = core::mem::offset_of!(SessionRecord, template) / 8;

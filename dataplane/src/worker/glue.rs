@@ -13,8 +13,8 @@
 
 use core::sync::atomic::Ordering;
 
-use crate::fastpath::{DropReason, SessionStats, Sessions};
-use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY};
+use crate::fastpath::{DropReason, Prefetch, SessionStats, Sessions};
+use crate::session::{Downstream, SessionHead, SessionRecord, TEMPLATE_CAPACITY, UpstreamV4};
 use crate::shm::{self, Reader, SlotId, WorkerCounters};
 
 const _: () = assert!(DropReason::COUNT <= shm::DROP_REASONS);
@@ -30,6 +30,16 @@ impl Sessions for Reader {
     fn by_upstream(&self, tunnel: u16, session: u16) -> Option<(u32, SessionHead)> {
         self.lookup_upstream_head(tunnel, session)
             .map(|(slot, head)| (slot.0, head))
+    }
+
+    #[inline]
+    fn up_v4(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        self.lookup_up_v4(tunnel, session)
+    }
+
+    #[inline(always)]
+    fn up_v4_first(&self, tunnel: u16, session: u16) -> Option<UpstreamV4> {
+        self.lookup_up_v4_first(tunnel, session)
     }
 
     #[inline]
@@ -56,8 +66,23 @@ impl Sessions for Reader {
     }
 
     #[inline(always)]
+    fn down_v4_first(&self, dst: [u8; 4], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
+        self.lookup_down_v4_first(dst, out)
+    }
+
+    #[inline(always)]
     fn down_v6(&self, dst: [u8; 16], out: &mut [u8; TEMPLATE_CAPACITY]) -> Option<Downstream> {
         self.lookup_down_v6(dst, out)
+    }
+
+    #[inline(always)]
+    fn prefetch_up(&self, tunnel: u16, session: u16, what: Prefetch) -> Option<u32> {
+        Reader::prefetch_up(self, tunnel, session, what)
+    }
+
+    #[inline(always)]
+    fn prefetch_down_v4(&self, dst: [u8; 4], what: Prefetch) -> Option<u32> {
+        Reader::prefetch_down_v4(self, dst, what)
     }
 
     #[inline]
@@ -120,6 +145,14 @@ impl SessionStats for ShmStats<'_> {
     #[inline(always)]
     fn downstream(&mut self, slot: u32, bytes: usize) {
         self.counters.add_downstream(SlotId(slot), bytes as u64);
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, slot: u32) {
+        self.counters.prefetch(SlotId(slot));
+        if let Some(ns) = self.ns.get(slot as usize) {
+            crate::shm::prefetch_line(ns);
+        }
     }
 
     #[inline(always)]
