@@ -190,6 +190,8 @@ pub struct XdpProgram {
     prog: OwnedFd,
     xsks: MapHandle,
     prefixes_v4: MapHandle,
+    /// The /32 prefixes of `prefixes_v4`'s API, hashed (xlns_maps.h).
+    hosts_v4: MapHandle,
     prefixes_v6: MapHandle,
     counters: MapHandle,
 }
@@ -261,6 +263,11 @@ impl XdpProgram {
                 "prefixes_v4 max_entries",
             ),
             (
+                &mut open.maps.hosts_v4,
+                config.max_prefixes_v4,
+                "hosts_v4 max_entries",
+            ),
+            (
                 &mut open.maps.prefixes_v6,
                 config.max_prefixes_v6,
                 "prefixes_v6 max_entries",
@@ -292,6 +299,7 @@ impl XdpProgram {
             prog,
             xsks: handle(&skel.maps.xsks, "xsks")?,
             prefixes_v4: handle(&skel.maps.prefixes_v4, "prefixes_v4")?,
+            hosts_v4: handle(&skel.maps.hosts_v4, "hosts_v4")?,
             prefixes_v6: handle(&skel.maps.prefixes_v6, "prefixes_v6")?,
             counters: handle(&skel.maps.counters, "counters")?,
         })
@@ -391,7 +399,11 @@ impl XdpProgram {
 
     /// Add the subscriber prefix `addr/len` (host bits beyond `len` are ignored).
     /// Adding a prefix that is present is not an error.
+    /// A /32 goes to the hash of subscriber addresses, a shorter prefix to the trie.
     pub fn add_subscriber_prefix_v4(&self, addr: Ipv4Addr, len: u8) -> Result<()> {
+        if len == 32 {
+            return Self::add_prefix(&self.hosts_v4, "hosts_v4", addr.octets().to_vec());
+        }
         Self::add_prefix(
             &self.prefixes_v4,
             "prefixes_v4",
@@ -401,6 +413,9 @@ impl XdpProgram {
 
     /// Remove the subscriber prefix `addr/len`; returns whether it was present.
     pub fn remove_subscriber_prefix_v4(&self, addr: Ipv4Addr, len: u8) -> Result<bool> {
+        if len == 32 {
+            return Self::remove_prefix(&self.hosts_v4, "hosts_v4", addr.octets().to_vec());
+        }
         Self::remove_prefix(
             &self.prefixes_v4,
             "prefixes_v4",

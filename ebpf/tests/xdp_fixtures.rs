@@ -707,6 +707,73 @@ fn core_redirects_destinations_in_subscriber_prefixes() {
         &to_v6(Vlans::Untagged, inside_v6[0]),
         Counter::PassOther,
     );
+    // The /32 (kept in the hash of subscriber addresses, not the trie) goes as well.
+    assert!(prog.remove_subscriber_prefix_v4(inside_v4[2], 32).unwrap());
+    assert!(!prog.remove_subscriber_prefix_v4(inside_v4[2], 32).unwrap());
+    expect(
+        &prog,
+        "host route after removal",
+        &to_v4(Vlans::Untagged, inside_v4[2]),
+        Counter::PassOther,
+    );
+}
+
+#[test]
+fn core_redirects_subscriber_addresses_and_prefixes_side_by_side() {
+    if !bpf_tests_enabled("core_redirects_subscriber_addresses_and_prefixes_side_by_side") {
+        return;
+    }
+    let prog = load(Role::Core);
+    // No socket in the XSK map: a match shows as PassNoXskCore, a miss as PassOther.
+    // Many addresses (hash) and one prefix (trie) that overlaps none of them.
+    for i in 0..1000u32 {
+        let a = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + i);
+        prog.add_subscriber_prefix_v4(a, 32).unwrap();
+    }
+    prog.add_subscriber_prefix_v4(Ipv4Addr::new(198, 51, 100, 0), 24)
+        .unwrap();
+    for (what, addr, counter) in [
+        (
+            "first address",
+            Ipv4Addr::new(100, 64, 0, 0),
+            Counter::PassNoXskCore,
+        ),
+        (
+            "last address",
+            Ipv4Addr::new(100, 64, 3, 231),
+            Counter::PassNoXskCore,
+        ),
+        (
+            "one past the last",
+            Ipv4Addr::new(100, 64, 3, 232),
+            Counter::PassOther,
+        ),
+        (
+            "in the prefix",
+            Ipv4Addr::new(198, 51, 100, 77),
+            Counter::PassNoXskCore,
+        ),
+        (
+            "outside both",
+            Ipv4Addr::new(198, 51, 101, 1),
+            Counter::PassOther,
+        ),
+    ] {
+        expect(&prog, what, &to_v4(Vlans::Untagged, addr), counter);
+    }
+    // An address added twice is one entry: one removal ends it.
+    prog.add_subscriber_prefix_v4(Ipv4Addr::new(100, 64, 0, 7), 32)
+        .unwrap();
+    assert!(
+        prog.remove_subscriber_prefix_v4(Ipv4Addr::new(100, 64, 0, 7), 32)
+            .unwrap()
+    );
+    expect(
+        &prog,
+        "removed address",
+        &to_v4(Vlans::Untagged, Ipv4Addr::new(100, 64, 0, 7)),
+        Counter::PassOther,
+    );
 }
 
 #[test]

@@ -104,11 +104,17 @@ static __always_inline int access_rule(struct xdp_md *ctx, struct hdr_cursor *nh
 	return count(XLNS_CNT_PASS_PPP_OTHER, XDP_PASS);
 }
 
-/* The core rule: the IPv4 destination in a subscriber prefix. */
+/*
+ * The core rule: the IPv4 destination is a subscriber address (hosts_v4) or lies in a
+ * subscriber prefix (prefixes_v4, which holds only the prefixes shorter than /32).
+ */
 static __always_inline int core_rule_v4(struct xdp_md *ctx, const struct iphdr *iph)
 {
 	struct prefix_v4_key key = { .prefixlen = 32 };
+	__u32 daddr = iph->daddr;
 
+	if (bpf_map_lookup_elem(&hosts_v4, &daddr))
+		return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);
 	__builtin_memcpy(key.addr, &iph->daddr, sizeof(key.addr));
 	if (bpf_map_lookup_elem(&prefixes_v4, &key))
 		return to_xsk(ctx, XLNS_CNT_REDIRECT_CORE, XLNS_CNT_PASS_NO_XSK_CORE);

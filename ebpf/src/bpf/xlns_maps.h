@@ -6,6 +6,10 @@
  *              data plane, one socket per queue).
  * prefixes_v4  LPM trie of subscriber IPv4 prefixes (written by xlnsd, or by the data
  *              plane on its behalf).
+ * hosts_v4     hash of subscriber IPv4 addresses: the /32 prefixes, which are most of
+ *              them (one per session). A hashed lookup costs the same at any size; a
+ *              walk down an LPM trie of 100,000 /32s misses the cache at every level,
+ *              and ran on the core interface's receive path for every packet.
  * prefixes_v6  LPM trie of subscriber IPv6 prefixes.
  * counters     per-CPU array of u64, one slot per XLNS_CNT_* reason.
  */
@@ -42,6 +46,14 @@ struct {
 	__type(key, struct prefix_v4_key);
 	__type(value, __u32);
 } prefixes_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLNS_MAX_PREFIXES_V4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32); /* the address in network order */
+	__type(value, __u32);
+} hosts_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
