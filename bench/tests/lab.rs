@@ -143,7 +143,7 @@ fn lab_runs_sessions_and_traffic_then_leaves_nothing_after_ctrl_c() {
         assert!(line.contains("lost 0 ("), "{line}");
     }
     assert!(
-        text.contains("xlns-dataplane during the traffic: 0 {}"),
+        text.contains("xlns-dataplane during the traffic: 0 (kernel, at its AF_XDP sockets: 0) {}"),
         "{text}"
     );
     let tmp = output
