@@ -81,20 +81,7 @@ pub fn worker_traffic(writer: &Writer) -> Vec<(u32, Counters)> {
             let column = seg.counter_column(worker)?;
             let mut sum = Counters::default();
             for c in column {
-                // Relaxed: monotonic counters read for display; no other data depends
-                // on them.
-                sum.up_packets = sum
-                    .up_packets
-                    .wrapping_add(c.up_packets.load(Ordering::Relaxed));
-                sum.up_bytes = sum
-                    .up_bytes
-                    .wrapping_add(c.up_bytes.load(Ordering::Relaxed));
-                sum.down_packets = sum
-                    .down_packets
-                    .wrapping_add(c.down_packets.load(Ordering::Relaxed));
-                sum.down_bytes = sum
-                    .down_bytes
-                    .wrapping_add(c.down_bytes.load(Ordering::Relaxed));
+                sum.add(c);
             }
             Some((worker, sum))
         })

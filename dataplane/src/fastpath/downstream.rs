@@ -33,7 +33,7 @@ use super::inner::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use super::template::encapsulate;
 use super::{
     DropReason, ETHERTYPE_IPV4, ETHERTYPE_IPV6, SessionStats, Sessions, Verdict, WorkerCtx,
-    WorkerState, csum, finish, parse_ethernet, rd16, wr16,
+    WorkerState, counted, csum, parse_ethernet, rd16, wr16,
 };
 use crate::session::{Downstream, TEMPLATE_CAPACITY};
 
@@ -70,11 +70,8 @@ fn general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    let result = downstream(buf, start, len, now_ns, ctx, sessions, state);
+    counted(state, result)
 }
 
 /// `result` as a counted verdict, out of line: the fast path's uncommon outcomes.
@@ -84,11 +81,7 @@ fn settle<S: SessionStats>(
     state: &mut WorkerState<S>,
     result: Result<Verdict, DropReason>,
 ) -> Verdict {
-    let verdict = match result {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    counted(state, result)
 }
 
 /// [`process_downstream`] without the common-case parser: the general parser alone, for
@@ -103,11 +96,7 @@ pub(super) fn process_downstream_general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match downstream(buf, start, len, now_ns, ctx, sessions, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    general(buf, start, len, now_ns, ctx, sessions, state)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -419,3 +419,12 @@ fn finish<S: SessionStats>(state: &mut WorkerState<S>, verdict: Verdict) -> Verd
     }
     verdict
 }
+
+/// A parser's result as a counted verdict: an error is a drop under its reason.
+#[inline(always)]
+fn counted<S: SessionStats>(
+    state: &mut WorkerState<S>,
+    result: Result<Verdict, DropReason>,
+) -> Verdict {
+    finish(state, result.unwrap_or_else(Verdict::Drop))
+}

@@ -28,8 +28,8 @@
 
 use super::inner::{self, PROTO_TCP};
 use super::{
-    DropReason, SessionStats, Sessions, Verdict, WorkerCtx, WorkerState, csum, eq_at, finish,
-    local, parse_ethernet, rd16, wr16,
+    DropReason, SessionStats, Sessions, Verdict, WorkerCtx, WorkerState, counted, csum, eq_at,
+    finish, local, parse_ethernet, rd16, wr16,
 };
 use super::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, TPID_8021Q};
 use crate::session::flags;
@@ -67,11 +67,8 @@ fn general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    let result = upstream(buf, start, len, ctx, sessions, state);
+    counted(state, result)
 }
 
 /// [`process_upstream`] without the common-case parser: the general parser alone, for
@@ -85,11 +82,7 @@ pub(super) fn process_upstream_general<T: Sessions, S: SessionStats>(
     sessions: &T,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match upstream(buf, start, len, ctx, sessions, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    general(buf, start, len, ctx, sessions, state)
 }
 
 #[inline(always)]
@@ -621,11 +614,8 @@ fn inner_v4_slow<T: Sessions, S: SessionStats>(
     up: UpstreamV4,
     state: &mut WorkerState<S>,
 ) -> Verdict {
-    let verdict = match inner_v4(buf, inner_ip, v4, ctx, sessions, &up, state) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Drop(reason),
-    };
-    finish(state, verdict)
+    let result = inner_v4(buf, inner_ip, v4, ctx, sessions, &up, state);
+    counted(state, result)
 }
 
 /// Big-endian 16-bit field of `h` at the constant offset `at`.

@@ -97,6 +97,26 @@ pub struct Counters {
     pub down_bytes: u64,
 }
 
+impl Counters {
+    /// Add one worker's counters of a slot (wrapping, as the counters do).
+    pub fn add(&mut self, c: &SlotCounters) {
+        // Relaxed: each value is written by one worker; an untorn, possibly slightly stale
+        // value is all a reader (accounting, display) needs.
+        self.up_packets = self
+            .up_packets
+            .wrapping_add(c.up_packets.load(Ordering::Relaxed));
+        self.up_bytes = self
+            .up_bytes
+            .wrapping_add(c.up_bytes.load(Ordering::Relaxed));
+        self.down_packets = self
+            .down_packets
+            .wrapping_add(c.down_packets.load(Ordering::Relaxed));
+        self.down_bytes = self
+            .down_bytes
+            .wrapping_add(c.down_bytes.load(Ordering::Relaxed));
+    }
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: the clock of [`Writer::heartbeat`] (system-wide, so
 /// both processes compare the same clock).
 pub fn monotonic_ns() -> u64 {
@@ -171,20 +191,7 @@ fn sum_counters(seg: &Segment, slot: u32) -> Counters {
     let mut sum = Counters::default();
     for w in 0..seg.layout().geometry.max_workers {
         if let Some(c) = seg.counter_column(w).and_then(|col| col.get(slot as usize)) {
-            // Relaxed: each value is written by one worker; an untorn, possibly slightly
-            // stale value is all accounting needs.
-            sum.up_packets = sum
-                .up_packets
-                .wrapping_add(c.up_packets.load(Ordering::Relaxed));
-            sum.up_bytes = sum
-                .up_bytes
-                .wrapping_add(c.up_bytes.load(Ordering::Relaxed));
-            sum.down_packets = sum
-                .down_packets
-                .wrapping_add(c.down_packets.load(Ordering::Relaxed));
-            sum.down_bytes = sum
-                .down_bytes
-                .wrapping_add(c.down_bytes.load(Ordering::Relaxed));
+            sum.add(c);
         }
     }
     sum
